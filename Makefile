@@ -1,0 +1,32 @@
+# Quick start: `make demo` and `make test` each set everything up first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The demo writes here; override with `make demo OUT=somewhere`.
+OUT ?= out/demo
+
+.PHONY: setup tools demo test bench clean
+
+setup: tools $(STAMP)
+
+$(STAMP): pyproject.toml | tools
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+tools:
+	@bash scripts/ensure-tools.sh
+
+demo: setup
+	$(PY) -m soundtrack demo --out $(OUT)
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

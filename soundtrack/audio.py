@@ -1,0 +1,227 @@
+"""Audio buffers: float32 arrays of shape (frames, channels). Reading, writing, gain curves,
+loudness (ITU-R BS.1770-4 integrated LUFS, true peak) and a transparent safety limiter.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from soundtrack.errors import AudioError
+
+Curve = Literal["linear", "equal-power", "s-curve"]
+CURVES: tuple[str, ...] = ("linear", "equal-power", "s-curve")
+SILENCE_LUFS = -70.0
+
+
+def as_frames(audio: np.ndarray, channels: int | None = None) -> np.ndarray:
+    """A C-contiguous float32 (frames, channels) view or copy of `audio` (1-D means mono)."""
+    a = np.asarray(audio, dtype=np.float32)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise AudioError(f"audio must be (frames, channels), got shape {a.shape}")
+    if channels is not None and a.shape[1] != channels:
+        if a.shape[1] == 1:
+            a = np.repeat(a, channels, axis=1)
+        elif channels == 1:
+            a = a.mean(axis=1, keepdims=True)
+        else:
+            raise AudioError(f"cannot map {a.shape[1]} channels to {channels}")
+    return np.ascontiguousarray(a)
+
+
+def db_to_gain(db: float) -> float:
+    return float(10.0 ** (db / 20.0))
+
+
+def gain_to_db(gain: float) -> float:
+    return float(20.0 * np.log10(max(gain, 1e-12)))
+
+
+# -- files -------------------------------------------------------------------------------------
+
+
+def read_audio(path: str | Path, *, channels: int | None = None) -> tuple[np.ndarray, int]:
+    """Read a file soundfile understands (WAV, FLAC, OGG, MP3, ...) as float32 (frames, channels)."""
+    import soundfile as sf
+
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as e:
+        raise AudioError(f"{path}: cannot read audio: {e}") from None
+    return as_frames(data, channels), int(sr)
+
+
+def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, *, subtype: str | None = None) -> Path:
+    """Write audio atomically: to a temporary name in the same folder, then renamed.
+
+    The format follows the suffix (.wav float32 by default so nothing is lost, .flac 24-bit,
+    .ogg Vorbis). A crash never leaves a half-written file behind a valid name.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3"}.get(path.suffix.lower())
+    if fmt is None:
+        raise AudioError(f"{path}: unsupported suffix {path.suffix!r}; use .wav, .flac, .ogg or .mp3")
+    if subtype is None:
+        subtype = {"WAV": "FLOAT", "FLAC": "PCM_24", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}[fmt]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        sf.write(tmp, as_frames(audio), sample_rate, format=fmt, subtype=subtype)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# -- gain curves -------------------------------------------------------------------------------
+
+
+def fade_curve(n: int, curve: Curve = "equal-power", *, fade_in: bool = True) -> np.ndarray:
+    """`n` gains (float32) rising 0 -> 1 (or falling, with fade_in=False), one per sample.
+
+    equal-power: sin/cos, so a crossfade keeps constant power (-3 dB at the midpoint);
+    linear: constant amplitude sum; s-curve: smoothstep in amplitude.
+    """
+    if n <= 0:
+        return np.zeros(0, dtype=np.float32)
+    t = (np.arange(n, dtype=np.float64) + 0.5) / n
+    if curve == "linear":
+        g = t
+    elif curve == "equal-power":
+        g = np.sin(0.5 * np.pi * t)
+    elif curve == "s-curve":
+        g = t * t * (3.0 - 2.0 * t)
+    else:
+        raise AudioError(f"curve={curve!r} must be one of {', '.join(CURVES)}")
+    if not fade_in:
+        g = g[::-1]
+    return g.astype(np.float32)
+
+
+# -- loudness (ITU-R BS.1770-4) ----------------------------------------------------------------
+
+
+def _k_weighting(sample_rate: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The two K-weighting biquads (high shelf + high pass), derived for any sample rate."""
+    # high shelf: +4 dB above ~1.7 kHz (head effects)
+    g, q, fc = 3.999843853973347, 0.7071752369554196, 1681.974450955533
+    a_ = 10 ** (g / 40.0)
+    w0 = 2 * np.pi * fc / sample_rate
+    alpha = np.sin(w0) / (2 * q)
+    cw = np.cos(w0)
+    b1 = np.array([a_ * ((a_ + 1) + (a_ - 1) * cw + 2 * np.sqrt(a_) * alpha),
+                   -2 * a_ * ((a_ - 1) + (a_ + 1) * cw),
+                   a_ * ((a_ + 1) + (a_ - 1) * cw - 2 * np.sqrt(a_) * alpha)])
+    a1 = np.array([(a_ + 1) - (a_ - 1) * cw + 2 * np.sqrt(a_) * alpha,
+                   2 * ((a_ - 1) - (a_ + 1) * cw),
+                   (a_ + 1) - (a_ - 1) * cw - 2 * np.sqrt(a_) * alpha])
+    # high pass at ~38 Hz (RLB weighting)
+    q, fc = 0.5003270373238773, 38.13547087602444
+    w0 = 2 * np.pi * fc / sample_rate
+    alpha = np.sin(w0) / (2 * q)
+    cw = np.cos(w0)
+    b2 = np.array([(1 + cw) / 2, -(1 + cw), (1 + cw) / 2])
+    a2 = np.array([1 + alpha, -2 * cw, 1 - alpha])
+    return [(b1 / a1[0], a1 / a1[0]), (b2 / a2[0], a2 / a2[0])]
+
+
+def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness in LUFS (BS.1770-4: K-weighting, 400 ms blocks, -70 / -10 LU gates).
+
+    Returns SILENCE_LUFS (-70) for silence or audio shorter than one block.
+    """
+    from scipy.signal import lfilter
+
+    x = as_frames(audio).astype(np.float64)
+    for b, a in _k_weighting(sample_rate):
+        x = lfilter(b, a, x, axis=0)
+    block = int(round(0.4 * sample_rate))
+    hop = int(round(0.1 * sample_rate))
+    if x.shape[0] < block:
+        return SILENCE_LUFS
+    # mean square per 400 ms block (75 % overlap) via a cumulative sum
+    csum = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(x * x, axis=0)])
+    starts = np.arange(0, x.shape[0] - block + 1, hop)
+    z = (csum[starts + block] - csum[starts]) / block  # (blocks, channels)
+    power = z.sum(axis=1)  # channel weights are 1 for L, R, C
+    with np.errstate(divide="ignore"):
+        lk = -0.691 + 10 * np.log10(power)
+    gated = power[lk > SILENCE_LUFS]
+    if gated.size == 0:
+        return SILENCE_LUFS
+    rel = -0.691 + 10 * np.log10(gated.mean()) - 10.0
+    final = power[(lk > SILENCE_LUFS) & (lk > rel)]
+    if final.size == 0:
+        return SILENCE_LUFS
+    return float(-0.691 + 10 * np.log10(final.mean()))
+
+
+def peak_dbfs(audio: np.ndarray) -> float:
+    """Sample peak in dBFS."""
+    a = np.asarray(audio)
+    return gain_to_db(float(np.max(np.abs(a))) if a.size else 0.0)
+
+
+def true_peak_dbtp(audio: np.ndarray) -> float:
+    """True peak in dBTP: the peak of the signal 4x oversampled (BS.1770-4 Annex 2)."""
+    from scipy.signal import resample_poly
+
+    a = as_frames(audio)
+    if a.size == 0:
+        return gain_to_db(0.0)
+    up = resample_poly(a.astype(np.float64), 4, 1, axis=0)
+    return gain_to_db(max(float(np.max(np.abs(up))), float(np.max(np.abs(a)))))
+
+
+def limit(audio: np.ndarray, sample_rate: int, *, ceiling_db: float = -1.0, lookahead_ms: float = 2.0) -> np.ndarray:
+    """A transparent look-ahead peak limiter: audio already under the ceiling is returned unchanged.
+
+    Gain reduction starts `lookahead_ms` before a peak and releases over the same time, as a
+    smooth per-sample curve (a minimum filter then a moving average), so it never clicks.
+    """
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+    a = as_frames(audio)
+    ceiling = db_to_gain(ceiling_db)
+    peak = np.max(np.abs(a), axis=1) if a.size else np.zeros(0, np.float32)
+    if peak.size == 0 or float(peak.max()) <= ceiling:
+        return a
+    need = np.minimum(1.0, ceiling / np.maximum(peak.astype(np.float64), 1e-12))
+    n = max(1, int(round(lookahead_ms * 1e-3 * sample_rate)))
+    g = minimum_filter1d(need, size=2 * n + 1, mode="nearest")
+    g = uniform_filter1d(g, size=n, mode="nearest")
+    g = np.minimum(g, need)  # the moving average can only lower the gain further; make it exact
+    return (a * g[:, None]).astype(np.float32)
+
+
+def normalize_loudness(
+    audio: np.ndarray, sample_rate: int, *, target_lufs: float, true_peak_db: float = -1.0
+) -> tuple[np.ndarray, float]:
+    """Gain `audio` to `target_lufs` integrated, then limit so true peak <= `true_peak_db`.
+
+    Returns the audio and the gain applied in dB. Silence is returned unchanged.
+    """
+    a = as_frames(audio)
+    measured = integrated_loudness(a, sample_rate)
+    if measured <= SILENCE_LUFS:
+        return a, 0.0
+    gain_db = target_lufs - measured
+    out = (a * db_to_gain(gain_db)).astype(np.float32)
+    # the limiter works on samples; leave a margin for inter-sample peaks, tightened until it holds
+    margin = 0.3
+    for _ in range(6):
+        if true_peak_dbtp(out) <= true_peak_db:
+            break
+        out = limit((a * db_to_gain(gain_db)).astype(np.float32), sample_rate, ceiling_db=true_peak_db - margin)
+        margin += 0.3
+    return out, gain_db
