@@ -52,14 +52,14 @@ class Key:
             return text
         if not isinstance(text, str):
             raise TypeError(f"key must be a string such as 'D minor', got {text!r}")
-        m = re.fullmatch(r"\s*([A-Ga-g])\s*(#|b|♯|♭|sharp|flat)?\s*(.*?)\s*", text)
+        m = re.fullmatch(r"\s*([A-Ga-g])(#|♯|♭|-?sharp|-?flat|b(?![a-z]))?\s*(.*?)\s*", text)
         if not m:
             raise KeyNameError(f"key={text!r} must be a note name and a mode, e.g. 'D minor', 'F# dorian', 'Bb major'")
         pc = _LETTER_PC[m.group(1).lower()]
         acc = (m.group(2) or "").lower()
-        if acc in ("#", "♯", "sharp"):
+        if acc in ("#", "♯", "sharp", "-sharp"):
             pc += 1
-        elif acc in ("b", "♭", "flat"):
+        elif acc in ("b", "♭", "flat", "-flat"):
             pc -= 1
         mode = re.sub(r"\s+", " ", m.group(3).lower().replace("-", " ")) or "major"
         mode = _MODE_ALIASES.get(mode, mode)

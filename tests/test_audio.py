@@ -1,0 +1,113 @@
+"""Loudness against an independent meter, true peak, the limiter, fades and atomic writes."""
+
+import numpy as np
+import pyloudnorm
+import pytest
+
+from soundtrack.audio import (
+    fade_curve,
+    integrated_loudness,
+    limit,
+    normalize_loudness,
+    read_audio,
+    true_peak_dbtp,
+    write_audio,
+)
+from soundtrack.errors import AudioError
+
+
+def _music_like(sr: int, seconds: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(sr * seconds)) / sr
+    tones = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) / (i + 1) for i, f in enumerate((110, 220, 330, 1760, 5000)))
+    env = 0.5 + 0.5 * np.sin(2 * np.pi * 0.7 * t) ** 2
+    noise = rng.standard_normal(t.size) * 0.05
+    left = 0.2 * tones * env + noise
+    right = np.roll(left, 100) * 0.7
+    return np.stack([left, right], axis=1).astype(np.float32)
+
+
+@pytest.mark.parametrize("sr", [44_100, 48_000])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_integrated_loudness_matches_pyloudnorm(sr, seed):
+    x = _music_like(sr, 6.0, seed)
+    x[: sr // 2] *= 0.001  # a near-silent start exercises the gates
+    ours = integrated_loudness(x, sr)
+    theirs = pyloudnorm.Meter(sr).integrated_loudness(x.astype(np.float64))
+    assert abs(ours - theirs) < 0.1, (ours, theirs)
+
+
+def test_silence_and_short_audio():
+    assert integrated_loudness(np.zeros((48_000, 2), np.float32), 48_000) == -70.0
+    assert integrated_loudness(np.ones((100, 2), np.float32), 48_000) == -70.0
+
+
+def test_true_peak_sees_inter_sample_peaks():
+    sr = 48_000
+    n = np.arange(sr)
+    x = np.sin(2 * np.pi * (sr / 4) * n / sr + np.pi / 4).astype(np.float32)  # samples at +-0.707
+    assert np.max(np.abs(x)) == pytest.approx(0.7071, abs=1e-3)
+    assert true_peak_dbtp(x) == pytest.approx(0.0, abs=0.2)
+
+
+@pytest.mark.parametrize("target", [-23.0, -16.0, -14.0])
+def test_normalize_hits_target_with_true_peak_ceiling(target):
+    sr = 48_000
+    x = _music_like(sr, 5.0, 3) * 3.0
+    y, gain = normalize_loudness(x, sr, target_lufs=target, true_peak_db=-1.0)
+    assert y.shape == x.shape and y.dtype == np.float32
+    assert pyloudnorm.Meter(sr).integrated_loudness(y.astype(np.float64)) == pytest.approx(target, abs=0.5)
+    assert true_peak_dbtp(y) <= -1.0
+
+
+def test_limiter_leaves_quiet_audio_untouched_and_catches_peaks():
+    sr = 48_000
+    quiet = _music_like(sr, 2.0, 4) * 0.3
+    assert np.max(np.abs(quiet)) < 0.89
+    out = limit(quiet, sr, ceiling_db=-1.0)
+    assert np.array_equal(out, quiet)
+    loud = quiet.copy()
+    loud[sr // 2 : sr // 2 + 200] *= 6.0  # a burst well over the ceiling
+    out = limit(loud, sr, ceiling_db=-1.0)
+    assert np.max(np.abs(out)) <= 10 ** (-1 / 20) + 1e-6
+    # far from the burst nothing changed; near it the gain moves smoothly (no step)
+    assert np.array_equal(out[: sr // 4], loud[: sr // 4])
+    gain = out[:, 0].astype(np.float64) / np.where(np.abs(loud[:, 0]) > 1e-4, loud[:, 0], np.nan)
+    step = np.nanmax(np.abs(np.diff(gain[sr // 2 - 300 : sr // 2 + 500])))
+    assert step < 0.05
+
+
+@pytest.mark.parametrize("curve", ["linear", "equal-power", "s-curve"])
+def test_fade_curves(curve):
+    up = fade_curve(1000, curve)
+    down = fade_curve(1000, curve, fade_in=False)
+    assert up.dtype == np.float32 and up[0] < 0.01 and up[-1] > 0.99 and np.all(np.diff(up) >= 0)
+    assert np.array_equal(down, up[::-1])
+    if curve == "equal-power":
+        np.testing.assert_allclose(up.astype(np.float64) ** 2 + down.astype(np.float64) ** 2, 1.0, atol=1e-6)
+    elif curve == "linear":
+        np.testing.assert_allclose(up + down, 1.0, atol=1e-6)
+    with pytest.raises(AudioError, match="curve='cubic' must be one of linear, equal-power, s-curve"):
+        fade_curve(10, "cubic")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac"])
+def test_write_read_round_trip(tmp_path, suffix):
+    x = _music_like(48_000, 0.5, 5) * 0.5
+    p = write_audio(tmp_path / f"a{suffix}", x, 48_000)
+    y, sr = read_audio(p)
+    assert sr == 48_000 and y.shape == x.shape
+    np.testing.assert_allclose(y, x, atol=0 if suffix == ".wav" else 2e-7 * 8)
+    assert [f.name for f in tmp_path.iterdir()] == [f"a{suffix}"]
+
+
+def test_failed_write_leaves_no_file_and_keeps_the_old_one(tmp_path):
+    good = np.zeros((10, 2), np.float32)
+    write_audio(tmp_path / "x.wav", good, 48_000)
+    before = (tmp_path / "x.wav").read_bytes()
+    with pytest.raises(Exception):
+        write_audio(tmp_path / "x.wav", np.ones((10, 2), np.float32), 48_000, subtype="NOT_A_SUBTYPE")
+    assert [f.name for f in tmp_path.iterdir()] == ["x.wav"]
+    assert (tmp_path / "x.wav").read_bytes() == before
+    with pytest.raises(AudioError, match="unsupported suffix '.xyz'"):
+        write_audio(tmp_path / "x.xyz", good, 48_000)
