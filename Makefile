@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml | tools
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test]"
+	# the reference Node.js client's dependency (@msgpack/msgpack), for its tests
+	if command -v npm >/dev/null 2>&1; then cd integrations/node && npm ci --no-audit --no-fund --silent; fi
 	touch $(STAMP)
 
 tools:

@@ -127,10 +127,229 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_demo)
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from soundtrack.ipc.app import serve
+
+    return serve(
+        args.source,
+        tcp=args.tcp,
+        unix=args.unix,
+        stdio=args.stdio,
+        output=args.output,
+        allow_remote=args.allow_remote,
+        token=args.token,
+        block_frames=args.block,
+        queue_blocks=args.queue,
+    )
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve a soundtrack to a game over msgpack-RPC (TCP, Unix socket or stdio)",
+        description=(
+            "Serve GRAPH_OR_BANK to games and tools over MessagePack-RPC (docs/protocol.md). Given a graph "
+            ".toml, its bank in loops/NAME/ is loaded (built first if missing); given a bank directory, it and "
+            "the graph its manifest records are loaded. With --output pull the game pulls PCM blocks with "
+            "`render`; with --output device the server plays to the sound card (needs the 'device' extra). "
+            "Logs go to stderr; the line 'listening on ...' gives the address (and the port chosen for :0)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("source", metavar="GRAPH_OR_BANK", help="a graph .toml or a built bank directory")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--tcp", metavar="HOST:PORT", default=None,
+                       help="listen on TCP (default 127.0.0.1:7700 when no transport is given); loopback only unless --allow-remote")
+    where.add_argument("--unix", metavar="PATH", default=None, help="listen on a Unix socket (removed again on exit)")
+    where.add_argument("--stdio", action="store_true", help="serve one client over stdin/stdout (run as a child process)")
+    p.add_argument("--output", choices=["pull", "device"], default="pull",
+                   help="pull: the client pulls PCM with render; device: play to the sound card")
+    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --tcp address (requires --token)")
+    p.add_argument("--token", default=None, help="clients must send this in hello before anything else")
+    p.add_argument("--block", type=int, default=512, help="frames per block for --output device")
+    p.add_argument("--queue", type=int, default=4, help="blocks queued ahead of the sound card for --output device")
+    p.set_defaults(func=_cmd_serve)
+
+
+def _cmd_bank_build(args: argparse.Namespace) -> int:
+    from soundtrack.bank import build_bank, default_out
+    from soundtrack.bank.progress import ConsoleProgress
+    from soundtrack.graph import load_graph
+
+    graph = load_graph(args.graph)
+    out = Path(args.out) if args.out else default_out(graph)
+    progress = ConsoleProgress(bar=False if args.quiet else None, label=graph.name)
+    r = build_bank(graph, out=out, jobs=args.jobs, generator=args.generator, scheduler=args.scheduler,
+                   prune=args.prune, progress=progress)
+    for note in r.skipped:
+        print(f"note: {note}")
+    print(f"{out}: {r.stems} stems ({len(r.generated)} generated, {len(r.reused)} reused) in {r.seconds:.2f} s")
+    if r.unreferenced:
+        print(f"{len(r.unreferenced)} stems on disk are no longer used by the graph (kept; --prune removes them)")
+    if r.pruned:
+        print(f"pruned {len(r.pruned)} stems no longer used by the graph")
+    return 0
+
+
+def _cmd_bank_verify(args: argparse.Namespace) -> int:
+    from soundtrack.bank import verify_bank
+
+    r = verify_bank(args.dir)
+    for kind, items in (("missing", r.missing), ("corrupt", r.corrupt), ("unexpected", r.unexpected)):
+        for item in items:
+            print(f"{kind}: {item}")
+    if r.unreferenced:
+        print(f"note: {len(r.unreferenced)} unreferenced stems from earlier builds (bank build --prune removes them)")
+    print(f"{args.dir}: {'OK' if r.ok else 'FAILED'}: {r.stems} stems, {r.files} files checked"
+          + ("" if r.ok else f"; {len(r.missing)} missing, {len(r.corrupt)} corrupt, {len(r.unexpected)} unexpected"))
+    return 0 if r.ok else 1
+
+
+def _cmd_bank_info(args: argparse.Namespace) -> int:
+    from soundtrack.bank import bank_info
+
+    info = bank_info(args.dir)
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+        return 0
+    gen = info["generator"]
+    print(f"{info['path']}: bank {info['name']!r} from {info['graph']}, {gen['name']} {gen['version']}, "
+          f"{info['sample_rate']} Hz, {info['loudness']['target_lufs']:g} LUFS")
+    for name, st in info["states"].items():
+        segs = ", ".join(f"{seg} {s['bars']} bars at {s['bpm']} bpm" for seg, s in st["segments"].items())
+        tempi = f"; tempo variants {', '.join(st['tempi'])} bpm" if st["tempi"] else ""
+        print(f"  state {name}: {segs}; layers {', '.join(st['layers'])}{tempi}")
+    for kind in ("stingers", "bridges"):
+        if info[kind]:
+            print(f"  {kind}: {', '.join(info[kind])}")
+    built = (f"built in {info['build_seconds']:.2f} s at {info['built_at']}" if info["build_seconds"] is not None
+             else "build time unknown")
+    print(f"  {info['stems']} stems ({info['files']} files), {info['duration_seconds']:.1f} s of audio, "
+          f"{info['size_bytes'] / 1e6:.1f} MB on disk, {built}")
+    return 0
+
+
+def _add_bank(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bank",
+        help="build, verify and inspect loop banks",
+        description="A loop bank holds every stem a graph needs (loops/NAME/manifest.json and stems/); "
+        "see loops/README.md for the format.",
+    )
+    bank_sub = p.add_subparsers(dest="bank_command", metavar="ACTION")
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+    b = bank_sub.add_parser(
+        "build",
+        help="generate every stem of a graph into a bank (incremental, parallel)",
+        description="Generate each state's intro, main variants and outro (per layer), every stinger and bridge "
+        "into a bank. Stems are content-addressed: a rebuild regenerates exactly the stems whose spec, "
+        "generator or loudness target changed, and a killed build resumes where it stopped.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    b.add_argument("graph", help="graph TOML file, e.g. graphs/dungeon.toml")
+    b.add_argument("--out", default=None, help="bank folder (default: loops/NAME)")
+    b.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores; 1 = in this process)")
+    b.add_argument("--generator", default=None, help="generator name or module:Factory (default: the graph's)")
+    b.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786, to build on a cluster")
+    b.add_argument("--prune", action="store_true", help="delete stems on disk that the graph no longer needs")
+    b.add_argument("--quiet", action="store_true", help="plain progress lines instead of a progress bar")
+    b.set_defaults(func=_cmd_bank_build)
+    v = bank_sub.add_parser(
+        "verify",
+        help="check every stem file against the manifest (exit 1 on a problem)",
+        description="Check every stem file's sha256 and audio header (rate, channels, frames) against the manifest; "
+        "report missing, corrupt and unexpected files and exit with status 1 if there are any.",
+    )
+    v.add_argument("dir", help="bank folder, e.g. loops/dungeon")
+    v.set_defaults(func=_cmd_bank_verify)
+    i = bank_sub.add_parser("info", help="summarise a bank", description="Print a bank's states, stems, total "
+                            "duration, size on disk, generator and build time.")
+    i.add_argument("dir", help="bank folder, e.g. loops/dungeon")
+    i.add_argument("--json", action="store_true", help="print JSON for machines")
+    i.set_defaults(func=_cmd_bank_info)
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from soundtrack.audio import write_audio
+    from soundtrack.graph import load_graph
+    from soundtrack.timeline import describe, load_script, plot_timeline, run_session, stems_for
+
+    graph = load_graph(args.graph)
+    script = load_script(args.events)
+    source = stems_for(graph, bank=args.bank)
+    result = run_session(graph, source, script, seed=args.seed)
+    out = write_audio(Path(args.out), result.audio, result.sample_rate)
+    for line in describe(result):
+        print(line)
+    print(f"{out}: {result.audio.shape[0] / result.sample_rate:.2f} s, {result.audio.shape[0]} frames at {result.sample_rate} Hz")
+    if args.plot:
+        print(f"  timeline: {plot_timeline(result, args.plot)}")
+    return 0
+
+
+def _add_render(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "render",
+        help="play a scripted session offline to a WAV (and draw its timeline)",
+        description="Play an event script (TOML: duration or end, and [[events]] with at = '12.5s' | 'bar 9' | '9:3' "
+        "and event, param + value, stinger or tempo) through the sequencer, offline, and write the audio. Stems "
+        "come from the graph's bank (loops/NAME), built first if it is missing or stale.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("graph", help="graph TOML file, e.g. graphs/dungeon.toml")
+    p.add_argument("--events", required=True, help="event script TOML, e.g. graphs/dungeon_session.toml")
+    p.add_argument("--out", required=True, help="audio file to write (.wav, .flac)")
+    p.add_argument("--plot", default=None, help="also draw the timeline (waveform, states, transitions, layers, bars) to this PNG")
+    p.add_argument("--bank", default=None, help="bank folder (default: loops/NAME)")
+    p.add_argument("--seed", type=int, default=None, help="sequencer seed (default: the script's, else the graph's)")
+    p.set_defaults(func=_cmd_render)
+
+
+def _cmd_graph_check(args: argparse.Namespace) -> int:
+    from soundtrack.graph import load_graph
+    from soundtrack.graphplot import check_graph
+
+    report = check_graph(load_graph(args.graph))
+    for w in report.warnings:
+        print(f"warning: {w}")
+    print(f"{args.graph}: OK: {report.summary()}")
+    return 0
+
+
+def _cmd_graph_show(args: argparse.Namespace) -> int:
+    from soundtrack.graph import load_graph
+    from soundtrack.graphplot import draw_graph
+
+    print(draw_graph(load_graph(args.graph), args.out))
+    return 0
+
+
+def _add_graph(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("graph", help="check or draw a state graph",
+                       description="Validate a graph TOML file or draw its states and transitions.")
+    graph_sub = p.add_subparsers(dest="graph_command", metavar="ACTION")
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+    c = graph_sub.add_parser("check", help="validate a graph (exit 2 on an error)",
+                             description="Parse and validate a graph: unknown states or segments, events with two "
+                             "meanings in one state, unreachable states, states with no way out, cues a '*' rule "
+                             "needs but a source lacks. Prints OK with a summary, or the error.")
+    c.add_argument("graph", help="graph TOML file")
+    c.set_defaults(func=_cmd_graph_check)
+    s = graph_sub.add_parser("show", help="draw the state graph to a PNG",
+                             description="Draw states (start and terminal marked) and transitions labelled with their events.")
+    s.add_argument("graph", help="graph TOML file")
+    s.add_argument("--out", required=True, help="PNG to write")
+    s.set_defaults(func=_cmd_graph_show)
+
+
 # Each entry adds one subcommand; keep them in the order `--help` should list them.
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_generate,
     _add_demo,
+    _add_serve,
+    _add_bank,
+    _add_render,
+    _add_graph,
 ]
 
 

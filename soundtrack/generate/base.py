@@ -29,6 +29,7 @@ class Generator(Protocol):
 # name -> "module:attribute" (imported on first use) or a factory
 _REGISTRY: dict[str, str | Callable[..., Generator]] = {
     "procedural": "soundtrack.generate.procedural:ProceduralGenerator",
+    "musicgen": "soundtrack.generate.musicgen:MusicgenGenerator",
 }
 
 

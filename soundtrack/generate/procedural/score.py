@@ -59,6 +59,7 @@ class Score:
     loop: bool = False
     chords: list[tuple[int, str]] = field(default_factory=list)
     reverb_seconds: float = 1.8  # the room's decay time (RT60)
+    borrowed: list[int] = field(default_factory=list)  # 0-based bars whose chord is a deliberate non-diatonic borrowing
 
     @property
     def total_beats(self) -> Fraction:

@@ -1,0 +1,216 @@
+"""IPC benchmark: round trips and pull-mode streaming against `soundtrack serve`, with a bare
+asyncio msgpack echo server (same framing, no engine) as the peer.
+
+- `event` and `render(1024)` round-trip p50/p99 over TCP loopback and a Unix socket;
+- sustained streaming of 1024-frame float32 stereo blocks in x real time, by one controller
+  while 0, 3 or 15 monitor clients (1, 4, 16 clients in all) are subscribed to every
+  notification and poll `status` (one session has one controller: the others watch).
+
+Run: `python benchmarks/bench_ipc.py` (prints JSON), or through benchmarks/run.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+BLOCK = 1024
+RATE = 48000
+
+GRAPH = """
+[soundtrack]
+name = "benchipc"
+tempo = 120
+meter = "4/4"
+key = "A minor"
+seed = 3
+start = "calm"
+
+[states.calm]
+prompt = "soft ambient pad"
+main = 2
+layers = ["bass", "harmony"]
+
+[states.fight]
+prompt = "driving rock drums"
+main = 2
+layers = ["drums", "bass"]
+
+[[transitions]]
+from = "*"
+to = "fight"
+on = "enemy"
+sync = "beat"
+
+[[transitions]]
+from = "*"
+to = "calm"
+on = "clear"
+sync = "beat"
+"""
+
+ECHO_SERVER = r"""
+import asyncio, sys, msgpack
+PCM = b"\0" * (1024 * 2 * 4)
+async def handle(reader, writer):
+    u = msgpack.Unpacker(raw=False)
+    while data := await reader.read(65536):
+        u.feed(data)
+        for m in u:
+            result = {"frame": 0, "frames": 1024, "channels": 2, "format": "f32", "pcm": PCM, "markers": []} \
+                if m[2] == "render" else {"accepted": True, "edit_frame": 0, "position": "1:1"}
+            writer.write(msgpack.packb([1, m[1], None, result], use_bin_type=True))
+        await writer.drain()
+    writer.close()
+async def main():
+    kind, where = sys.argv[1], sys.argv[2]
+    if kind == "tcp":
+        s = await asyncio.start_server(handle, "127.0.0.1", 0)
+        print("listening on tcp 127.0.0.1:%d" % s.sockets[0].getsockname()[1], file=sys.stderr, flush=True)
+    else:
+        s = await asyncio.start_unix_server(handle, where)
+        print("listening on unix " + where, file=sys.stderr, flush=True)
+    await s.serve_forever()
+asyncio.run(main())
+"""
+
+
+def _start(args: list[str]) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    assert proc.stderr is not None  # PIPE was asked for
+    while True:
+        line = proc.stderr.readline()
+        if not line:
+            raise RuntimeError(f"{args[:4]} exited: {proc.wait()}")
+        if "listening on" in line:
+            threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining logs
+            return proc, line.split("listening on ", 1)[1].split(" (")[0].strip()
+
+
+def _connect(addr: str) -> Any:
+    from soundtrack.ipc import Client
+
+    kind, where = addr.split(" ", 1)
+    if kind == "tcp":
+        host, port = where.rsplit(":", 1)
+        return Client.tcp(host, int(port))
+    return Client.unix(where)
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    a = np.array(samples) * 1e6
+    return float(np.percentile(a, 50)), float(np.percentile(a, 99))
+
+
+def _round_trips(addr: str, *, engine: bool, n: int = 2000) -> dict[str, tuple[float, float]]:
+    c = _connect(addr)
+    if engine:
+        c.hello(role="controller")
+        c.load()
+        c.start()
+    out = {}
+    for method in ("event", "render"):
+        times = []
+        for i in range(n):
+            t = time.perf_counter()
+            if method == "event":
+                c.call("event", "enemy" if i % 2 else "clear")
+            else:
+                c.call("render", BLOCK, "f32")
+            times.append(time.perf_counter() - t)
+        out[method] = _percentiles(times[n // 10 :])
+    c.close()
+    return out
+
+
+def _stream(addr: str, *, monitors: int, engine: bool, seconds: float = 2.0) -> float:
+    """x real time of a controller pulling BLOCK frames in lock step while `monitors` watch."""
+    stop = threading.Event()
+    threads = []
+
+    def watch() -> None:
+        m = _connect(addr)
+        m.call("subscribe") if engine else None
+        while not stop.is_set():
+            m.call("status") if engine else m.call("event", "x")
+            time.sleep(0.01)
+        m.close()
+
+    for _ in range(monitors):
+        t = threading.Thread(target=watch, daemon=True)
+        t.start()
+        threads.append(t)
+    c = _connect(addr)
+    if engine:
+        c.hello(role="controller")
+        c.load()
+        c.start()
+    frames = 0
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        c.call("render", BLOCK, "f32")
+        frames += BLOCK
+    elapsed = time.perf_counter() - t0
+    stop.set()
+    for t in threads:
+        t.join(5)
+    c.close()
+    return frames / RATE / elapsed
+
+
+def run() -> list[dict]:
+    from soundtrack.bank import build_bank
+
+    results: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        graph = Path(tmp) / "benchipc.toml"
+        graph.write_text(GRAPH)
+        build_bank(graph, out=Path(tmp) / "bank", jobs=1)
+        bank = str(Path(tmp) / "bank")
+        py = sys.executable
+        for kind in ("tcp", "unix"):
+            where = "127.0.0.1:0" if kind == "tcp" else os.path.join(tmp, "s.sock")
+            eng, eng_addr = _start([py, "-m", "soundtrack", "serve", bank, f"--{kind}", where])
+            peer_where = "-" if kind == "tcp" else os.path.join(tmp, "echo.sock")
+            echo, echo_addr = _start([py, "-c", ECHO_SERVER, kind, peer_where])
+            try:
+                mine = _round_trips(eng_addr, engine=True)
+                peer = _round_trips(echo_addr, engine=False)
+                for method in ("event", "render"):
+                    label = "event" if method == "event" else f"render({BLOCK})"
+                    for q, idx in (("p50", 0), ("p99", 1)):
+                        v, pv = mine[method][idx], peer[method][idx]
+                        results.append({
+                            "name": f"ipc {label} round trip {q} ({kind})", "value": round(v, 1), "unit": "us",
+                            "peer": "bare asyncio msgpack echo server", "peer_value": round(pv, 1),
+                            "ratio": round(v / pv, 2), "note": "lock-step blocking Python client, loopback",
+                        })
+                if kind == "tcp":
+                    for clients in (1, 4, 16):
+                        x = _stream(eng_addr, monitors=clients - 1, engine=True)
+                        px = _stream(echo_addr, monitors=clients - 1, engine=False)
+                        results.append({
+                            "name": f"ipc pull streaming, {clients} client(s) (tcp)", "value": round(x, 1), "unit": "x real time",
+                            "peer": "bare asyncio msgpack echo server", "peer_value": round(px, 1), "ratio": round(x / px, 2),
+                            "note": f"{BLOCK}-frame float32 stereo blocks in lock step by the controller; "
+                                    f"{clients - 1} monitor(s) subscribed to all notifications polling status",
+                        })
+            finally:
+                for p in (eng, echo):
+                    p.terminate()
+                    p.wait(10)
+    return results
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))

@@ -1,0 +1,34 @@
+"""Loop banks: every stem a graph needs, content-addressed on disk with a manifest, built in
+parallel (processes or a Dask cluster), verified, and loaded for playback.
+
+- `plan`: which stems a graph needs and their cache keys (pure).
+- `render`: the worker side: generate, loudness-match, encode one stem.
+- `build`: orchestration, executors, the manifest; `store`: files, atomic writes, the lock.
+- `verify`: check a bank against its manifest, summarise it; `load`: `Bank` for playback.
+
+The on-disk format is described in loops/README.md.
+"""
+
+from soundtrack.bank.build import BuildReport, Progress, build_bank, default_out, make_plan
+from soundtrack.bank.load import Bank
+from soundtrack.bank.plan import BankPlan, PlannedStem, derive_seed, plan_bank, stem_key
+from soundtrack.bank.verify import VerifyReport, bank_info, verify_bank
+from soundtrack.errors import BankError
+
+__all__ = [
+    "Bank",
+    "BankError",
+    "BankPlan",
+    "BuildReport",
+    "PlannedStem",
+    "Progress",
+    "VerifyReport",
+    "bank_info",
+    "build_bank",
+    "default_out",
+    "derive_seed",
+    "make_plan",
+    "plan_bank",
+    "stem_key",
+    "verify_bank",
+]

@@ -1,0 +1,347 @@
+"""Building a bank: plan, reuse what is on disk, generate the rest on an executor, commit.
+
+Executors: `jobs=1` runs in this process; `jobs>1` a `ProcessPoolExecutor` (spawn context: safe
+with threads, the same on every OS); `scheduler="tcp://HOST:PORT"` a Dask distributed cluster
+(its `Client.get_executor()` is a `concurrent.futures.Executor`); or any `Executor` you pass.
+Workers only compute: they return FLAC bytes and records, and this process alone writes the
+bank, each file to a temporary name renamed into place, a stem's record after its audio, and the
+manifest last. So the bank is the same bytes whatever the executor, the number of workers or
+the order they finish in, and a build killed at any moment leaves only finished stems behind
+valid names; the next build reuses them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from soundtrack.bank.plan import CODEC, FORMAT, FORMAT_VERSION, BankPlan, PlannedStem, plan_bank
+from soundtrack.bank.render import RenderJob, Rendered, render_job, resolve_generator
+from soundtrack.bank.store import (
+    BUILD_INFO,
+    MANIFEST,
+    STEM_FILE_RE,
+    STEMS,
+    BankLock,
+    canonical_json,
+    fsync_dir,
+    read_json,
+    record_path,
+    remove_partials,
+    sha256_file,
+    write_atomic,
+)
+from soundtrack.errors import BankError, GenerationError, SoundtrackError
+from soundtrack.graph import Graph, load_graph
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A build's progress, sent to the `progress` callback: once at "start" (after reuse is
+    known), once per generated stem ("stem"), and at "finish"."""
+
+    event: Literal["start", "stem", "finish"]
+    total: int
+    reused: int
+    generated: int
+    elapsed: float  # seconds since the build started
+    stem: str | None = None  # the stem just finished (its id)
+
+    @property
+    def done(self) -> int:
+        return self.reused + self.generated
+
+
+@dataclass
+class BuildReport:
+    """What a build did. `unreferenced` are stem keys on disk the graph no longer needs (kept
+    unless `prune`; then they are in `pruned`)."""
+
+    path: Path
+    stems: int
+    generated: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    unreferenced: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    executor: str = ""
+
+
+def default_out(graph: Graph) -> Path:
+    """Where `soundtrack bank build` writes by default: ``loops/NAME``."""
+    return Path("loops") / graph.name
+
+
+def make_plan(graph: Graph, *, generator: str | None = None) -> BankPlan:
+    """The plan for `graph` with `generator` (default: the graph's), its version read from it."""
+    ref = generator or graph.generator
+    gen = resolve_generator(ref)
+    return plan_bank(graph, generator=ref, generator_name=gen.name, generator_version=gen.version)
+
+
+def finished_record(root: Path, key: str) -> dict[str, Any] | None:
+    """The record of stem `key` if it is completely on disk (record present, every file present
+    with its recorded sha256), else None."""
+    path = root / record_path(key)
+    if not path.is_file():
+        return None
+    try:
+        rec = read_json(path, what="stem record")
+        for f in rec["files"].values():
+            p = root / f["path"]
+            if not p.is_file() or p.stat().st_size != f["bytes"] or sha256_file(p) != f["sha256"]:
+                return None
+    except (BankError, KeyError, TypeError, AttributeError):
+        return None
+    return rec
+
+
+def _estimate(job: RenderJob) -> float:
+    """Rough seconds of music a job makes, to hand out long jobs first (better load balance)."""
+    s = job.spec
+    beats = s.beats if s.beats is not None else s.bars * (s.meter.beats if s.meter else 4)
+    return float(beats * 60 / (s.tempo or 120)) * (1 + 2 * len(job.variants))
+
+
+def _jobs_for(plan: BankPlan, done: set[str]) -> list[tuple[RenderJob, list[PlannedStem]]]:
+    jobs = []
+    for p in plan.stems:
+        if p.base is not None:
+            continue
+        variants = [v for v in plan.stems if v.base == p.key and v.key not in done]
+        if p.key in done and not variants:
+            continue
+        job = RenderJob(
+            generator=plan.generator,
+            generator_name=plan.generator_name,
+            generator_version=plan.generator_version,
+            spec=p.spec,
+            key=p.key,
+            target_lufs=plan.target_lufs,
+            ceiling_dbtp=plan.ceiling_dbtp,
+            variants=tuple((v.key, v.tempo) for v in variants if v.tempo is not None),
+        )
+        jobs.append((job, [p, *variants]))
+    jobs.sort(key=lambda jp: -_estimate(jp[0]))  # stable: ties keep plan order
+    return jobs
+
+
+def _commit(root: Path, r: Rendered) -> None:
+    for rel, data in sorted(r.files.items()):
+        write_atomic(root / rel, data)
+    write_atomic(root / record_path(r.key), canonical_json(r.record))
+
+
+def _probe(scheduler: str) -> None:
+    """Fail fast on a malformed address or a closed port (Dask itself retries for its timeout)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    u = urlsplit(scheduler)
+    if u.scheme not in ("tcp", "tls") or not u.hostname or u.port is None:
+        raise BankError(f"scheduler={scheduler!r} must be a Dask scheduler address such as tcp://HOST:8786")
+    try:
+        socket.create_connection((u.hostname, u.port), timeout=10).close()
+    except OSError as e:
+        raise BankError(f"scheduler={scheduler!r}: cannot reach the Dask scheduler: {e}") from None
+
+
+def _open_executor(jobs: int, scheduler: str | None) -> tuple[Executor | None, Callable[[], None], str]:
+    if scheduler:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise BankError("--scheduler needs Dask distributed: pip install 'soundtrack[cluster]'") from None
+        _probe(scheduler)
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError, ValueError) as e:
+            raise BankError(f"scheduler={scheduler!r}: cannot reach the Dask scheduler: {e}") from None
+        return client.get_executor(), client.close, f"dask {scheduler}"
+    if jobs <= 1:
+        return None, lambda: None, "serial"
+    import multiprocessing
+
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    return pool, lambda: pool.shutdown(wait=True, cancel_futures=True), f"{jobs} processes"
+
+
+def build_bank(
+    graph: Graph | str | Path,
+    *,
+    out: str | Path | None = None,
+    jobs: int | None = None,
+    generator: str | None = None,
+    scheduler: str | None = None,
+    executor: Executor | None = None,
+    prune: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+) -> BuildReport:
+    """Build (or bring up to date) the loop bank of `graph` in `out` (default ``loops/NAME``).
+
+    `jobs`: worker processes (default: all cores; 1 = in this process). `generator`: a registered
+    name or ``"module:Factory"`` (default: the graph's). `scheduler`: a Dask scheduler address
+    such as ``tcp://10.0.0.5:8786``; `executor`: any concurrent.futures executor instead. `prune`
+    deletes stems on disk that the graph no longer needs. Raises BankError when another build
+    holds the bank, GenerationError when a stem cannot be made (finished stems are kept).
+    """
+    t0 = time.perf_counter()
+    g = graph if isinstance(graph, Graph) else load_graph(graph)
+    root = Path(out) if out is not None else default_out(g)
+    n_jobs = jobs if jobs is not None else (os.cpu_count() or 1)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        raise BankError(f"jobs={jobs!r} must be a whole number of worker processes >= 1")
+    plan = make_plan(g, generator=generator)
+    report = BuildReport(path=root, stems=len(plan.stems), skipped=list(plan.skipped))
+    emit = progress or (lambda p: None)
+
+    with BankLock(root, action="build"):
+        remove_partials(root)
+        (root / STEMS).mkdir(parents=True, exist_ok=True)
+        records: dict[str, dict[str, Any]] = {}
+        for p in plan.stems:
+            rec = finished_record(root, p.key)
+            if rec is not None:
+                records[p.key] = rec
+                report.reused.append(p.id)
+        work = _jobs_for(plan, set(records))
+        emit(Progress("start", len(plan.stems), len(report.reused), 0, time.perf_counter() - t0))
+        if work:
+            report.executor = _run(work, root, records, report, n_jobs=n_jobs, scheduler=scheduler,
+                                   executor=executor, emit=emit, t0=t0, total=len(plan.stems))
+        fsync_dir(root / STEMS)
+
+        wanted = {p.key for p in plan.stems}
+        report.unreferenced = sorted({m["key"] for f in (root / STEMS).iterdir()
+                                      if (m := STEM_FILE_RE.match(f.name)) and m["key"] not in wanted})
+        if prune and report.unreferenced:
+            gone = set(report.unreferenced)
+            for f in (root / STEMS).iterdir():
+                m = STEM_FILE_RE.match(f.name)
+                if m and m["key"] in gone:
+                    f.unlink()
+            report.pruned, report.unreferenced = report.unreferenced, []
+
+        report.seconds = time.perf_counter() - t0
+        write_atomic(root / BUILD_INFO, canonical_json(_build_info(plan, report, n_jobs)))
+        write_atomic(root / MANIFEST, canonical_json(manifest_for(plan, records)))
+        fsync_dir(root)
+    report.seconds = time.perf_counter() - t0
+    emit(Progress("finish", len(plan.stems), len(report.reused), len(report.generated), report.seconds))
+    return report
+
+
+def _run(work: list[tuple[RenderJob, list[PlannedStem]]], root: Path, records: dict[str, dict[str, Any]],
+         report: BuildReport, *, n_jobs: int, scheduler: str | None, executor: Executor | None,
+         emit: Callable[[Progress], None], t0: float, total: int) -> str:
+    """Generate every job and commit each result as it arrives; returns the executor's name."""
+    ids = {p.key: p.id for _, ps in work for p in ps}
+
+    def accept(results: list[Rendered]) -> None:
+        for r in results:
+            if r.key in records:
+                continue  # a base stem redone only for its tempo variants: already on disk
+            _commit(root, r)
+            records[r.key] = r.record
+            report.generated.append(ids[r.key])
+            emit(Progress("stem", total, len(report.reused), len(report.generated), time.perf_counter() - t0, ids[r.key]))
+
+    close: Callable[[], None] = lambda: None
+    name = "executor"
+    if executor is None:
+        if len(work) == 1:
+            n_jobs = 1  # no pool for a single job
+        executor, close, name = _open_executor(n_jobs, scheduler)
+    try:
+        if executor is None:
+            for job, planned in work:
+                accept(_guarded(job, planned))
+            return name
+        futures: dict[Future, list[PlannedStem]] = {executor.submit(render_job, job): planned for job, planned in work}
+        pending = set(futures)
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in sorted(finished, key=lambda f: futures[f][0].id):
+                    accept(_result(fut, futures[fut]))
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
+        return name
+    finally:
+        close()
+
+
+def _guarded(job: RenderJob, planned: list[PlannedStem]) -> list[Rendered]:
+    try:
+        return render_job(job)
+    except SoundtrackError as e:
+        raise GenerationError(f"stem {planned[0].id}: {e}") from e
+
+
+def _result(fut: Future, planned: list[PlannedStem]) -> list[Rendered]:
+    try:
+        return fut.result()
+    except SoundtrackError as e:
+        raise GenerationError(f"stem {planned[0].id}: {e}") from e
+    except Exception as e:  # a worker that died (BrokenProcessPool) or a lost cluster worker
+        raise GenerationError(f"stem {planned[0].id}: the worker failed: {type(e).__name__}: {e}") from e
+
+
+def manifest_for(plan: BankPlan, records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The manifest: deterministic (no times, no hosts), so equal banks have equal manifests."""
+    from soundtrack import __version__
+
+    g = plan.graph
+    built_tempi: dict[str, list[str]] = {}
+    stems = []
+    for p in plan.stems:
+        rec = dict(records[p.key])
+        rec.update({"id": p.id, "kind": p.kind, "name": p.name, "role": p.role, "variant": p.variant,
+                    "tempo": None if p.tempo is None else str(p.tempo), "base": p.base})
+        stems.append(rec)
+        if p.tempo is not None and str(p.tempo) not in built_tempi.setdefault(p.name, []):
+            built_tempi[p.name].append(str(p.tempo))
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created_by": f"soundtrack {__version__}",
+        "graph": {"name": g.name, "path": g.path, "source_sha256": g.source_sha256},
+        "sample_rate": plan.sample_rate,
+        "generator": {"name": plan.generator_name, "version": plan.generator_version},
+        "loudness": {"target_lufs": plan.target_lufs, "true_peak_dbtp": plan.ceiling_dbtp},
+        "codec": dict(CODEC),
+        "states": {
+            s.name: {"intro": s.intro, "main": s.main, "variants": s.variants, "outro": s.outro,
+                     "layers": list(s.layers), "tempi": built_tempi.get(s.name, [])}
+            for s in g.states.values() if any(p.kind == "state" and p.name == s.name for p in plan.stems)
+        },
+        "stingers": {s.name: {"beats": s.beats, "layers": list(s.layers)} for s in g.stingers.values()},
+        "bridges": {b.name: {"bars": b.bars, "layers": list(b.layers)} for b in g.bridges.values()},
+        "skipped": list(plan.skipped),
+        "stems": stems,
+    }
+
+
+def _build_info(plan: BankPlan, report: BuildReport, jobs: int) -> dict[str, Any]:
+    from soundtrack import __version__
+
+    return {
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "build_seconds": round(report.seconds, 3),
+        "created_by": f"soundtrack {__version__}",
+        "executor": report.executor or "none (everything reused)",
+        "jobs": jobs,
+        "generated": len(report.generated),
+        "reused": len(report.reused),
+        "pruned": len(report.pruned),
+        "unreferenced": len(report.unreferenced),
+        "generator": {"name": plan.generator_name, "version": plan.generator_version},
+    }

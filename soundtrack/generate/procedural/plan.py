@@ -1,0 +1,239 @@
+"""Resolving a StemSpec into a composition plan: tempo, key, meter, harmony, orchestration, seeds.
+
+The harmony (`progression`) depends on the seed and what the prompt says, never on the role or
+the variant, so a state's intro, main loops and outro share one progression and join musically.
+Seeds come from SHA-256 of canonical text (Python's `hash()` is salted per process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from soundtrack.errors import SpecError
+from soundtrack.pitch import Key
+from soundtrack.stem import StemSpec
+from soundtrack.timing import Meter
+
+from soundtrack.generate.procedural.prompt import PromptInfo, parse_prompt
+from soundtrack.generate.procedural.styles import INSTRUMENTS, STYLES, Style, Voice
+from soundtrack.generate.procedural.theory import Chord, diatonic_chord, is_diatonic, parse_roman
+
+#: fallback progressions as scale degrees (0 = tonic), for modes where no style pattern fits
+_DEGREE_PATTERNS = ((0, 5, 3, 4), (0, 3, 4, 3), (0, 5, 6, 4), (0, 3, 6, 4), (0, 6, 5, 6), (0, 1, 0, 6),
+                    (0, 3, 0, 6), (0, 2, 3, 4), (0, 1, 6, 1), (0, 3, 0, 1), (0, 4, 3, 4), (0, 5, 3, 6))
+
+
+def stable_seed(*parts: object) -> int:
+    """A 63-bit seed from the text of `parts` (stable across processes and platforms)."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+@dataclass(frozen=True)
+class ChordEvent:
+    start: Fraction  # beats
+    duration: Fraction
+    chord: Chord
+
+    @property
+    def end(self) -> Fraction:
+        return self.start + self.duration
+
+
+@dataclass
+class Plan:
+    """Everything the part writers need; built once per `compose` call."""
+
+    spec: StemSpec
+    info: PromptInfo
+    style: Style
+    key: Key
+    meter: Meter
+    bpm: Fraction
+    role: str
+    bars: int
+    length: Fraction  # beats from bar 1 beat 1 to the end of the stem's music
+    intensity: float
+    progression: list[Chord]  # one chord per bar of the main loop's period
+    events: list[ChordEvent] = field(default_factory=list)
+    voices: dict[str, Voice] = field(default_factory=dict)
+    extra: dict[str, list[Voice]] = field(default_factory=dict)  # doublings named in the prompt
+    harmony_mode: str = "pad"
+    arp: bool = False
+    drums_asked: bool = False  # the prompt names drums or percussion
+    harmony_seed: int = 0
+    motif_seed: int = 0
+    role_seed: int = 0
+
+    @property
+    def bar_beats(self) -> int:
+        return self.meter.beats
+
+    def rng(self, *salt: object) -> np.random.Generator:
+        """A generator for one writer of this stem (role- and variant-specific)."""
+        return np.random.default_rng(stable_seed(self.role_seed, *salt))
+
+    def chord_at(self, t: Fraction) -> Chord:
+        for ev in self.events:
+            if ev.start <= t < ev.end:
+                return ev.chord
+        return self.events[-1].chord if t >= 0 else self.events[0].chord
+
+    @property
+    def tonic_chord(self) -> Chord:
+        """The stable tonic the outro and stinger end on: the progression's first chord, minus any sus."""
+        first = self.progression[0]
+        if first.quality in ("sus2", "sus4", "sus2add4") or first.root != self.key.tonic:
+            return diatonic_chord(self.key, 0)
+        return first
+
+    @property
+    def cadence_chord(self) -> Chord:
+        """The chord before the final tonic (V, IV, bVII... as the style and mode allow)."""
+        cands = self.style.cadences_minor if self.key.is_minor else self.style.cadences_major
+        for sym in cands:
+            c = parse_roman(sym, self.key)
+            if is_diatonic(c, self.key) or c.borrowed:
+                return c
+        return self.progression[-1]
+
+
+def _tempo(spec: StemSpec, info: PromptInfo, style: Style, seed: int) -> Fraction:
+    if spec.tempo is not None:
+        return spec.tempo
+    if info.tempo is not None:
+        return info.tempo
+    lo, hi = style.tempo
+    if info.pace is not None:
+        pos = info.pace
+    else:
+        pos = 0.3 + 0.4 * info.intensity
+    bpm = round(lo + (hi - lo) * pos)
+    if info.pace is not None and (info.pace < 0.05 or info.pace > 0.95):
+        bpm = round(bpm * (0.85 if info.pace < 0.5 else 1.15))
+    return Fraction(max(20, min(300, bpm)))
+
+
+def _key(spec: StemSpec, info: PromptInfo, style: Style, seed: int) -> Key:
+    if spec.key is not None:
+        return spec.key
+    if info.key is not None:
+        return info.key
+    mode = info.mode or ("minor" if style.prefers_minor else "major")
+    # a tonic that suits the style's usual register, varied by the seed
+    tonics = (2, 9, 4, 0, 7, 5) if mode != "major" else (0, 7, 2, 5, 9, 3)
+    return Key(tonics[stable_seed(seed, style.name, mode) % len(tonics)], mode)
+
+
+def _meter(spec: StemSpec, info: PromptInfo, style: Style) -> Meter:
+    if spec.meter is not None:
+        return spec.meter
+    return info.meter or style.meter
+
+
+def _valid(chords: list[Chord], key: Key, style: Style) -> bool:
+    if chords[-1].root == key.tonic:
+        return False  # the loop must lead back, not sit on the tonic
+    for c in chords:
+        if not (is_diatonic(c, key) or c.borrowed):
+            return False
+        if c.quality in ("dim", "aug", "dim7") and not (style.allow_dim or c.borrowed):
+            return False
+    return True
+
+
+def _flavour(key: Key, degree: int, style: Style) -> Chord:
+    """A diatonic chord on `degree` coloured the style's way (sevenths, power chords, sus2)."""
+    if style.harmony == "power":
+        c = Chord(key.degree_pc(degree), "5")
+        return c if is_diatonic(c, key) else diatonic_chord(key, degree)
+    if style.harmony == "comp":
+        return diatonic_chord(key, degree, sevenths=True)
+    return diatonic_chord(key, degree)
+
+
+def choose_progression(key: Key, style: Style, seed: int) -> list[Chord]:
+    """One chord per harmonic step: a style pattern that fits the key's mode, else a diatonic one."""
+    rng = np.random.default_rng(seed)
+    pats = style.progressions_minor if key.is_minor else style.progressions_major
+    good = [cs for p in pats if _valid(cs := [parse_roman(t, key) for t in p.split()], key, style)]
+    if not good:
+        good = [cs for d in _DEGREE_PATTERNS if _valid(cs := [_flavour(key, x, style) for x in d], key, style)]
+    if not good:
+        raise SpecError(f"key={key} has no usable chord progression for style {style.name!r}")
+    return good[int(rng.integers(len(good)))]
+
+
+_SUSTAINED = {"strings", "pad", "choir", "organ", "synth pad", "tremolo strings", "viola", "synth strings", "accordion", "voice"}
+_COMPING = {"rhodes", "piano", "electric guitar"}
+
+
+def _orchestrate(plan: Plan) -> None:
+    style, info = plan.style, plan.info
+    plan.voices = dict(style.voices)
+    plan.harmony_mode = style.harmony
+    plan.arp = style.arp
+    seen: set[str] = set()
+    for name, role in info.roles:
+        voice = INSTRUMENTS[name].voice
+        if role == "kit":
+            plan.drums_asked = True
+            continue
+        if role == "arp":
+            plan.arp = True
+        if role in seen:
+            plan.extra.setdefault(role, []).append(voice)
+            continue
+        seen.add(role)
+        if role == "pad":
+            if name in _SUSTAINED and plan.harmony_mode in ("power", "strum", "chip_arp", "comp"):
+                plan.harmony_mode = "pad"
+            elif name in _COMPING and plan.harmony_mode in ("pad", "power", "chip_arp", "cluster"):
+                plan.harmony_mode = "comp"
+            elif name == "acoustic guitar":
+                plan.harmony_mode = "strum"
+            elif name == "distorted guitar":
+                plan.harmony_mode = "power"
+        plan.voices[role] = voice
+
+
+def make_plan(spec: StemSpec) -> Plan:
+    """Resolve tempo, meter and key (spec, then prompt, then style), the progression and voices."""
+    info = parse_prompt(spec.prompt)
+    style = STYLES[info.style]
+    base = (spec.seed,) + info.words
+    key = _key(spec, info, style, spec.seed)
+    meter = _meter(spec, info, style)
+    bpm = _tempo(spec, info, style, spec.seed)
+    harmony_seed = stable_seed("harmony", *base, key, meter)
+    steps = choose_progression(key, style, harmony_seed)
+    per_chord = style.bars_per_chord
+    progression = [c for c in steps for _ in range(per_chord)]
+    if spec.role == "stinger" and spec.beats is not None:
+        length = Fraction(spec.beats)
+        bars = -(-spec.beats // meter.beats)
+    else:
+        bars = spec.bars
+        length = Fraction(bars * meter.beats)
+    plan = Plan(
+        spec=spec,
+        info=info,
+        style=style,
+        key=key,
+        meter=meter,
+        bpm=bpm,
+        role=spec.role,
+        bars=bars,
+        length=length,
+        intensity=info.intensity,
+        progression=progression,
+        harmony_seed=harmony_seed,
+        motif_seed=stable_seed("motif", *base, key, meter, spec.variant),
+        role_seed=stable_seed("role", *base, key, meter, spec.role, spec.variant, spec.bars, spec.beats),
+    )
+    _orchestrate(plan)
+    return plan

@@ -1,0 +1,216 @@
+"""Prompt understanding: plain text -> style, mood, instruments, tempo, key, meter, intensity.
+
+``parse_prompt("tense orchestral in D minor, 96 bpm, 7/8, taiko")`` reads what it recognises
+and ignores every other word; it never fails on free text. Explicit numbers and keys in the text
+are taken as given (a tempo outside 20..300 bpm or an impossible meter is ignored, as if unsaid).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from soundtrack.errors import SoundtrackError
+from soundtrack.pitch import Key
+from soundtrack.timing import MAX_BPM, MIN_BPM, Meter
+
+from soundtrack.generate.procedural.styles import DEFAULT_STYLE, INSTRUMENTS, STYLES
+
+
+@dataclass(frozen=True)
+class PromptInfo:
+    """What a prompt says. `None` means "not said": the spec or the style decides.
+
+    `intensity` is 0..1 (the style's default when no intensity word appears); `pace` is 0 (slow)
+    .. 1 (fast) from words like "slow" or "upbeat", placing the tempo inside the style's range;
+    `mode` is an explicit mode word ("minor", "dorian") or the one a mood implies ("dark" ->
+    minor); `roles` pairs each instrument with the role it takes (pad, arp, lead, bass, kit, perc).
+    """
+
+    style: str
+    tempo: Fraction | None = None
+    key: Key | None = None
+    meter: Meter | None = None
+    mood: str | None = None
+    intensity: float = 0.5
+    instruments: tuple[str, ...] = ()
+    roles: tuple[tuple[str, str], ...] = ()
+    mode: str | None = None
+    pace: float | None = None
+    words: tuple[str, ...] = ()  # the recognised words, in a canonical order (for seeding)
+
+
+_INTENSITY = {
+    "whisper": 0.1, "quiet": 0.15, "soft": 0.2, "gentle": 0.2, "calm": 0.2, "peaceful": 0.2, "delicate": 0.2,
+    "subtle": 0.2, "minimal": 0.2, "sparse": 0.2, "relaxed": 0.25, "relaxing": 0.25, "mellow": 0.3, "light": 0.3,
+    "low key": 0.3, "moderate": 0.5, "suspenseful": 0.55, "building": 0.6, "tense": 0.6, "urgent": 0.75,
+    "energetic": 0.75, "driving": 0.8, "heavy": 0.85, "intense": 0.85, "epic": 0.85, "powerful": 0.85,
+    "loud": 0.85, "combat": 0.85, "battle": 0.85, "fight": 0.85, "pounding": 0.9, "huge": 0.9, "massive": 0.9,
+    "fierce": 0.9, "aggressive": 0.95, "frantic": 0.95, "bombastic": 0.95, "chaotic": 0.95,
+}
+_PACE = {
+    "very slow": 0.0, "slow": 0.1, "slowly": 0.1, "downtempo": 0.15, "lazy": 0.15, "ballad": 0.1, "laid back": 0.25,
+    "moderate": 0.5, "mid tempo": 0.5, "mid-tempo": 0.5, "medium": 0.5, "upbeat": 0.8, "uptempo": 0.85,
+    "up-tempo": 0.85, "fast": 0.9, "quick": 0.85, "rapid": 0.95, "frantic": 1.0, "very fast": 1.0,
+}
+_MAJOR_MOODS = ("happy", "bright", "triumphant", "heroic", "playful", "uplifting", "hopeful", "whimsical",
+                "cheerful", "joyful", "sunny", "victorious", "romantic", "warm", "festive")
+_MINOR_MOODS = ("dark", "mysterious", "tense", "sad", "melancholic", "melancholy", "eerie", "ominous", "lonely",
+                "sinister", "gloomy", "tragic", "somber", "sombre", "scary", "creepy", "spooky", "menacing",
+                "suspenseful", "nostalgic")
+_OTHER_MOODS = ("calm", "peaceful", "epic", "dreamy", "chill", "mellow", "energetic", "aggressive", "intense")
+_MODE_WORDS = ("harmonic minor", "major", "minor", "dorian", "phrygian", "lydian", "mixolydian", "aeolian", "ionian")
+_ROLE_AFTER = {
+    "arpeggio": "arp", "arpeggios": "arp", "arpeggiated": "arp", "arps": "arp", "arp": "arp", "ostinato": None,
+    "melody": "lead", "lead": "lead", "solo": "lead", "theme": "lead", "line": "lead",
+    "pad": "pad", "pads": "pad", "chords": "pad", "chord": "pad", "bed": "pad", "comping": "pad",
+    "bass": "bass", "bassline": "bass",
+}
+
+
+def _phrase_re(phrase: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![a-z0-9])" + re.escape(phrase).replace(r"\ ", r"[\s_-]+") + r"(?![a-z0-9])")
+
+
+_PHRASE_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def _find(phrase: str, text: str) -> list[tuple[int, int]]:
+    pat = _PHRASE_CACHE.get(phrase)
+    if pat is None:
+        pat = _PHRASE_CACHE[phrase] = _phrase_re(phrase)
+    return [m.span() for m in pat.finditer(text)]
+
+
+def _tempo(text: str) -> Fraction | None:
+    m = re.search(r"(?<![\d.])(\d{1,3}(?:\.\d+)?)\s*-?\s*bpm\b", text) or re.search(
+        r"\btempo\s*(?:of|=|:)?\s*(\d{1,3}(?:\.\d+)?)(?![\d/])", text
+    )
+    if not m:
+        return None
+    bpm = Fraction(m.group(1))
+    return bpm if MIN_BPM <= bpm <= MAX_BPM else None
+
+
+def _meter(text: str) -> Meter | None:
+    for m in re.finditer(r"(?<![\d/.])(\d{1,2})\s*/\s*(\d{1,2})(?![\d/])", text):
+        try:
+            return Meter(int(m.group(1)), int(m.group(2)))
+        except SoundtrackError:
+            continue
+    if _find("waltz", text):
+        return Meter(3, 4)
+    return None
+
+
+_ACC = r"(#|♯|b|♭|\s*-?\s*sharp|\s*-?\s*flat)?"
+
+
+def _key(raw: str) -> tuple[Key | None, str | None]:
+    """(key, mode word) from the original-case text."""
+    modes = "|".join(m.replace(" ", r"\s+") for m in _MODE_WORDS)
+    m = re.search(r"(?<![A-Za-z])([A-Ga-g])" + _ACC + r"\s*(" + modes + r")(?![a-z])", raw, re.IGNORECASE)
+    if m:
+        acc = (m.group(2) or "").strip().replace("-", "").strip()
+        try:
+            key = Key.parse(f"{m.group(1)}{acc if acc in ('#', '♯', 'b', '♭') else ' ' + acc if acc else ''} {m.group(3).lower()}")
+            return key, key.mode
+        except SoundtrackError:
+            pass
+    m = re.search(r"(?<![A-Za-z])([A-G])(#|b)?m(?![A-Za-z0-9])", raw)  # "Am", "F#m"
+    if m:
+        return Key.parse(f"{m.group(1)}{m.group(2) or ''} minor"), "minor"
+    m = re.search(r"\b(?:in|key\s+of)\s+([A-G])(#|b)?(?![\w#])", raw)
+    if m:
+        return Key.parse(f"{m.group(1)}{m.group(2) or ''} major"), None
+    low = raw.lower()
+    for word in _MODE_WORDS:
+        if _find(word, low):
+            return None, Key.parse(f"C {word}").mode
+    return None, None
+
+
+def _instruments(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    phrases = sorted(
+        ((w, name) for name, inst in INSTRUMENTS.items() for w in inst.words), key=lambda x: -len(x[0])
+    )
+    taken: list[tuple[int, int]] = []
+    found: list[tuple[int, str, str]] = []
+    for phrase, name in phrases:
+        for a, b in _find(phrase, text):
+            if any(a < tb and ta < b for ta, tb in taken):
+                continue
+            taken.append((a, b))
+            role = INSTRUMENTS[name].role
+            nxt = re.match(r"[\s,]*([a-z]+)", text[b:])
+            if nxt and nxt.group(1) in _ROLE_AFTER and _ROLE_AFTER[nxt.group(1)] and name != "drums":
+                role = _ROLE_AFTER[nxt.group(1)]
+            found.append((a, name, role))
+    found.sort()
+    names: list[str] = []
+    roles: list[tuple[str, str]] = []
+    for _, name, role in found:
+        if name not in names:
+            names.append(name)
+            roles.append((name, role))
+    return tuple(names), tuple(roles)
+
+
+def _style(text: str) -> str:
+    best: tuple[int, int, str] | None = None  # (-score, first position, name)
+    for name, style in STYLES.items():
+        score, first = 0, len(text)
+        for words, weight in ((style.genre_words + (name,), 2), (style.flavor_words, 1)):
+            for w in set(words):
+                spans = _find(w, text)
+                if spans:
+                    score += weight
+                    first = min(first, spans[0][0])
+        if score and (best is None or (-score, first) < best[:2]):
+            best = (-score, first, name)
+    return best[2] if best else DEFAULT_STYLE
+
+
+def _first(words: tuple[str, ...], text: str) -> tuple[int, str] | None:
+    hits = [(spans[0][0], w) for w in words if (spans := _find(w, text))]
+    return min(hits) if hits else None
+
+
+def parse_prompt(text: str) -> PromptInfo:
+    """Read a plain-text prompt; unknown words are ignored. See `PromptInfo` for the fields."""
+    if not isinstance(text, str):
+        raise TypeError(f"prompt must be a string, got {text!r}")
+    low = " ".join(text.lower().split())
+    style = _style(low)
+    key, mode = _key(text)
+    mood_hit = _first(_MAJOR_MOODS + _MINOR_MOODS + _OTHER_MOODS, low)
+    mood = mood_hit[1] if mood_hit else None
+    if mode is None and mood is not None:
+        # the first mood word that implies a mode decides it
+        implied = _first(_MAJOR_MOODS + _MINOR_MOODS, low)
+        if implied:
+            mode = "major" if implied[1] in _MAJOR_MOODS else "minor"
+    values = [v for w, v in _INTENSITY.items() if _find(w, low)]
+    intensity = sum(values) / len(values) if values else STYLES[style].intensity
+    paces = [v for w, v in _PACE.items() if _find(w, low)]
+    pace = sum(paces) / len(paces) if paces else None
+    names, roles = _instruments(low)
+    tempo = _tempo(low)
+    meter = _meter(low)
+    words = (style, mood or "", mode or "", f"{intensity:.3f}", f"{pace if pace is not None else ''}") + tuple(
+        f"{n}:{r}" for n, r in roles
+    )
+    return PromptInfo(
+        style=style,
+        tempo=tempo,
+        key=key,
+        meter=meter,
+        mood=mood,
+        intensity=float(min(1.0, max(0.0, intensity))),
+        instruments=names,
+        roles=roles,
+        mode=mode,
+        pace=pace,
+        words=words,
+    )

@@ -1,0 +1,796 @@
+"""The state-graph sequencer: events and parameters in, audio blocks and markers out.
+
+`Sequencer(graph, source, sample_rate=..., seed=...)` is pure and deterministic: no I/O (stems
+are fetched from the `StemSource` when a plan is made, never while rendering), no threads, no
+sleeps. Its clock is the number of frames rendered so far; every command is turned into actions
+at exact output frames, so rendering in blocks of any size is bit-identical to rendering in one
+piece, and the same graph, stems, seed and calls give the same output bit for bit.
+
+Semantics (pinned by tests/test_sequencer*.py and tests/test_transitions.py):
+
+- `start(state)` plays the state's intro from the current frame (pickup first, so bar 1 lands
+  at the intro's entry frame), then loops its main; without an intro the main starts at once.
+- `post(event, at_frame=None)` resolves the transition at the current frame (or a future one)
+  with `transitions.resolve` and returns the `TransitionPlan`. An event the current state has
+  no transition for returns a plan with ``accepted=False`` and a reason, and a ``rejected``
+  marker; an event the graph does not know raises `SequencerError`. A stinger's name may be
+  posted as an event. **A newer event replaces a pending plan** that has not started to sound
+  (posted before its `commit_frame`); once any of a plan sounds, a newer event is resolved
+  from that plan's target state and queues behind it (its edit point is at or after the
+  target's entry).
+- Main loops repeat seamlessly; with variants, the next one is drawn at each loop end with no
+  immediate repeat (numpy ``default_rng(seed)``); a variant change lets the old one's tail ring.
+- `set_param(name, value)` moves the layers the parameter names toward their gains, starting
+  on the next beat (the parameter's `quantize`) and ramping per sample over its `ramp`.
+- `stinger(name)` overlays a one-shot whose entry lands on the next beat or bar; it is refused
+  (``accepted=False``) within `min_interval` seconds of the same stinger.
+- `set_tempo(bpm)` (or ``set_param("tempo", bpm)``) switches the playing state to the bank's
+  tempo variant nearest `bpm` on the next bar, with a short crossfade; the grid restarts there.
+- A final safety limiter (`voices.Limiter`) keeps samples under -1 dBFS with no look-ahead and
+  no added latency; output that never exceeds the ceiling is untouched bit for bit.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from soundtrack.errors import SequencerError, SoundtrackError
+from soundtrack.graph import Graph, ParamDef, TransitionDef
+from soundtrack.stem import Stem, StemGrid, StemSource
+from soundtrack.timing import BeatGrid, Duration, parse_bpm, parse_duration
+from soundtrack.transitions import (
+    Playhead,
+    TransitionPlan,
+    min_ramp_frames,
+    plan_rule,
+    resolve,
+    target_playhead,
+)
+from soundtrack.voices import F32, Clip, Envelope, Limiter, ramp_table
+
+MARKER_KINDS = ("beat", "bar", "segment", "transition", "state", "stinger", "param", "tempo", "rejected", "cancelled")
+TEMPO_XFADE_SECONDS = Fraction(1, 20)  # 50 ms: stretched and unstretched takes are aligned on the bar
+
+
+@dataclass(frozen=True)
+class Marker:
+    """Something that happens at an output frame: a beat, a bar, a segment entry, a transition's
+    edit point, a state change, a stinger's entry, a parameter ramp's start, a tempo change, or
+    a refused / replaced command. `position` is bar:beat of the music playing there."""
+
+    kind: str
+    frame: int
+    position: str
+    state: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StingerPlan:
+    """When a stinger will sound: its entry on `frame` (bar:beat `position`); audio from `start`."""
+
+    accepted: bool
+    name: str
+    posted_frame: int
+    frame: int = -1
+    start: int = -1
+    position: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ParamChange:
+    """A parameter change: the ramp to the layer `gains` starts at `frame` and lasts `ramp_frames`."""
+
+    name: str
+    value: float
+    frame: int
+    position: str
+    ramp_frames: int
+    gains: dict[str, float]
+
+
+@dataclass(frozen=True)
+class TempoChange:
+    """A tempo switch: the state plays its `bpm` take from the bar at `frame` (or why not)."""
+
+    accepted: bool
+    requested: Fraction
+    bpm: Fraction | None = None
+    frame: int = -1
+    position: str = ""
+    reason: str = ""
+
+
+@dataclass
+class _Span:
+    """From output frame `start`, beats follow `grid`; state beat index at grid.origin is
+    `origin_beat` (for intro/outro/bridge spans beats count from the segment's bar 1)."""
+
+    start: int
+    rec: int
+    state: str | None
+    role: str
+    name: str
+    grid: BeatGrid
+    origin_beat: int = 0
+
+    def label(self, frame: int) -> str:
+        bpb = self.grid.meter.beats
+        n = self.grid.beat_index_at(frame) + self.origin_beat
+        return f"{n // bpb + 1}:{n % bpb + 1}"
+
+
+@dataclass
+class _Rec:
+    """One scheduled plan (a transition, the start, or a tempo switch)."""
+
+    id: int
+    kind: str
+    commit: int
+    prev_head: Playhead | None
+    cancelled: bool = False
+    superseded: int | None = None
+
+    def dead_at(self, frame: int) -> bool:
+        return self.cancelled or (self.superseded is not None and frame >= self.superseded)
+
+
+class _Track:
+    """A logical voice: a one-shot segment or a looping main, with the clips it is playing."""
+
+    def __init__(self, rec: int, state: str | None, role: str, *, music: bool = True) -> None:
+        self.rec = rec
+        self.state = state
+        self.role = role
+        self.music = music
+        self.clips: list[Clip] = []
+        self.env = Envelope(1.0)
+        self.stopped_at: int | None = None
+        self.fade: np.ndarray | None = None
+        # main loops only
+        self.stems: list[Stem] = []
+        self.variant = 0
+        self.bpm: Fraction | None = None
+
+    def stop(self, frame: int, table: np.ndarray) -> None:
+        if self.stopped_at is not None and self.stopped_at <= frame:
+            return
+        self.stopped_at, self.fade = frame, table
+        seen: set[int] = set()
+        for c in self.clips:
+            if c.out1 <= frame:
+                continue
+            if id(c.env) not in seen:
+                seen.add(id(c.env))
+                c.env.scale_from(frame, table, 0.0)
+            c.out1 = min(c.out1, frame + len(table))
+
+    def finished(self, frame: int) -> bool:
+        if self.stopped_at is not None and self.fade is not None and frame >= self.stopped_at + len(self.fade):
+            return True
+        return self.role != "main" and all(c.out1 <= frame for c in self.clips) and bool(self.clips)
+
+
+class Sequencer:
+    """Plays a `Graph` from a `StemSource` (a `Bank` or a `StemSet`); see the module docstring.
+
+    `render(frames)` returns float32 (frames, channels); `pop_markers()` drains the markers
+    emitted so far, in frame order. `sample_rate` defaults to the graph's; stems must match it.
+    """
+
+    def __init__(self, graph: Graph, source: StemSource, *, sample_rate: int | None = None, seed: int = 0,
+                 ceiling_db: float = -1.0) -> None:
+        self.graph = graph
+        self.source = source
+        self.sample_rate = int(sample_rate or graph.sample_rate)
+        self.seed = int(seed)
+        self._rng = np.random.default_rng(self.seed)
+        self._frame = 0
+        self._started = False
+        self._channels: int | None = None
+        self._stems: dict[tuple, Stem] = {}
+        self._heap: list[tuple[int, int, int, tuple]] = []
+        self._seq = itertools.count()
+        self._rec_ids = itertools.count(1)
+        self._clips: list[Clip] = []
+        self._tracks: list[_Track] = []
+        self._markers: list[Marker] = []
+        self._spans: list[_Span] = []
+        self._nb: tuple[int, int, int] | None = None  # (span index, beat index on its grid, frame)
+        self._head: Playhead | None = None
+        self._last: _Rec | None = None
+        self._recs: list[_Rec] = []
+        self._state: str | None = None
+        self._main: dict[str, _Track] = {}  # the state's current main track
+        self._stinger_last: dict[str, int] = {}
+        self._tempo_request: Fraction | None = None
+        self._tempo_choice: dict[str, Fraction | None] = {}
+        self._session_bars = 0
+        self._tables: dict[tuple, np.ndarray] = {}
+        self._limiter = Limiter(ceiling_db)
+        self._tmp = np.zeros((0, 1), F32)
+        self._tmp2 = np.zeros((0, 1), F32)
+        # layer gains: one envelope per (param, layer); layers named by no param stay at 1
+        self._param_values: dict[str, float] = {}
+        self._layer_envs: dict[str, list[Envelope]] = {}
+        self._penv: dict[tuple[str, str], Envelope] = {}
+        for p in graph.params.values():
+            self._param_values[p.name] = p.default
+            for layer in p.layers:
+                env = Envelope(self._layer_target(p, layer, p.default))
+                self._penv[(p.name, layer)] = env
+                self._layer_envs.setdefault(layer, []).append(env)
+
+    # -- public state ------------------------------------------------------------------------
+    @property
+    def frame(self) -> int:
+        """Frames rendered so far: the output clock."""
+        return self._frame
+
+    @property
+    def state(self) -> str | None:
+        """The state playing at the current frame (it changes at a transition's edit point)."""
+        return self._state
+
+    @property
+    def channels(self) -> int:
+        return self._channels or 2
+
+    @property
+    def session_bars(self) -> int:
+        """How many bar markers have been emitted (the session's bar count so far)."""
+        return self._session_bars
+
+    @property
+    def position(self) -> str:
+        span = self._span_at(self._frame)
+        return span.label(self._frame) if span else ""
+
+    def pop_markers(self) -> list[Marker]:
+        """The markers emitted by `render` (and refusals) since the last call, in frame order."""
+        out, self._markers = self._markers, []
+        return out
+
+    def params(self) -> dict[str, float]:
+        return dict(self._param_values)
+
+    def layer_gains(self, frame: int | None = None) -> dict[str, float]:
+        """Each param-controlled layer's gain at `frame` (default: now)."""
+        f = self._frame if frame is None else frame
+        out = {}
+        for layer, envs in self._layer_envs.items():
+            g = 1.0
+            for e in envs:
+                g *= float(e.value_at(f))
+            out[layer] = g
+        return out
+
+    def next_bar_frame(self) -> int:
+        """Output frame of the next downbeat at or after now, on whatever will be playing."""
+        return self.next_beat_frame(bar=True)
+
+    def next_beat_frame(self, *, bar: bool = False) -> int:
+        """Output frame of the next beat (or downbeat) at or after now, on what will be playing."""
+        nb = self._seek(self._frame)
+        while nb is not None:
+            idx, k, f = nb
+            span = self._spans[idx]
+            if not bar or (k + span.origin_beat) % span.grid.meter.beats == 0:
+                return f
+            nb = self._advance(nb)
+        raise SequencerError("nothing is playing: call start() first")
+
+    # -- commands ------------------------------------------------------------------------------
+    def start(self, state: str | None = None, *, at_frame: int | None = None) -> TransitionPlan:
+        """Start playing `state` (default: the graph's start state): its intro's pickup from the
+        current frame (or `at_frame`), bar 1 on the intro's entry, then its main loop."""
+        if self._started:
+            raise SequencerError("the sequencer is already started; post events to change state")
+        state = self.graph.start if state is None else state
+        if state not in self.graph.states:
+            raise SequencerError(f"state {state!r} is not in graph {self.graph.name!r}; states are {', '.join(self.graph.states)}")
+        t = self._check_frame(at_frame)
+        self._started = True
+        rule = TransitionDef(index=-1, source="*", target=state, on=None, sync="immediate", fade=Duration(Fraction(0)))
+        main = self._grid_lookup(state, "main")
+        ph = Playhead(state, BeatGrid(self.sample_rate, main.bpm, main.meter, t), 0, self._main_beats(state), entry=t)
+        plan = plan_rule(self.graph, ph, rule, t, self._grid_lookup, sample_rate=self.sample_rate)
+        rec = _Rec(next(self._rec_ids), "start", plan.commit_frame, None)
+        self._schedule(plan, rec)
+        return plan
+
+    def post(self, event: str, *, at_frame: int | None = None) -> TransitionPlan | StingerPlan:
+        """Post a game event now (or at a future `at_frame`) and return what it will do."""
+        if not isinstance(event, str):
+            raise TypeError(f"event must be a string, got {event!r}")
+        if event not in self.graph.events() and event in self.graph.stingers:
+            return self.stinger(event, at_frame=at_frame)
+        self._require_started()
+        t = self._check_frame(at_frame)
+        assert self._head is not None
+        last = self._last
+        if last is not None and last.kind == "transition" and not last.cancelled and t < last.commit and last.prev_head is not None:
+            plan = resolve(self.graph, last.prev_head, event, t, self._grid_lookup, sample_rate=self.sample_rate)
+            if plan.accepted:
+                self._cancel(last, t)
+        else:
+            plan = resolve(self.graph, self._head, event, t, self._grid_lookup, sample_rate=self.sample_rate)
+        if not plan.accepted:
+            self._at(t, ("marker", Marker("rejected", t, "", plan.source, {"event": event, "reason": plan.reason})))
+            return plan
+        self._schedule(plan, _Rec(next(self._rec_ids), "transition", plan.commit_frame, self._head))
+        return plan
+
+    def stinger(self, name: str, *, at_frame: int | None = None) -> StingerPlan:
+        """Overlay stinger `name` with its entry on the next beat/bar (its `sync`)."""
+        self._require_started()
+        sdef = self.graph.stingers.get(name)
+        if sdef is None:
+            raise SequencerError(f"stinger {name!r} is not in graph {self.graph.name!r}; stingers are {', '.join(self.graph.stingers) or 'none'}")
+        t = self._check_frame(at_frame)
+        stem = self._stem(name, "stinger")
+        earliest = t + stem.grid.entry
+        span = self._span_at(earliest) or self._span_at(t)
+        if sdef.sync == "immediate" or span is None:
+            entry, position = earliest, (span.label(earliest) if span else "")
+        else:
+            every = span.grid.meter.beats if sdef.sync == "bar" else 1
+            entry = self._next_grid(span, earliest, every)
+            position = self._label_at(entry)
+        last = self._stinger_last.get(name)
+        guard = int(round(sdef.min_interval * self.sample_rate))
+        if last is not None and entry - last < guard:
+            reason = (f"stinger {name!r} played at frame {last}; min_interval = {float(sdef.min_interval):g}s "
+                      f"allows it again from frame {last + guard}")
+            self._at(t, ("marker", Marker("rejected", t, "", self._state, {"stinger": name, "reason": reason})))
+            return StingerPlan(False, name, t, reason=reason)
+        self._stinger_last[name] = entry
+        start = entry - stem.grid.entry
+        a0 = max(0, t - start)
+        track = _Track(0, None, "stinger", music=False)
+        self._oneshot(track, stem, start + a0, a0, layered=False, gain=10 ** (sdef.gain_db / 20))
+        self._at(start + a0, ("clip", None, track))
+        self._at(entry, ("marker", Marker("stinger", entry, position, self._head.state if self._head else None, {"name": name, "start": start})))
+        return StingerPlan(True, name, t, entry, start, position)
+
+    def set_param(self, name: str, value: float, *, ramp: Duration | str | float | None = None,
+                  at_frame: int | None = None) -> ParamChange | TempoChange:
+        """Set a game parameter; its layers ramp to their new gains from the next beat (or the
+        parameter's `quantize`), over `ramp` (default: the parameter's; beats, '2 bars', '0.5s')."""
+        if name == "tempo" and "tempo" not in self.graph.params:
+            return self.set_tempo(value, at_frame=at_frame)
+        pdef = self.graph.params.get(name)
+        if pdef is None:
+            raise SequencerError(f"param {name!r} is not in graph {self.graph.name!r}; params are {', '.join(self.graph.params) or 'none'}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not pdef.minimum <= value <= pdef.maximum:
+            raise SequencerError(f"param {name}={value!r} must be a number between {pdef.minimum:g} and {pdef.maximum:g}")
+        t = self._check_frame(at_frame)
+        span = self._span_at(t)
+        if span is None or pdef.quantize == "immediate":
+            q = t
+        else:
+            q = self._next_grid(span, t, span.grid.meter.beats if pdef.quantize == "bar" else 1)
+        grid = span.grid if span else BeatGrid(self.sample_rate, self.graph.tempo or Fraction(120), origin=0)
+        dur = pdef.ramp if ramp is None else parse_duration(ramp)
+        n = max(min_ramp_frames(self.sample_rate), dur.to_frames(grid))
+        table = self._table(n, "s-curve", True)
+        gains = {}
+        for layer in pdef.layers:
+            target = self._layer_target(pdef, layer, float(value))
+            self._penv[(name, layer)].ramp(q, n, target, table)
+            gains[layer] = target
+        self._param_values[name] = float(value)
+        pos = self._label_at(q)
+        self._at(max(q, t), ("marker", Marker("param", q, pos, self._head.state if self._head else None, {"name": name, "value": float(value), "gains": gains, "ramp_frames": n})))
+        return ParamChange(name, float(value), q, pos, n, gains)
+
+    def set_tempo(self, bpm: float | str | Fraction, *, at_frame: int | None = None) -> TempoChange:
+        """Follow a tempo: on the next bar, switch the state's main loop to the bank's tempo
+        variant nearest `bpm` (made at bank-build time with Rubber Band R3; pitch unchanged)."""
+        self._require_started()
+        requested = parse_bpm(bpm)
+        t = self._check_frame(at_frame)
+        self._tempo_request = requested
+        head = self._head
+        assert head is not None
+        state = head.state
+        choice = self._nearest_tempo(state, requested)
+        current = head.grid.bpm
+        if choice is None or choice == current:
+            reason = f"state {state!r} has no tempo variants (tempi)" if choice is None else f"state {state!r} already plays at {float(current):g} bpm"
+            return TempoChange(False, requested, current, -1, "", reason)
+        stems = [self._stem(state, "main", v, tempo=self._tempo_key(state, choice)) for v in range(self.graph.states[state].variants)]
+        bpb = head.grid.meter.beats
+        f = head.next_point(max(t, head.entry), period=bpb, lowest=0)
+        n = head.beat_at_or_after(f)
+        rec = _Rec(next(self._rec_ids), "tempo", t, head)
+        self._recs.append(rec)
+        self._last = rec
+        self._tempo_choice[state] = self._tempo_key(state, choice)
+        new_head = Playhead(state, BeatGrid(self.sample_rate, choice, head.grid.meter, f), n, head.main_beats, entry=f)
+        self._head = new_head
+        pos = head.label(f)
+        self._at(f, ("tempo", rec, state, stems, n, choice, pos))
+        self._add_span(_Span(f, rec.id, state, "main", state, new_head.grid, n))
+        return TempoChange(True, requested, choice, f, pos)
+
+    # -- rendering -----------------------------------------------------------------------------
+    def render(self, frames: int) -> np.ndarray:
+        """The next `frames` frames of output: float32 (frames, channels), limited to the ceiling."""
+        if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 0:
+            raise SequencerError(f"frames={frames!r} must be a non-negative int")
+        frames = int(frames)
+        ch = self.channels
+        out = np.zeros((frames, ch), dtype=F32)
+        if self._tmp.shape[0] < frames or self._tmp.shape[1] != ch:
+            self._tmp = np.zeros((max(frames, 1024), ch), F32)
+            self._tmp2 = np.zeros((max(frames, 1024), ch), F32)
+        start = a = self._frame
+        end = a + frames
+        heap = self._heap
+        while True:
+            while heap and heap[0][0] <= a:
+                action = heapq.heappop(heap)[3]
+                self._run(action, a)
+            b = heap[0][0] if heap and heap[0][0] < end else end
+            if b > a:
+                gains = self._gains(a, b)
+                block = out[a - start : b - start]
+                for clip in self._clips:
+                    clip.mix_into(block, a, b, gains, self._tmp, self._tmp2)
+                self._grid_markers(a, b)
+                a = b
+                self._frame = a
+                if any(c.out1 <= a for c in self._clips):
+                    self._clips = [c for c in self._clips if c.out1 > a]
+            if a >= end:
+                break
+        self._frame = end
+        for envs in self._layer_envs.values():
+            for e in envs:
+                e.prune(end)
+        self._limiter.process(out, start)
+        return out
+
+    # -- internals: scheduling -----------------------------------------------------------------
+    def _require_started(self) -> None:
+        if not self._started:
+            raise SequencerError("the sequencer is not started: call start(state) first")
+
+    def _check_frame(self, at_frame: int | None) -> int:
+        if at_frame is None:
+            return self._frame
+        if isinstance(at_frame, bool) or not isinstance(at_frame, (int, np.integer)):
+            raise TypeError(f"at_frame must be an int, got {at_frame!r}")
+        if at_frame < self._frame:
+            raise SequencerError(f"at_frame={at_frame} is in the past: {self._frame} frames are already rendered")
+        return int(at_frame)
+
+    def _at(self, frame: int, action: tuple) -> None:
+        # edits and tempo switches run first at their frame, so that what they replace (a main
+        # loop's next cycle, an older plan's main) sees them and rings out instead of starting
+        prio = 0 if action[0] in ("edit", "tempo") else 1
+        heapq.heappush(self._heap, (frame, prio, next(self._seq), action))
+
+    def _table(self, n: int, curve: str, fade_in: bool) -> np.ndarray:
+        key = (n, curve, fade_in)
+        t = self._tables.get(key)
+        if t is None:
+            t = self._tables[key] = ramp_table(n, curve, fade_in=fade_in)
+        return t
+
+    def _stem(self, name: str, role: str, variant: int = 0, *, tempo: Fraction | None = None) -> Stem:
+        key = (name, role, variant, tempo)
+        s = self._stems.get(key)
+        if s is None:
+            try:
+                s = self.source.stem(name, role, variant, tempo=tempo)
+            except SoundtrackError:
+                raise
+            except Exception as e:  # a stem source failing in its own way is still our error to report
+                raise SequencerError(f"cannot load stem {name} {role} variant {variant}: {e}") from e
+            if s.sample_rate != self.sample_rate:
+                raise SequencerError(f"stem {name} {role} is at {s.sample_rate} Hz; the sequencer runs at {self.sample_rate} Hz")
+            if self._channels is None:
+                self._channels = s.channels
+            elif s.channels != self._channels:
+                raise SequencerError(f"stem {name} {role} has {s.channels} channels; other stems have {self._channels}")
+            self._stems[key] = s
+        return s
+
+    def _tempo_key(self, state: str, bpm: Fraction) -> Fraction | None:
+        base = self._stem(state, "main").grid.bpm
+        return None if bpm == base else bpm
+
+    def _nearest_tempo(self, state: str, bpm: Fraction) -> Fraction | None:
+        tempi = self.graph.states[state].tempi
+        if not tempi:
+            return None
+        base = self._stem(state, "main").grid.bpm
+        return min([base, *tempi], key=lambda x: (abs(x - bpm), x))
+
+    def _grid_lookup(self, name: str, role: str) -> StemGrid:
+        tempo = None
+        if role == "main":
+            tempo = self._entry_tempo(name)
+        return self._stem(name, role, tempo=tempo).grid
+
+    def _entry_tempo(self, state: str) -> Fraction | None:
+        """The tempo take a state enters at: the requested tempo's nearest variant, if any."""
+        if self._tempo_request is None:
+            return None
+        choice = self._nearest_tempo(state, self._tempo_request)
+        return None if choice is None else self._tempo_key(state, choice)
+
+    def _main_beats(self, state: str) -> int:
+        g = self._stem(state, "main").grid
+        return g.bars * g.meter.beats
+
+    def _cancel(self, rec: _Rec, t: int) -> None:
+        rec.cancelled = True
+        self._spans = [s for s in self._spans if s.rec != rec.id]
+        self._nb = None
+        self._head = rec.prev_head
+        self._markers_at(t, Marker("cancelled", t, "", self._state, {"plan": rec.id}))
+
+    def _markers_at(self, t: int, m: Marker) -> None:
+        self._at(t, ("marker", m))
+
+    def _schedule(self, plan: TransitionPlan, rec: _Rec) -> None:
+        """Turn an accepted plan into actions at exact frames."""
+        t = plan.posted_frame
+        target = plan.target
+        assert target is not None and plan.target_grid is not None
+        tempo = self._entry_tempo(target)
+        variants = [self._stem(target, "main", v, tempo=tempo) for v in range(self.graph.states[target].variants)]
+        self._recs.append(rec)
+        self._last = rec
+        for seg in plan.segments:
+            stem = self._stem(seg.name, seg.role)
+            a0 = max(0, t - seg.start)  # a pickup longer than the time left starts part-way, ramped
+            track = _Track(rec.id, target if seg.role == "intro" else plan.source, seg.role)
+            self._oneshot(track, stem, seg.start + a0, a0, layered=True, gain=1.0)
+            self._at(seg.start + a0, ("clip", rec, track))
+            self._at(seg.entry, ("marker", Marker("segment", seg.entry, "1:1", track.state,
+                                                   {"name": seg.name, "role": seg.role, "plan": rec.id}), rec))
+            self._add_span(_Span(seg.entry, rec.id, track.state, seg.role, seg.name,
+                                 BeatGrid(self.sample_rate, stem.grid.bpm, stem.grid.meter, seg.entry)))
+        self._at(plan.edit_frame, ("edit", rec, plan))
+        direct = not plan.segments
+        self._at(plan.main_frame, ("main", rec, target, variants, plan.fade_frames if direct else 0, plan.curve))
+        main_beats = self._main_beats(target)
+        self._add_span(_Span(plan.main_frame, rec.id, target, "main", target, plan.target_grid, 0))
+        self._head = target_playhead(plan, main_beats)
+
+    def _oneshot(self, track: _Track, stem: Stem, out0: int, a0: int, *, layered: bool, gain: float) -> None:
+        """Prepare a one-shot clip (not yet playing): 1 ms ramps at both ends."""
+        r = min_ramp_frames(self.sample_rate)
+        clip = Clip(stem, a0, stem.grid.frames, out0, env=track.env, layered=layered, gain=gain, owner=track)
+        track.env.add(out0, self._table(r, "linear", True), 1.0)
+        end = clip.out1
+        if end - r > out0 + r:
+            track.env.scale_from(end - r, self._table(r, "linear", False), 0.0)
+        track.clips.append(clip)
+
+    def _run(self, action: tuple, frame: int) -> None:
+        kind = action[0]
+        if kind == "marker":
+            if len(action) < 3 or not action[2].dead_at(frame):
+                self._markers.append(action[1])
+        elif kind == "clip":
+            rec, track = action[1], action[2]
+            if rec is not None and rec.dead_at(frame):
+                return
+            self._tracks.append(track)
+            self._clips.extend(track.clips)
+        elif kind == "edit":
+            self._edit(action[1], action[2], frame)
+        elif kind == "main":
+            rec, state, variants, fade, curve = action[1:]
+            if rec.dead_at(frame):
+                return
+            self._start_main(rec, state, variants, frame, fade, curve)
+        elif kind == "cycle":
+            self._cycle(action[1], frame)
+        elif kind == "tempo":
+            self._switch_tempo(frame, *action[1:])
+
+    def _edit(self, rec: _Rec, plan: TransitionPlan, frame: int) -> None:
+        if rec.cancelled:
+            return
+        table = self._table(plan.fade_frames, plan.curve, False)
+        for r in self._recs:
+            if r.id < rec.id and r.superseded is None:
+                r.superseded = frame
+        for tr in self._tracks:
+            if tr.music and tr.rec != rec.id:
+                tr.stop(frame, table)
+        self._tracks = [tr for tr in self._tracks if not tr.finished(frame)]
+        prev = self._state
+        self._state = plan.target
+        pos = plan.position
+        if plan.event is not None or prev is not None:
+            self._markers.append(Marker("transition", frame, pos, prev, {
+                "event": plan.event, "from": prev, "to": plan.target, "sync": plan.sync,
+                "fade_frames": plan.fade_frames, "curve": plan.curve, "main_frame": plan.main_frame}))
+        self._markers.append(Marker("state", frame, pos, plan.target, {"from": prev}))
+
+    def _start_main(self, rec: _Rec, state: str, variants: list[Stem], frame: int, fade: int, curve: str) -> None:
+        track = _Track(rec.id, state, "main")
+        track.stems = variants
+        track.bpm = variants[0].grid.bpm
+        track.variant = int(self._rng.integers(len(variants))) if len(variants) > 1 else 0
+        if fade > 0:
+            track.env.add(frame, self._table(fade, curve, True), 1.0)
+        else:
+            track.env.add(frame, self._table(min_ramp_frames(self.sample_rate), "linear", True), 1.0)
+        self._tracks.append(track)
+        self._main[state] = track
+        self._play_cycle(track, frame, 0)
+
+    def _play_cycle(self, track: _Track, frame: int, a0: int) -> None:
+        stem = track.stems[track.variant]
+        clip = Clip(stem, a0, stem.grid.exit, frame, env=track.env, owner=track)
+        track.clips = [c for c in track.clips if c.out1 > frame] + [clip]
+        self._clips.append(clip)
+        self._markers.append(Marker("segment", frame, self._label_at(frame), track.state,
+                                    {"name": track.state, "role": "main", "variant": track.variant, "bpm": str(track.bpm), "offset": a0}))
+        self._at(clip.out1, ("cycle", track))
+
+    def _tail(self, track: _Track, stem: Stem, frame: int) -> None:
+        """Let `stem`'s tail ring from `frame` (its exit), under the track's envelope."""
+        if stem.grid.frames <= stem.grid.exit:
+            return
+        env = Envelope(track.env.initial)
+        env.segs = list(track.env.segs)
+        clip = Clip(stem, stem.grid.exit, stem.grid.frames, frame, env=env, owner=track)
+        r = min_ramp_frames(self.sample_rate)
+        if clip.out1 - r > frame:
+            env.scale_from(clip.out1 - r, self._table(r, "linear", False), 0.0)
+        if track.stopped_at is not None and track.fade is not None:
+            clip.out1 = min(clip.out1, track.stopped_at + len(track.fade))
+        track.clips.append(clip)
+        self._clips.append(clip)
+
+    def _cycle(self, track: _Track, frame: int) -> None:
+        """A main loop cycle ended at `frame`: loop, change variant, or ring out if stopped."""
+        stem = track.stems[track.variant]
+        if track.stopped_at is not None:
+            # stopped on this loop's end: its tail rings instead of a new cycle; stopped earlier:
+            # it keeps looping under the fade until the fade ends
+            if frame == track.stopped_at:
+                self._tail(track, stem, frame)
+                return
+            if track.fade is None or frame >= track.stopped_at + len(track.fade):
+                return
+        n = len(track.stems)
+        if n > 1:
+            nxt = int(self._rng.integers(n - 1))
+            nxt = nxt + 1 if nxt >= track.variant else nxt  # never the same one twice in a row
+            self._tail(track, stem, frame)
+            track.variant = nxt
+        self._play_cycle(track, frame, 0)
+
+    def _switch_tempo(self, frame: int, rec: _Rec, state: str, stems: list[Stem], beat: int, bpm: Fraction, pos: str) -> None:
+        old = self._main.get(state)
+        if old is None or old.stopped_at is not None or rec.dead_at(frame):
+            return
+        n = max(1, int(round(TEMPO_XFADE_SECONDS * self.sample_rate)))
+        old.stop(frame, self._table(n, "equal-power", False))
+        track = _Track(old.rec, state, "main")  # later edits stop it like the take it replaces
+        track.stems = stems
+        track.bpm = bpm
+        track.variant = old.variant
+        g = stems[track.variant].grid
+        within = beat % (g.bars * g.meter.beats)
+        a0 = g.beat_grid.beat_frame(within)
+        track.env.add(frame, self._table(n, "equal-power", True), 1.0)
+        self._tracks.append(track)
+        self._main[state] = track
+        self._markers.append(Marker("tempo", frame, pos, state, {"bpm": str(bpm)}))
+        self._play_cycle(track, frame, a0)
+
+    # -- internals: layers ---------------------------------------------------------------------
+    @staticmethod
+    def _layer_target(p: ParamDef, layer: str, value: float) -> float:
+        lo, hi = p.layers[layer]
+        if value >= hi:
+            return 1.0
+        if value <= lo:
+            return 0.0
+        x = (value - lo) / (hi - lo)
+        return float(x * x * (3.0 - 2.0 * x))
+
+    def _gains(self, a: int, b: int) -> dict:
+        gains: dict[str, Any] = {}
+        unity = True
+        for layer, envs in self._layer_envs.items():
+            g: Any = envs[0].render(a, b)
+            for e in envs[1:]:
+                g = g * e.render(a, b)
+            if type(g) is np.float32:
+                if g != 1.0:
+                    unity = False
+            else:
+                unity = False
+            gains[layer] = g
+        return {} if unity else gains
+
+    # -- internals: the grid and its markers ---------------------------------------------------
+    def _add_span(self, span: _Span) -> None:
+        self._spans = [s for s in self._spans if s.start < span.start or s.rec == span.rec] + [span]
+        self._spans.sort(key=lambda s: s.start)
+        self._nb = None
+
+    def _span_index(self, frame: int) -> int | None:
+        idx = None
+        for i, s in enumerate(self._spans):
+            if s.start <= frame:
+                idx = i
+            else:
+                break
+        return idx
+
+    def _span_at(self, frame: int) -> _Span | None:
+        i = self._span_index(frame)
+        return None if i is None else self._spans[i]
+
+    def _label_at(self, frame: int) -> str:
+        s = self._span_at(frame)
+        return s.label(frame) if s else ""
+
+    def _next_grid(self, span: _Span, frame: int, every: int) -> int:
+        """First beat of `span`'s grid at or after `frame` whose index is a multiple of `every`."""
+        k = span.grid.beat_index_at(frame)
+        if span.grid.beat_frame(k) < frame:
+            k += 1
+        n = k + span.origin_beat
+        n += (-n) % every
+        return span.grid.beat_frame(n - span.origin_beat)
+
+    def _seek(self, frame: int) -> tuple[int, int, int] | None:
+        i = self._span_index(frame)
+        if i is None:
+            if not self._spans:
+                return None
+            i, frame = 0, self._spans[0].start
+        span = self._spans[i]
+        k = span.grid.beat_index_at(frame)
+        if span.grid.beat_frame(k) < frame:
+            k += 1
+        return self._fix((i, k, span.grid.beat_frame(k)))
+
+    def _fix(self, nb: tuple[int, int, int]) -> tuple[int, int, int]:
+        i, k, f = nb
+        while i + 1 < len(self._spans) and f >= self._spans[i + 1].start:
+            i += 1
+            s = self._spans[i]
+            k, f = 0, s.start
+        return (i, k, f)
+
+    def _advance(self, nb: tuple[int, int, int]) -> tuple[int, int, int]:
+        i, k, _ = nb
+        return self._fix((i, k + 1, self._spans[i].grid.beat_frame(k + 1)))
+
+    def _grid_markers(self, a: int, b: int) -> None:
+        if self._nb is None or self._nb[2] < a:
+            self._nb = self._seek(a)
+        while self._nb is not None and self._nb[2] < b:
+            i, k, f = self._nb
+            span = self._spans[i]
+            bpb = span.grid.meter.beats
+            n = k + span.origin_beat
+            pos = f"{n // bpb + 1}:{n % bpb + 1}"
+            detail = {"role": span.role, "name": span.name, "bpm": str(span.grid.bpm)}
+            if n % bpb == 0:
+                self._session_bars += 1
+                self._markers.append(Marker("bar", f, pos, span.state, {**detail, "session_bar": self._session_bars}))
+            self._markers.append(Marker("beat", f, pos, span.state, detail))
+            self._nb = self._advance(self._nb)

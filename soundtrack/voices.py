@@ -1,0 +1,266 @@
+"""The sequencer's real-time parts: gain envelopes, clips (voices) and the safety limiter.
+
+Every value here is a function of the absolute output frame, never of where a render block
+starts: an envelope is a list of precomputed gain tables placed at absolute frames, a clip
+reads its stem at ``frame - out0``, and the limiter keeps one integer of state. That is what
+makes rendering in blocks of any size bit-identical to rendering in one piece.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from soundtrack.audio import fade_curve
+from soundtrack.stem import Stem
+
+F32 = np.float32
+ONE = F32(1.0)
+
+
+def ramp_table(n: int, curve: str, *, fade_in: bool) -> np.ndarray:
+    """`n` float32 gains for a fade (see `audio.fade_curve`); equal-power by default."""
+    return fade_curve(max(1, n), curve, fade_in=fade_in)  # type: ignore[arg-type]
+
+
+class Envelope:
+    """A per-sample gain: a constant `initial`, then segments of precomputed values.
+
+    A segment covers frames [start, start + len(values)); after it the gain holds `after`
+    until the next segment. Adding a segment drops every segment that starts at or after it
+    (a newer command replaces what was scheduled later) and cuts one that is still running.
+    """
+
+    __slots__ = ("initial", "segs")
+
+    def __init__(self, initial: float = 1.0) -> None:
+        self.initial = F32(initial)
+        self.segs: list[tuple[int, int, np.ndarray, np.float32]] = []  # (start, end, values, after)
+
+    def value_at(self, frame: int) -> np.float32:
+        v = self.initial
+        for start, end, values, after in self.segs:
+            if frame < start:
+                break
+            v = values[frame - start] if frame < end else after
+        return v
+
+    def add(self, start: int, values: np.ndarray, after: float) -> None:
+        """Place `values` (float32) at absolute frame `start`; hold `after` once they end."""
+        kept = []
+        for s, e, v, a in self.segs:
+            if s >= start:
+                continue
+            if e > start:
+                e = start
+                v = v[: e - s]
+            kept.append((s, e, v, a))
+        kept.append((start, start + len(values), np.ascontiguousarray(values, dtype=F32), F32(after)))
+        self.segs = kept
+
+    def ramp(self, start: int, n: int, target: float, table: np.ndarray) -> None:
+        """Move from the value at `start` to `target` along `table` (0 -> 1, float32, length n)."""
+        v0 = self.value_at(start)
+        values = (v0 + (F32(target) - v0) * table[:n]).astype(F32)
+        self.add(start, values, target)
+
+    def scale_from(self, start: int, table: np.ndarray, after: float = 0.0) -> None:
+        """Multiply the gain from `start` on by `table` (a fade-out), then hold `after`."""
+        v0 = self.value_at(start)
+        self.add(start, (v0 * table).astype(F32), after)
+
+    def constant_over(self, a: int, b: int) -> np.float32 | None:
+        """The gain if it is constant over [a, b), else None."""
+        v = self.initial
+        for s, e, values, after in self.segs:
+            if e <= a:
+                v = after
+                continue
+            if s >= b:
+                break
+            return None
+        return v
+
+    def render(self, a: int, b: int) -> np.float32 | np.ndarray:
+        """The gain over output frames [a, b): a float32 scalar when constant, else an array."""
+        c = self.constant_over(a, b)
+        if c is not None:
+            return c
+        out = np.empty(b - a, dtype=F32)
+        pos = a
+        v = self.initial
+        for s, e, values, after in self.segs:
+            if e <= a:
+                v = after
+                continue
+            if s >= b:
+                break
+            if s > pos:
+                out[pos - a : s - a] = v
+                pos = s
+            hi = min(e, b)
+            out[pos - a : hi - a] = values[pos - s : hi - s]
+            pos = hi
+            v = after
+        if pos < b:
+            out[pos - a :] = v
+        return out
+
+    def prune(self, frame: int) -> None:
+        """Forget segments that ended before `frame` (keeps lookups short)."""
+        while self.segs and self.segs[0][1] <= frame:
+            self.initial = self.segs[0][3]
+            self.segs.pop(0)
+
+
+_LAYER_SUMS: dict[int, tuple[Stem, np.ndarray]] = {}
+
+
+def layer_sum(stem: Stem) -> np.ndarray:
+    """Float32 sum of a stem's layers in order: what the per-layer path gives at unit gains."""
+    hit = _LAYER_SUMS.get(id(stem))
+    if hit is not None and hit[0] is stem:
+        return hit[1]
+    arrays = list(stem.layers.values())
+    total = arrays[0].copy()
+    for a in arrays[1:]:
+        total += a
+    if len(_LAYER_SUMS) > 256:
+        _LAYER_SUMS.clear()
+    _LAYER_SUMS[id(stem)] = (stem, total)
+    return total
+
+
+class Clip:
+    """One stem's audio frames [a0, a1) playing from output frame `out0`, under an envelope.
+
+    `layered` clips follow the global layer gains (music); others (stingers) do not. `gain` is a
+    fixed linear gain (a stinger's gain_db).
+    """
+
+    __slots__ = ("stem", "a0", "a1", "out0", "out1", "env", "layered", "gain", "names", "arrays", "total", "owner")
+
+    def __init__(self, stem: Stem, a0: int, a1: int, out0: int, *, env: Envelope | None = None,
+                 layered: bool = True, gain: float = 1.0, owner: object = None) -> None:
+        self.stem = stem
+        self.a0, self.a1 = a0, a1
+        self.out0 = out0
+        self.out1 = out0 + (a1 - a0)
+        self.env = env if env is not None else Envelope(1.0)
+        self.layered = layered
+        self.gain = F32(gain)
+        self.names = tuple(stem.layers)
+        self.arrays = tuple(stem.layers.values())
+        self.total = layer_sum(stem)
+        self.owner = owner
+
+    def stop(self, frame: int, table: np.ndarray) -> None:
+        """Fade out from `frame` along `table` (1 -> 0) and end when it has."""
+        if frame >= self.out1:
+            return
+        self.env.scale_from(frame, table, 0.0)
+        self.out1 = min(self.out1, frame + len(table))
+
+    def mix_into(self, out: np.ndarray, a: int, b: int, gains: dict, tmp: np.ndarray, tmp2: np.ndarray) -> None:
+        """Add this clip's output frames [a, b) ∩ its span into `out` (rows 0.. = frame a)."""
+        o0 = a if a > self.out0 else self.out0
+        o1 = b if b < self.out1 else self.out1
+        if o0 >= o1:
+            return
+        n = o1 - o0
+        s0 = self.a0 + (o0 - self.out0)
+        dst = out[o0 - a : o1 - a]
+        # 1. the layers at their gains (identical values whichever path is taken)
+        src: np.ndarray | None = None
+        if self.layered and gains:
+            lg = [gains.get(name, ONE) for name in self.names]
+            if all(type(g) is np.float32 and g == ONE for g in lg):
+                src = self.total[s0 : s0 + n]
+            else:
+                acc = tmp[:n]
+                first = True
+                for g, arr in zip(lg, self.arrays):
+                    if type(g) is np.float32:
+                        if g == 0:
+                            continue
+                        part = arr[s0 : s0 + n] if g == ONE else np.multiply(arr[s0 : s0 + n], g, out=tmp2[:n])
+                    else:
+                        part = np.multiply(arr[s0 : s0 + n], g[o0 - a : o1 - a, None], out=tmp2[:n])
+                    if first:
+                        acc[...] = part
+                        first = False
+                    else:
+                        acc += part
+                if first:
+                    return
+                src = acc
+        else:
+            src = self.total[s0 : s0 + n]
+        # 2. the clip's envelope and fixed gain
+        env = self.env.render(o0, o1)
+        if type(env) is np.float32:
+            g = env * self.gain
+            if g == ONE:
+                dst += src
+            elif g != 0:
+                dst += np.multiply(src, g, out=tmp2[:n])
+        else:
+            e = env if self.gain == ONE else env * self.gain
+            dst += np.multiply(src, e[:, None], out=tmp2[:n])
+
+
+@dataclass
+class Limiter:
+    """A safety peak limiter with no look-ahead whose state is one integer, so it is block-size
+    independent bit for bit.
+
+    The attenuation needed at frame n is computed in integer milli-dB (rounded up), then held
+    and released at `release_mdb_per_frame` per frame: ``a[n] = max(0, max_{m<=n}(need[m] + m)
+    - n)`` (in units), a running maximum over absolute frames. Audio that never exceeds the
+    ceiling, and that follows no gain reduction still releasing, passes through untouched.
+    """
+
+    ceiling_db: float = -1.0
+    release_mdb_per_frame: int = 1  # 48 dB/s at 48 kHz: a 6 dB reduction recovers in 125 ms
+    state: int = -(2**62)  # running max of need[m] + m
+
+    def __post_init__(self) -> None:
+        self._ceiling = float(np.float32(10.0 ** (self.ceiling_db / 20.0)))
+
+    @property
+    def ceiling(self) -> float:
+        return self._ceiling
+
+    def reset(self) -> None:
+        self.state = -(2**62)
+
+    def process(self, block: np.ndarray, start: int) -> None:
+        """Limit `block` (frames x channels, float32) in place; its row 0 is output frame `start`."""
+        n = block.shape[0]
+        if n == 0:
+            return
+        ceiling = self._ceiling
+        if self.state - start <= 0 and float(block.max()) <= ceiling and float(block.min()) >= -ceiling:
+            return
+        peak = np.max(np.abs(block), axis=1)
+        over = peak.astype(np.float64) / ceiling
+        need = np.zeros(n, dtype=np.int64)
+        hot = over > 1.0
+        need[hot] = np.ceil(20000.0 * np.log10(over[hot])).astype(np.int64)
+        frames = np.arange(start, start + n, dtype=np.int64)
+        b = np.where(hot, need + frames, -(2**62))
+        b[0] = max(int(b[0]), self.state)
+        run = np.maximum.accumulate(b)
+        self.state = int(run[-1])
+        atten = np.maximum(run - frames, 0)
+        if not atten.any():
+            return
+        gain = np.power(10.0, -atten / 20000.0).astype(F32)
+        block *= gain[:, None]
+        np.clip(block, -ceiling, ceiling, out=block)  # float rounding of gain * peak
+
+
+def seconds_frames(seconds: float, sample_rate: int) -> int:
+    return int(math.ceil(seconds * sample_rate))

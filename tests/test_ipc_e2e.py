@@ -1,0 +1,534 @@
+"""The server end to end over real sockets, stdio and a real child process, with the real
+Sequencer on a tiny real bank; the Node.js client run by `node`; a fuzz run; device-queue logic."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import msgpack
+import numpy as np
+import pytest
+
+from soundtrack.ipc import Client, ErrorCode, Limits, RemoteError
+from soundtrack.ipc.app import make_sequencer, open_source
+from soundtrack.ipc.device import DeviceError, DeviceOutput, require_sounddevice
+from soundtrack.ipc.protocol import RpcError, parse_message
+from soundtrack.ipc.server import Server
+from soundtrack.ipc.session import Session
+
+REPO = Path(__file__).resolve().parents[1]
+NODE_DIR = REPO / "integrations" / "node"
+BLOCK = 1024
+SEED = 11
+
+TINY_GRAPH = """
+[soundtrack]
+name = "tiny"
+tempo = 120
+meter = "4/4"
+key = "A minor"
+seed = 3
+start = "calm"
+
+[states.calm]
+prompt = "soft ambient pad"
+intro = 0
+main = 1
+outro = 0
+layers = ["bass", "harmony"]
+
+[states.fight]
+prompt = "driving rock drums"
+intro = 1
+main = 2
+outro = 0
+layers = ["drums", "bass"]
+
+[[transitions]]
+from = "calm"
+to = "fight"
+on = "enemy"
+sync = "bar"
+fade = 1
+
+[[transitions]]
+from = "fight"
+to = "calm"
+on = "clear"
+sync = "beat"
+fade = "2 beats"
+
+[params.intensity]
+default = 0.5
+layers = { drums = [0.2, 0.6] }
+"""
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bank_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from soundtrack.bank import build_bank
+
+    d = tmp_path_factory.mktemp("ipc")
+    graph = d / "tiny.toml"
+    graph.write_text(TINY_GRAPH)
+    build_bank(graph, out=d / "bank", jobs=1)
+    return d / "bank"
+
+
+class LiveServer:
+    """The real Server + Session + Sequencer on an event loop in a thread, on TCP and a Unix socket."""
+
+    def __init__(self, bank: Path, unix_path: Path, *, limits: Limits = Limits(), token: str | None = None) -> None:
+        self.source = open_source(bank)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+        async def setup() -> tuple[str, int]:
+            self.session = Session(self.source, make_sequencer=make_sequencer, limits=limits,
+                                   on_shutdown=lambda: self.server.request_shutdown())
+            self.server = Server(self.session, limits=limits, token=token)
+            await self.server.listen_unix(unix_path)
+            return await self.server.listen_tcp("127.0.0.1", 0)
+
+        self.host, self.port = asyncio.run_coroutine_threadsafe(setup(), self.loop).result(10)
+        self.unix_path = unix_path
+
+    def tcp(self) -> Client:
+        return Client.tcp(self.host, self.port, timeout=20)
+
+    def unix(self) -> Client:
+        return Client.unix(str(self.unix_path), timeout=20)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.shutdown(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def live(bank_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    server = LiveServer(bank_dir, tmp_path_factory.mktemp("sock") / "s.sock")
+    yield server
+    server.stop()
+    assert not server.unix_path.exists()
+
+
+def offline(bank_dir: Path, pre_frames: int, total: int, event: str | None, *, seed: int = SEED) -> tuple[np.ndarray, Any]:
+    """What the session must produce: the sequencer driven directly, event posted at `pre_frames`."""
+    src = open_source(bank_dir)
+    seq = make_sequencer(src, seed)
+    seq.start(src.graph.start)
+    a = seq.render(pre_frames)
+    plan = seq.post(event) if event else None
+    b = seq.render(total - pre_frames)
+    return np.concatenate([a, b]), plan
+
+
+def is_client_notification(msg: Any) -> bool:
+    try:
+        return parse_message(msg).msgid is None
+    except RpcError:
+        return False
+
+
+def pull(c: Client, frames: int) -> np.ndarray:
+    out = []
+    for _ in range(frames // BLOCK):
+        audio, _ = c.render(BLOCK)
+        out.append(audio)
+    return np.concatenate(out)
+
+
+# -- sockets ------------------------------------------------------------------------------------
+
+
+def test_pulled_audio_and_plan_match_the_sequencer_offline(live: LiveServer, bank_dir: Path) -> None:
+    with live.tcp() as game, live.unix() as editor:
+        assert game.hello(role="controller")["role"] == "controller"
+        assert editor.hello(role="monitor")["role"] == "monitor"
+        editor.subscribe(["transition", "state"])
+        game.subscribe(["bar", "transition"])
+        game.load(seed=SEED)
+        started = game.start()
+        assert started["frame"] == 0 and started["state"] == "calm"
+        pre = 10 * BLOCK
+        before = pull(game, pre)
+        plan = game.event("enemy")
+        assert plan["accepted"] and plan["from"] == "calm" and plan["to"] == "fight"
+        assert plan["posted_frame"] == pre and plan["edit_frame"] >= pre
+        total = (plan["edit_frame"] // BLOCK + 8) * BLOCK
+        after = pull(game, total - pre)
+        got = np.concatenate([before, after])
+
+        want, want_plan = offline(bank_dir, pre, total, "enemy")
+        assert plan["edit_frame"] == want_plan.edit_frame
+        np.testing.assert_array_equal(got, want)  # sample-exact, bit for bit
+        # The transition is where the plan says: identical to "no event" up to the plan's first
+        # sounding frame, different within 1 ms of it (a first sample may be a zero crossing).
+        without, _ = offline(bank_dir, pre, total, None)
+        first_diff = int(np.argmax(np.any(got != without, axis=1)))
+        assert plan["commit_frame"] <= first_diff <= plan["commit_frame"] + 48
+        assert plan["commit_frame"] <= plan["edit_frame"]
+
+        notes = game.take_notifications()
+        transitions = [p for k, p in notes if k == "transition"]
+        assert [t["frame"] for t in transitions][:1] == [plan["edit_frame"]]
+        bars = [p["frame"] for k, p in notes if k == "bar"]
+        assert bars[:2] == [0, 96000]  # 120 bpm 4/4 at 48 kHz: a bar is 96000 frames
+        status = editor.status()
+        assert status["frame"] == total and status["state"] == "fight" and status["controller"] is not None
+        ed = editor.take_notifications()
+        assert [p["frame"] for k, p in ed if k == "transition"][:1] == [plan["edit_frame"]]
+        assert [p["state"] for k, p in ed if k == "state"][:2] == ["calm", "fight"]
+
+
+def test_control_belongs_to_one_client_and_is_freed_when_it_leaves(live: LiveServer) -> None:
+    game = live.tcp()
+    editor = live.unix()
+    game.hello(role="controller")
+    with pytest.raises(RemoteError) as e:
+        editor.hello(role="controller")
+    assert e.value.code == ErrorCode.NOT_CONTROLLER
+    for method, args in [("load", []), ("start", []), ("event", ["enemy"]), ("render", [16]), ("stop", []), ("shutdown", [])]:
+        with pytest.raises(RemoteError) as e:
+            editor.call(method, *args)
+        assert e.value.code == ErrorCode.NOT_CONTROLLER, method
+        assert "monitors may call" in e.value.message
+    assert editor.status()["clients"] == 2
+    game.close()
+    for _ in range(100):  # the server notices the close asynchronously
+        if editor.status()["controller"] is None:
+            break
+        time.sleep(0.02)
+    assert editor.hello(role="controller")["role"] == "controller"
+    editor.close()
+
+
+def test_errors_are_documented_codes_and_the_connection_survives(live: LiveServer) -> None:
+    with live.tcp() as c:
+        cases = [
+            (("nope",), ErrorCode.METHOD_NOT_FOUND, "unknown"),
+            (("render", "x"), ErrorCode.INVALID_PARAMS, "must be an integer"),
+            (("render", 10**7), ErrorCode.OUT_OF_RANGE, "between 1 and 65536"),
+            (("subscribe", ["beets"]), ErrorCode.OUT_OF_RANGE, "beets"),
+            (("hello", {"role": "king"}), ErrorCode.OUT_OF_RANGE, "controller, monitor"),
+        ]
+        for args, code, text in cases:
+            with pytest.raises(RemoteError) as e:
+                c.call(*args)
+            assert e.value.code == code and text in e.value.message, args
+        c.load(seed=1)
+        with pytest.raises(RemoteError) as e:
+            c.render(16)
+        assert e.value.code == ErrorCode.NOT_LOADED and "call start first" in e.value.message
+        c.start()
+        with pytest.raises(RemoteError) as e:
+            c.start("nowhere")
+        assert e.value.code == ErrorCode.OUT_OF_RANGE and "calm, fight" in e.value.message
+        with pytest.raises(RemoteError) as e:
+            c.set_param("intensity", 2.0)
+        assert e.value.code == ErrorCode.OUT_OF_RANGE
+        audio, info = c.render(16, format="s16")
+        assert audio.dtype == np.dtype("<i2") and audio.shape == (16, 2) and info["frame"] == 0
+        assert c.ping([1, {"a": b"\0"}]) == [1, {"a": b"\0"}]
+
+
+def test_unparseable_bytes_close_only_that_connection(live: LiveServer) -> None:
+    with live.tcp() as good:
+        good.hello(role="monitor")
+        s = socket.create_connection((live.host, live.port), timeout=10)
+        s.sendall(msgpack.packb([0, 1, "ping", ["before"]]) + b"\xc1 garbage")
+        got = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        u = msgpack.Unpacker(raw=False)
+        u.feed(got)
+        msgs = list(u)
+        assert msgs[0] == [1, 1, None, "before"]  # the request before the garbage is answered
+        assert msgs[1][:2] == [2, "error"] and msgs[1][2][0]["code"] == ErrorCode.PARSE_ERROR
+        assert good.ping("still here") == "still here"
+
+
+def test_fuzz_random_and_malformed_frames_leave_the_server_and_other_clients_intact(live: LiveServer, bank_dir: Path) -> None:
+    rng = random.Random(1234)
+    methods = ["hello", "load", "start", "event", "set_param", "render", "subscribe", "status", "stop", "ping", "nope", ""]
+    values: list[Any] = [None, True, -1, 0, 1, 2**31, -(2**63), 2**64 - 1, 1.5, float("nan"), "", "enemy", "calm",
+                         "x" * 300, b"\0" * 64, [], {}, [1, [2, [3]]], {"role": "controller"}, {"frames": 10**9}]
+
+    def random_message() -> Any:
+        r = rng.random()
+        if r < 0.6:
+            params = [rng.choice(values) for _ in range(rng.randint(0, 3))]
+            if rng.random() < 0.3:
+                params = [{rng.choice(["frames", "event", "role", "kinds", "x"]): rng.choice(values)}]
+            return [0, rng.randint(0, 2**32 - 1), rng.choice(methods), params]
+        if r < 0.8:
+            return [rng.choice([0, 1, 2, 3, -1, "0"]), rng.choice(values), rng.choice(values), rng.choice(values)][: rng.randint(0, 5)]
+        return rng.choice(values)
+
+    with live.tcp() as game:
+        game.hello(role="controller")
+        game.load(seed=SEED)
+        game.start()
+        got = []
+        fuzz = socket.create_connection((live.host, live.port), timeout=20)
+        unpacker = msgpack.Unpacker(raw=False, max_buffer_size=64 << 20)
+        sent = answered = 0
+        for batch in range(40):
+            msgs = [random_message() for _ in range(500)]
+            fuzz.sendall(b"".join(msgpack.packb(m, use_bin_type=True) for m in msgs))
+            sent += sum(1 for m in msgs if not is_client_notification(m))  # those get no answer
+            got.append(game.render(BLOCK)[0])  # the controller keeps pulling, undisturbed
+            while answered < sent:
+                unpacker.feed(fuzz.recv(1 << 16))
+                for msg in unpacker:
+                    assert msg[0] in (1, 2)
+                    if msg[0] == 2 and msg[1] != "error":
+                        continue  # a marker notification: the fuzz happened to subscribe
+                    # every well-framed message gets a response or an error notification
+                    err = msg[2] if msg[0] == 1 else msg[2][0]
+                    if err is not None:
+                        assert set(err) >= {"code", "message"}
+                        assert err["code"] in {int(c) for c in ErrorCode}
+                    answered += 1
+        assert sent == answered > 19_000
+        # The same connection still answers a well-formed request correctly.
+        fuzz.sendall(msgpack.packb([0, 77, "ping", ["ok"]]))
+        unpacker.feed(fuzz.recv(1 << 16))
+        assert next(unpacker) == [1, 77, None, "ok"]
+        fuzz.close()
+
+        # Malformed byte streams, each on its own connection: each is closed, nothing else is.
+        for i in range(300):
+            s = socket.create_connection((live.host, live.port), timeout=20)
+            s.sendall(bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 64))) + b"\xc1")
+            s.shutdown(socket.SHUT_WR)
+            while s.recv(4096):
+                pass
+            s.close()
+            if i % 50 == 0:
+                got.append(game.render(BLOCK)[0])
+        n = len(got) * BLOCK
+        want, _ = offline(bank_dir, n, n, None)
+        np.testing.assert_array_equal(np.concatenate(got), want)
+        assert game.status()["frame"] == n
+
+
+def test_a_client_that_stops_reading_is_cut_off_without_blocking_others(bank_dir: Path, tmp_path: Path) -> None:
+    server = LiveServer(bank_dir, tmp_path / "slow.sock", limits=Limits(max_outgoing_bytes=256 << 10))
+    try:
+        slow = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect(str(server.unix_path))
+        slow.sendall(msgpack.packb([0, 1, "subscribe", []]))
+        with server.tcp() as game:
+            game.hello(role="controller")
+            game.load(seed=SEED)
+            game.start()
+            payload = b"\0" * 60_000
+            cut_off = False
+            for i in range(200):  # 12 MB of responses the slow client never reads
+                try:
+                    slow.sendall(msgpack.packb([0, i + 2, "ping", [payload]]))
+                except OSError:  # the server hung up on it
+                    cut_off = True
+                    break
+                if i % 20 == 0:
+                    game.render(BLOCK)
+            assert cut_off or i == 199
+            for _ in range(100):
+                game.render(4096)
+            for _ in range(100):
+                if game.status()["clients"] == 1:
+                    break
+                time.sleep(0.02)
+            assert game.status()["clients"] == 1  # the slow client was disconnected
+            assert game.ping("fine") == "fine"
+        slow.close()
+    finally:
+        server.stop()
+
+
+def test_token_is_required_before_anything_else(bank_dir: Path, tmp_path: Path) -> None:
+    server = LiveServer(bank_dir, tmp_path / "tok.sock", token="s3cret")
+    try:
+        with server.tcp() as c:
+            with pytest.raises(RemoteError) as e:
+                c.status()
+            assert e.value.code == ErrorCode.UNAUTHORIZED
+            with pytest.raises(RemoteError) as e:
+                c.hello(token="wrong")
+            assert e.value.code == ErrorCode.UNAUTHORIZED
+            assert c.hello(token="s3cret")["role"] == "controller"
+            assert c.status()["controller"] == c.hello(token="s3cret")["client_id"]
+    finally:
+        server.stop()
+
+
+# -- child processes ----------------------------------------------------------------------------
+
+
+def test_stdio_child_process_serves_and_exits_cleanly(bank_dir: Path) -> None:
+    args = [sys.executable, "-m", "soundtrack", "serve", str(bank_dir), "--stdio"]
+    with Client.spawn(args, stderr=subprocess.PIPE, timeout=60) as c:
+        hello = c.hello(role="controller")
+        assert hello["graph"] == "tiny" and hello["sample_rate"] == 48000
+        c.load(seed=SEED)
+        c.start()
+        got = pull(c, 8 * BLOCK)
+        assert c.shutdown() == {"shutting_down": True}
+        proc = c.process  # type: ignore[attr-defined]
+        assert proc.wait(timeout=20) == 0
+        err = proc.stderr.read().decode()
+    want, _ = offline(bank_dir, 8 * BLOCK, 8 * BLOCK, None)
+    np.testing.assert_array_equal(got, want)
+    assert "listening on stdio" in err
+
+
+def test_sigterm_closes_the_unix_server_and_removes_its_socket(bank_dir: Path, tmp_path: Path) -> None:
+    sock = tmp_path / "term.sock"
+    proc = subprocess.Popen([sys.executable, "-m", "soundtrack", "serve", str(bank_dir), "--unix", str(sock)],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        while "listening on" not in line and line:
+            line = proc.stderr.readline()
+        assert f"listening on unix {sock}" in line
+        with Client.unix(str(sock)) as c:
+            c.hello(role="controller")
+            c.load()
+            c.start()
+            assert c.render(BLOCK)[0].shape == (BLOCK, 2)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 0
+        assert not sock.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_refuses_a_remote_address_without_allow_remote(bank_dir: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "soundtrack", "serve", str(bank_dir), "--tcp", "0.0.0.0:0"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "not a loopback address" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+# -- Node.js ------------------------------------------------------------------------------------
+
+
+def node_ready() -> bool:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return False
+    if not (NODE_DIR / "node_modules" / "@msgpack" / "msgpack").is_dir():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, capture_output=True, timeout=300)
+    return True
+
+
+def test_node_client_against_a_live_server(live: LiveServer, bank_dir: Path, tmp_path: Path) -> None:
+    assert node_ready(), "node and npm are needed (Debian: apt-get install nodejs npm)"
+    env = dict(os.environ, SOUNDTRACK_TCP=f"{live.host}:{live.port}", SOUNDTRACK_UNIX=str(live.unix_path),
+               SOUNDTRACK_EVENT="enemy", SOUNDTRACK_SEED=str(SEED), SOUNDTRACK_PRE_BLOCKS="12", SOUNDTRACK_OUT=str(tmp_path))
+    r = subprocess.run(["node", "--test", "test/"], cwd=NODE_DIR, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "# pass 2" in r.stdout and "# fail 0" in r.stdout
+    info = json.loads((tmp_path / "node.json").read_text())
+    got = np.fromfile(tmp_path / "node.f32", dtype="<f4").reshape(-1, 2)
+    pre = info["preBlocks"] * BLOCK
+    want, plan = offline(bank_dir, pre, info["frames"], "enemy")
+    np.testing.assert_array_equal(got, want)
+    assert info["plan"]["edit_frame"] == plan.edit_frame == info["transitions"][0]["frame"]
+
+
+# -- device output ------------------------------------------------------------------------------
+
+
+class _FakeStream:
+    """Stands in for the PortAudio stream, the one part that needs a sound card."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def stop(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_device_queue_plays_the_session_in_order_and_counts_underruns(bank_dir: Path) -> None:
+    streams: list[_FakeStream] = []
+    dev = DeviceOutput(block_frames=256, queue_blocks=3, open_stream=lambda *a: streams.append(_FakeStream()) or streams[-1])
+    session = Session(open_source(bank_dir), make_sequencer=make_sequencer, output=dev)
+    session.connect(1, lambda data, droppable: True)
+    session.dispatch(1, "load", [{"seed": SEED}])
+    session.dispatch(1, "start", [])
+    assert len(streams) == 1 and dev.queue.qsize() == 3 and dev.rendered == 768
+    with pytest.raises(Exception) as e:
+        session.dispatch(1, "render", [16])
+    assert getattr(e.value, "code", None) == ErrorCode.WRONG_MODE
+
+    heard = []
+
+    def audio_thread(sizes: list[int]) -> None:
+        for n in sizes:
+            out = np.full((n, 2), 9.0, dtype=np.float32)
+            dev.callback(out, n, None, None)
+            heard.append(out)
+
+    sizes = [100, 300, 56, 512, 256, 1]  # card buffers that do not match the block size
+    consumed = 0
+    for n in sizes:
+        t = threading.Thread(target=audio_thread, args=([n],))
+        t.start()
+        t.join()
+        consumed += n
+        dev.fill()  # the control side tops the queue up between callbacks
+    assert dev.played == consumed and dev.underruns == 0
+    status = session.dispatch(1, "status", [])
+    assert status["device_played_frames"] == consumed
+    assert status["device_latency_frames"] == dev.rendered - consumed <= 3 * 256 + 256
+    want, _ = offline(bank_dir, consumed, consumed, None)
+    np.testing.assert_array_equal(np.concatenate(heard), want)
+
+    # Starved: the callback plays silence for what is missing and counts an underrun.
+    dev.pause()
+    left = dev.rendered - dev.played
+    out = np.full((left + 100, 2), 9.0, dtype=np.float32)
+    dev.callback(out, left + 100, None, None)
+    assert dev.underruns == 1 and np.all(out[left:] == 0.0) and np.all(out[:left] != 9.0)
+    session.close()
+    assert streams[0].closed
+
+
+def test_device_output_without_sounddevice_says_what_to_install(bank_dir: Path) -> None:
+    try:
+        require_sounddevice()
+    except DeviceError as e:
+        assert "sounddevice" in str(e) and "--output pull" in str(e)
+    else:
+        pytest.skip("sounddevice with PortAudio is installed here")
+    r = subprocess.run([sys.executable, "-m", "soundtrack", "serve", str(bank_dir), "--output", "device", "--tcp", "127.0.0.1:0"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "soundtrack[device]" in r.stderr

@@ -1,0 +1,338 @@
+"""The procedural generator end to end: spec in, stem out; what a listener and a sequencer rely on."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+from fractions import Fraction as F
+
+import mido
+import numpy as np
+import pytest
+import soundfile as sf
+
+from soundtrack.analysis import chroma, detect_onsets, estimate_key, seam_report
+from soundtrack.errors import GenerationError, KeyNameError, SpecError
+from soundtrack.generate import get_generator
+from soundtrack.generate.procedural import ProceduralGenerator
+from soundtrack.generate.procedural.compose import compose
+from soundtrack.generate.procedural.render import note_frames, place
+from soundtrack.generate.procedural.styles import STYLES
+from soundtrack.pitch import Key
+from soundtrack.stem import StemSpec
+from soundtrack.timing import round_half_up
+
+SR = 48_000
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STRAIGHT_DRUM_STYLES = ("rock", "synthwave", "chiptune")
+
+
+@pytest.fixture(scope="session")
+def gen() -> ProceduralGenerator:
+    return ProceduralGenerator()
+
+
+@pytest.fixture(scope="session")
+def mains(gen):
+    """A 4-bar main loop of every style."""
+    return {s: gen.generate(StemSpec(f"{s} music", role="main", bars=4, seed=11)) for s in STYLES}
+
+
+@pytest.fixture(scope="session")
+def roles(gen):
+    """Intro, outro and stinger of a style whose intro has a drum pickup."""
+    out = {}
+    for role in ("intro", "outro"):
+        out[role] = gen.generate(StemSpec("epic orchestral battle", role=role, bars=2, seed=4))
+    out["stinger"] = gen.generate(StemSpec("bright chiptune fanfare", role="stinger", beats=4, seed=4))
+    return out
+
+
+def _body_frames(stem) -> int:
+    fpb = F(stem.sample_rate * 60) / stem.grid.bpm
+    beats = stem.spec.beats if stem.spec.beats is not None else stem.grid.bars * stem.grid.meter.beats
+    return round_half_up(beats * fpb)
+
+
+# -- the grid ----------------------------------------------------------------------------------
+
+
+def test_main_grid_is_exactly_bars_times_meter_times_tempo(mains):
+    for style, stem in mains.items():
+        g = stem.grid
+        assert g.entry == 0, style
+        assert g.exit == _body_frames(stem), style
+        assert g.frames == stem.mix.shape[0] > g.exit, style  # a tail after the loop's end
+        assert g.bars == 4
+
+
+def test_intro_pickup_is_its_entry_frame(roles):
+    intro = roles["intro"]
+    pickup = F(intro.meta["pickup_beats"])
+    assert pickup > 0  # orchestral intros start with a drum pickup
+    fpb = F(SR * 60) / intro.grid.bpm
+    assert intro.grid.entry == round_half_up(pickup * fpb)
+    assert intro.grid.exit == intro.grid.entry + _body_frames(intro)
+    # the pickup sounds before bar 1
+    assert np.max(np.abs(intro.mix[: intro.grid.entry])) > 10 ** (-40 / 20)
+
+
+def test_stinger_length_is_its_beats(roles):
+    st = roles["stinger"]
+    assert st.grid.entry == 0 and st.grid.exit == _body_frames(st)
+
+
+def test_layers_sum_to_the_mix_bit_for_bit(mains, roles):
+    for stem in [*mains.values(), *roles.values()]:
+        acc = np.zeros_like(stem.mix)
+        for a in stem.layers.values():
+            acc += a
+        assert np.array_equal(acc, stem.mix)
+
+
+def test_drum_bearing_styles_render_the_four_layers(mains):
+    with_drums = [s for s, stem in mains.items() if "drums" in stem.layers]
+    assert set(STRAIGHT_DRUM_STYLES) <= set(with_drums)
+    for s in with_drums:
+        assert list(mains[s].layers)[:4] == ["drums", "bass", "harmony", "melody"], s
+        for name, a in mains[s].layers.items():
+            assert np.max(np.abs(a)) > 10 ** (-50 / 20), (s, name)  # every layer sounds
+
+
+# -- timing and pitch heard in the audio -------------------------------------------------------
+
+
+def _scored_drum_onsets(stem) -> np.ndarray:
+    score = compose(stem.spec)
+    p = place(score, sample_rate=stem.sample_rate)
+    frames = set()
+    for part in score.parts:
+        if part.layer == "drums":
+            frames.update(on for on, *_ in note_frames(part, p))
+    return np.array(sorted(frames))
+
+
+@pytest.mark.parametrize("style", STRAIGHT_DRUM_STYLES)
+def test_drum_onsets_are_on_the_grid_within_2_ms(mains, style):
+    stem = mains[style]
+    onsets = detect_onsets(stem.layers["drums"][: stem.grid.exit], SR)
+    scored = _scored_drum_onsets(stem)
+    assert len(onsets) >= 0.6 * len(scored) and len(onsets) >= 8
+    err_ms = np.array([np.min(np.abs(scored - o)) for o in onsets]) * 1000 / SR
+    assert np.all(err_ms <= 2.0), (style, err_ms.max())
+    # and the grid itself: every heard onset within 2 ms of a 32nd-note position
+    fpb = F(SR * 60) / stem.grid.bpm
+    pos = np.array([float(F(int(o)) / fpb * 8) for o in onsets])
+    off_ms = np.abs(pos - np.round(pos)) / 8 * float(fpb) * 1000 / SR
+    assert np.all(off_ms <= 2.0), (style, off_ms.max())
+
+
+def test_key_estimate_matches_the_declared_key_for_most_styles_and_keys(gen):
+    keys = ("C major", "A minor", "Eb major", "F# minor")
+    hits, misses = 0, []
+    for i, style in enumerate(STYLES):
+        for key in (keys[i % 4], keys[(i + 1) % 4]):
+            stem = gen.generate(StemSpec(f"{style} music", role="main", bars=4, key=key, seed=2,
+                                         layers=("bass", "harmony", "melody")))
+            est = estimate_key(stem.mix, SR).key
+            if est == Key.parse(key):
+                hits += 1
+            else:
+                misses.append((style, key, str(est)))
+    total = 2 * len(STYLES)
+    # measured: 12 of 18; the misses are mostly ones where the score itself is ambiguous (a 4-bar
+    # loop that ends away from the tonic), see the report. Require two thirds.
+    assert hits >= (2 * total) // 3, misses
+
+
+@pytest.fixture(scope="session")
+def librosa_mod():
+    librosa = pytest.importorskip("librosa")
+    return librosa
+
+
+@pytest.mark.parametrize("style", ["rock", "synthwave", "chiptune", "folk"])
+def test_independent_beat_tracker_hears_the_declared_tempo(gen, librosa_mod, style):
+    stem = gen.generate(StemSpec(f"{style} music", role="main", bars=8, seed=5))
+    if "drums" not in stem.layers:
+        pytest.skip(f"{style} has no drums")
+    # two cycles of the loop, as a listener hears it
+    y = np.concatenate([stem.mix[: stem.grid.exit]] * 2).mean(axis=1)
+    y = librosa_mod.resample(y, orig_sr=SR, target_sr=22_050)
+    _, beats = librosa_mod.beat.beat_track(y=y, sr=22_050, hop_length=64, units="time")
+    bpm = 60.0 / float(np.median(np.diff(beats)))
+    declared = float(stem.grid.bpm)
+    assert abs(bpm - declared) / declared <= 0.02, (style, bpm, declared)
+
+
+# -- roles -------------------------------------------------------------------------------------
+
+
+def test_main_loop_seam_is_no_worse_than_inside_the_stem(mains):
+    for style, stem in mains.items():
+        rep = seam_report(stem.mix[: stem.grid.exit])
+        assert rep.seamless, (style, rep)
+
+
+def test_outro_rings_out_below_minus_60_dbfs(roles):
+    out = roles["outro"]
+    tail = out.mix[out.grid.exit :]
+    assert tail.shape[0] > SR // 2
+    assert 20 * np.log10(np.max(np.abs(tail[: SR // 10]))) > -40  # it rings, it does not stop
+    assert 20 * np.log10(np.max(np.abs(out.mix[-SR // 20 :])) + 1e-12) < -60
+
+
+def test_outro_ends_on_the_tonic_chord(roles):
+    out = roles["outro"]
+    root, _quality = out.meta["chords"][-1]
+    assert root == out.key.tonic
+
+
+def test_loudness_and_peak(mains, roles):
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(SR)
+    for stem in [*mains.values(), roles["intro"]]:
+        g = stem.grid
+        lufs = meter.integrated_loudness(stem.mix[g.entry : g.exit].astype(np.float64))
+        assert abs(lufs - (-18.0)) < 1.0, (stem.style, lufs)
+        assert abs(stem.meta["loudness_lufs"] - (-18.0)) < 0.1
+    for stem in [*mains.values(), *roles.values()]:
+        for a in [stem.mix, *stem.layers.values()]:
+            assert 20 * np.log10(np.max(np.abs(a))) <= -1.0
+
+
+# -- distinctness and determinism --------------------------------------------------------------
+
+
+def _features(stem) -> np.ndarray:
+    """Chroma + a coarse log spectrum: what makes two stems sound different."""
+    x = stem.mix[: stem.grid.exit].mean(axis=1)
+    spec = np.abs(np.fft.rfft(x[: 1 << 18] if x.size >= 1 << 18 else x, n=1 << 18))
+    f = np.fft.rfftfreq(1 << 18, 1 / SR)
+    edges = np.geomspace(40, 16000, 25)
+    bands = np.array([spec[(f >= lo) & (f < hi)].sum() for lo, hi in zip(edges[:-1], edges[1:])])
+    return np.concatenate([chroma(stem.mix, SR), np.log10(bands / bands.sum() + 1e-9) / 10])
+
+
+def test_distinct_prompts_give_measurably_distinct_stems(mains):
+    names = list(mains)
+    feats = {s: _features(mains[s]) for s in names}
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            d = float(np.linalg.norm(feats[a] - feats[b]))
+            assert d > 0.05, (a, b, d)
+            assert mains[a].mix.tobytes() != mains[b].mix.tobytes()
+
+
+def test_main_variants_share_key_tempo_and_feel_but_differ(gen):
+    specs = [StemSpec("chill lofi beats", role="main", bars=4, seed=3, variant=v) for v in (0, 1)]
+    a, b = (gen.generate(s) for s in specs)
+    assert (a.key, a.grid.bpm, a.grid.meter, a.style) == (b.key, b.grid.bpm, b.grid.meter, b.style)
+    n = min(a.grid.exit, b.grid.exit)
+    diff = np.sum((a.mix[:n] - b.mix[:n]).astype(np.float64) ** 2) / np.sum(a.mix[:n].astype(np.float64) ** 2)
+    assert diff > 0.3  # the difference carries at least a third of the energy: audibly another take
+
+
+def test_same_spec_is_bit_identical_here_and_in_a_fresh_process(gen, mains):
+    spec = StemSpec("synthwave music", role="main", bars=4, seed=11)
+    again = gen.generate(spec)
+    assert again.mix.tobytes() == mains["synthwave"].mix.tobytes()
+    digest = hashlib.sha256(again.mix.tobytes() + b"".join(a.tobytes() for a in again.layers.values())).hexdigest()
+    code = (
+        "import hashlib;from soundtrack.generate.procedural import ProceduralGenerator;"
+        "from soundtrack.stem import StemSpec;"
+        "s=ProceduralGenerator().generate(StemSpec('synthwave music', role='main', bars=4, seed=11));"
+        "print(hashlib.sha256(s.mix.tobytes()+b''.join(a.tobytes() for a in s.layers.values())).hexdigest())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == digest
+
+
+# -- the score as MIDI, metadata, soundfonts ---------------------------------------------------
+
+
+def test_stem_midi_has_every_note_and_the_tempo(mains):
+    stem = mains["jazz"]
+    score = compose(stem.spec)
+    mf = mido.MidiFile(file=io.BytesIO(stem.midi))
+    tempo = next(m.tempo for m in mf.tracks[0] if m.type == "set_tempo")
+    assert abs(mido.tempo2bpm(tempo) - float(stem.grid.bpm) * 4 / stem.grid.meter.unit) < 1e-3
+    for part, track in zip(score.parts, mf.tracks[1:]):
+        assert sum(1 for m in track if m.type == "note_on" and m.velocity > 0) == len(part.notes)
+
+
+def test_meta_records_style_chords_and_instruments(mains):
+    stem = mains["rock"]
+    assert stem.meta["style"] == stem.style == "rock"
+    assert len(stem.meta["chords"]) == stem.grid.bars
+    assert set(stem.meta["instruments"]) == set(stem.layers)
+    assert stem.meta["generator"] == "procedural" and stem.meta["generator_version"] == ProceduralGenerator.version
+
+
+def test_registry_gives_the_procedural_generator():
+    g = get_generator()
+    assert isinstance(g, ProceduralGenerator) and g.name == "procedural"
+
+
+def test_spec_soundfont_wins_and_a_bad_one_is_named(tmp_path):
+    bad = str(tmp_path / "missing.sf2")
+    spec = StemSpec("epic orchestral", bars=1, soundfont=bad)
+    with pytest.raises(GenerationError, match="missing.sf2"):
+        ProceduralGenerator().generate(spec)
+    # the constructor's soundfont is used only when the spec names none
+    with pytest.raises(GenerationError, match="missing.sf2"):
+        ProceduralGenerator(soundfont=bad).generate(StemSpec("epic orchestral", bars=1))
+
+
+# -- impossible specs --------------------------------------------------------------------------
+
+
+def test_impossible_specs_fail_with_messages_naming_the_limit():
+    with pytest.raises(SpecError, match=r"bars=0 must be between 1 and 256"):
+        StemSpec("ambient", bars=0)
+    with pytest.raises(SpecError, match=r"500.*between 20 and 300 bpm"):
+        StemSpec("ambient", tempo=500)
+    with pytest.raises((SpecError, KeyNameError), match=r"'H minor'.*note name"):
+        StemSpec("ambient", key="H minor")
+    with pytest.raises((SpecError, KeyNameError), match=r"valid modes are major, minor, dorian"):
+        StemSpec("ambient", key="C sideways")
+
+
+# -- the CLI -----------------------------------------------------------------------------------
+
+
+def test_cli_generate_writes_audio_layers_midi_and_sidecar(tmp_path):
+    out = tmp_path / "x.wav"
+    mid = tmp_path / "x.mid"
+    r = subprocess.run(
+        [sys.executable, "-m", "soundtrack", "generate", "tense synthwave chase in E minor, 110 bpm",
+         "--bars", "2", "--out", str(out), "--midi", str(mid), "--layers"],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert r.returncode == 0, r.stderr
+    info = json.loads(out.with_suffix(".json").read_text())
+    for k in ("sample_rate", "tempo", "meter", "key", "bars", "entry_frame", "exit_frame", "frames", "layers", "style"):
+        assert k in info, k
+    assert (info["sample_rate"], info["tempo"], info["meter"], info["key"], info["bars"], info["style"]) == (
+        48000, 110.0, "4/4", "E minor", 2, "synthwave")
+    assert info["exit_frame"] - info["entry_frame"] == 2 * 4 * 48000 * 60 // 110 + (1 if (2 * 4 * 48000 * 60) % 110 * 2 >= 110 else 0)
+    audio, sr = sf.read(out, dtype="float32", always_2d=True)
+    assert sr == 48000 and audio.shape[0] == info["frames"]
+    for layer in info["layers"]:
+        la, _ = sf.read(tmp_path / f"x.{layer}.wav", dtype="float32", always_2d=True)
+        assert la.shape == audio.shape
+    assert mido.MidiFile(mid).type == 1
+
+
+def test_cli_reports_an_impossible_tempo_in_one_line(tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "soundtrack", "generate", "ambient", "--tempo", "500", "--out", str(tmp_path / "x.wav")],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "300" in r.stderr

@@ -1,0 +1,115 @@
+"""Prompt understanding: plain text -> style, tempo, key, meter, mood, intensity, instruments."""
+
+from fractions import Fraction
+
+import pytest
+
+from soundtrack.generate.procedural.prompt import parse_prompt
+from soundtrack.generate.procedural.styles import STYLES
+from soundtrack.pitch import Key
+from soundtrack.timing import Meter
+
+
+@pytest.mark.parametrize(
+    "text, bpm",
+    [
+        ("calm ambient at 96 bpm", 96),
+        ("96bpm jazz", 96),
+        ("rock at 96 BPM", 96),
+        ("folk, tempo 104", 104),
+        ("synthwave 123.5 bpm", Fraction(247, 2)),
+        ("orchestral 900 bpm", None),  # outside 20..300: ignored, not fatal
+        ("orchestral", None),
+    ],
+)
+def test_tempo_phrasings(text, bpm):
+    assert parse_prompt(text).tempo == (None if bpm is None else Fraction(bpm))
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("dark strings in D minor", Key(2, "minor")),
+        ("lofi in F# dorian please", Key(6, "dorian")),
+        ("fanfare in Bb major", Key(10, "major")),
+        ("chill hop in a minor", Key(9, "minor")),
+        ("epic theme, Am", Key(9, "minor")),
+        ("jazz ballad in Eb", Key(3, "major")),
+        ("metal riff in E phrygian", Key(4, "phrygian")),
+        ("a calm piece", None),  # the article "a" is not a key
+    ],
+)
+def test_keys(text, key):
+    assert parse_prompt(text).key == key
+
+
+@pytest.mark.parametrize(
+    "text, meter",
+    [
+        ("folk dance in 3/4", Meter(3, 4)),
+        ("prog rock 7/8 groove", Meter(7, 8)),
+        ("jig in 6/8", Meter(6, 8)),
+        ("a slow waltz", Meter(3, 4)),
+        ("open 24/7 radio", None),  # 7 is not a note value
+        ("rock", None),
+    ],
+)
+def test_meters(text, meter):
+    assert parse_prompt(text).meter == meter
+
+
+@pytest.mark.parametrize(
+    "text, style",
+    [
+        ("spooky haunted mansion", "horror"),
+        ("8-bit platformer level", "chiptune"),
+        ("80s retro synth night drive", "synthwave"),
+        ("chill hop study beats", "lofi"),
+        ("epic battle theme", "orchestral"),
+        ("smoky lounge bar", "jazz"),
+        ("acoustic campfire song", "folk"),
+        ("heavy metal boss fight", "rock"),
+        ("meditative drone", "ambient"),
+        ("mysterious dark ambient exploration", "ambient"),  # a genre noun outweighs a mood word
+        ("dark heavy rock boss battle", "rock"),
+        ("intense epic orchestral combat, taiko drums", "orchestral"),
+    ],
+)
+def test_style_synonyms(text, style):
+    assert parse_prompt(text).style == style
+
+
+def test_unknown_words_are_ignored_not_fatal():
+    info = parse_prompt("xyzzy frobnicate the quux, 12 parsecs")
+    assert info.style == "ambient"
+    assert (info.tempo, info.key, info.meter, info.instruments) == (None, None, None, ())
+    assert parse_prompt("flurbly quantum jazz glorp").style == "jazz"
+    assert parse_prompt("").style in STYLES
+
+
+def test_intensity_words_order_prompts():
+    soft = parse_prompt("soft calm gentle folk").intensity
+    mid = parse_prompt("folk").intensity
+    hard = parse_prompt("intense aggressive driving folk").intensity
+    assert 0 <= soft < 0.3 and hard > 0.8 and soft < mid < hard <= 1
+
+
+def test_instruments_and_their_roles():
+    info = parse_prompt("mysterious ambient, soft strings, harp arpeggios, taiko drums, rhodes piano")
+    assert info.instruments == ("strings", "harp", "taiko", "rhodes")  # "rhodes piano" is one instrument
+    roles = dict(info.roles)
+    assert roles == {"strings": "pad", "harp": "arp", "taiko": "perc", "rhodes": "pad"}
+    assert dict(parse_prompt("harp melody").roles) == {"harp": "lead"}
+    assert parse_prompt("distorted guitar and brass").instruments == ("distorted guitar", "brass")
+
+
+def test_mood_implies_mode_unless_a_key_is_given():
+    assert parse_prompt("dark folk").mode == "minor"
+    assert parse_prompt("happy rock").mode == "major"
+    assert parse_prompt("dark folk in G major").key == Key(7, "major")
+    assert parse_prompt("spooky").mood == "spooky"
+
+
+def test_pace_words():
+    assert parse_prompt("slow jazz").pace < 0.3 < 0.7 < parse_prompt("upbeat jazz").pace
+    assert parse_prompt("jazz").pace is None

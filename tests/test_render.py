@@ -1,0 +1,304 @@
+"""The procedural renderer on hand-written scores: exact frames, loop folding, tails, loudness, MIDI."""
+
+from __future__ import annotations
+
+import io
+from fractions import Fraction as F
+
+import mido
+import numpy as np
+import pyloudnorm
+import pytest
+
+from soundtrack.analysis import detect_onsets, seam_report
+from soundtrack.errors import GenerationError
+from soundtrack.generate.procedural.effects import reverb, reverb_ir
+from soundtrack.generate.procedural.midi import key_signature_name, score_to_midi
+from soundtrack.generate.procedural.render import default_soundfont, fold_loop, note_frames, place, render_score
+from soundtrack.generate.procedural.score import Part, Score
+from soundtrack.generate.procedural.synth import SYNTHS, NoteEvent, render_notes
+from soundtrack.pitch import Key
+from soundtrack.timing import Meter
+
+SR = 48_000
+
+
+def _score(*, role="main", loop=True, bars=2, bpm=F(120), meter=Meter(4, 4), pickup=F(0)) -> Score:
+    s = Score(bpm=bpm, meter=meter, key=Key.parse("D minor"), bars=bars, role=role, style="test", loop=loop,
+              pickup_beats=pickup, reverb_seconds=1.2)
+    beats = bars * meter.beats
+    drums = Part("drums", "kit", is_drum=True, reverb=0.1)
+    for b in range(beats):
+        drums.add(b, F(1, 4), 36 if b % 2 == 0 else 38, 100)
+        drums.add(F(b) + F(1, 2), F(1, 4), 42, 70)
+    bass = Part("bass", "fingered bass", program=33, reverb=0.0)
+    for b in range(0, beats, 2):
+        bass.add(b, 2, 38 if b % 4 == 0 else 45, 90)
+    pad = Part("harmony", "strings", program=48, reverb=0.4, pan=-0.3)
+    for bar in range(bars):
+        for p in (62, 65, 69):
+            pad.add(bar * meter.beats, meter.beats, p, 70)
+    lead = Part("melody", "lead", synth="saw_lead", reverb=0.3, pan=0.3)
+    for b in range(0, beats, 2):
+        lead.add(b, 1, 74 + (b % 3) * 2, 90)
+    s.parts = [drums, bass, pad, lead]
+    s.chords = [(2, "min")] * bars
+    return s
+
+
+@pytest.fixture(scope="module")
+def sf2() -> str:
+    return default_soundfont()
+
+
+# -- placement: exact frames -------------------------------------------------------------------
+
+
+def test_entry_and_exit_frames_follow_bars_meter_tempo_exactly():
+    s = _score(role="intro", loop=False, bars=3, bpm=F(1237, 10), meter=Meter(7, 8), pickup=F(3, 2))
+    s.parts[0].add(F(-3, 2), F(1, 4), 38, 90)  # pickup snare hit
+    p = place(s, sample_rate=SR)
+    fpb = F(SR * 60) / F(1237, 10)  # 23282.13... frames per eighth
+    assert p.entry == int(F(3, 2) * fpb + F(1, 2))  # round half up
+    assert p.exit == p.entry + int(21 * fpb + F(1, 2))  # 3 bars of 7 eighths
+    notes = note_frames(s.parts[0], p)
+    assert notes[0][0] == 0  # the pickup note is the very first frame
+    on = {n[0] for n in notes}
+    assert p.entry + int(5 * fpb + F(1, 2)) in on  # beat 6 of bar 1 (a kick)
+
+
+def test_a_loop_wraps_its_pickup_to_the_end_of_the_cycle():
+    s = _score(bars=2)
+    s.parts[1].add(F(-1, 2), F(1, 2), 50, 80)
+    p = place(s, sample_rate=SR)
+    assert (p.entry, p.exit) == (0, 2 * 4 * 24_000)
+    assert (8 * 24_000 - 12_000, 8 * 24_000, 50, 80) in note_frames(s.parts[1], p)
+
+
+def test_synth_notes_start_on_their_exact_frame():
+    s = Score(bpm=F(97), meter=Meter(3, 4), key=Key(), bars=2, role="intro", style="t", loop=False, reverb_seconds=1.0)
+    part = Part("bass", "tri", synth="triangle", reverb=0.0)
+    part.add(F(4, 3), 1, 45, 100)
+    s.parts = [part]
+    r = render_score(s, sample_rate=SR, soundfont="unused.sf2")
+    onset = int(F(4, 3) * F(SR * 60, 97) + F(1, 2))
+    a = r.layers["bass"]
+    assert not np.any(a[:onset])
+    assert np.max(np.abs(a[onset : onset + 48])) > 1e-3  # sounding within 1 ms
+    assert (r.entry, r.exit) == (0, int(6 * F(SR * 60, 97) + F(1, 2)))
+
+
+# -- roles -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def renders(sf2):
+    out = {}
+    for role, loop in (("main", True), ("intro", False), ("outro", False)):
+        out[role] = render_score(_score(role=role, loop=loop), sample_rate=SR, soundfont=sf2, seed=3)
+    return out
+
+
+def _mix(r):
+    m = np.zeros((r.frames, 2), np.float32)
+    for a in r.layers.values():
+        m += a
+    return m
+
+
+def test_main_loop_is_seamless_and_the_unfolded_cycle_is_not(renders):
+    main = renders["main"]
+    body = _mix(main)[: main.exit]
+    rep = seam_report(body)
+    assert rep.seamless, rep
+    # the same music without folding: its reverb and the held notes stop dead at the seam
+    intro = renders["intro"]
+    raw = _mix(intro)[intro.entry : intro.exit]
+    raw_rep = seam_report(raw)
+    assert raw_rep.jump > 0.0 and not np.allclose(raw[:2000], body[:2000], atol=1e-4)
+
+
+def test_fold_equals_the_steady_state_of_repeating_the_cycle():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2500, 2))
+    period = 1000
+    body, tail = fold_loop(x, period)
+    # play the cycle 6 times, keep cycle 4 (steady state) and what rings after the last one
+    n = 6 * period + x.shape[0]
+    y = np.zeros((n, 2))
+    for k in range(6):
+        y[k * period : k * period + x.shape[0]] += x
+    np.testing.assert_allclose(body, y[4 * period : 5 * period])
+    np.testing.assert_allclose(tail, y[6 * period : 6 * period + tail.shape[0]])
+    assert tail.shape[0] == x.shape[0] - period
+    assert not np.any(y[6 * period + tail.shape[0] :])
+
+
+def test_triangle_note_across_the_loop_end_is_folded_onto_the_start():
+    s = Score(bpm=F(120), meter=Meter(4, 4), key=Key(), bars=1, role="main", style="t", loop=True, reverb_seconds=1.0)
+    part = Part("bass", "tri", synth="triangle", reverb=0.0)
+    part.add(F(0), F(4), 45, 100)  # held to the very end: its release spills past the loop end
+    s.parts = [part]
+    r = render_score(s, sample_rate=SR, soundfont="unused.sf2")
+    body = r.layers["bass"][: r.exit]
+    assert seam_report(body).seamless
+    unfolded = render_score(s.__class__(**{**s.__dict__, "loop": False, "role": "intro"}), sample_rate=SR,
+                            soundfont="unused.sf2").layers["bass"][: r.exit]
+    bad = seam_report(unfolded)
+    assert bad.jump > 5 * bad.jump_inside  # a click a naive loop would have
+
+
+def test_outro_rings_out_to_silence(renders):
+    r = renders["outro"]
+    mix = _mix(r)
+    assert r.frames > r.exit + SR // 2  # it rings past the last bar
+    after = mix[r.exit : r.exit + SR // 10]
+    assert 20 * np.log10(np.max(np.abs(after))) > -40  # audibly
+    last = mix[-SR // 20 :]
+    assert 20 * np.log10(np.max(np.abs(last)) + 1e-12) < -60
+
+
+def test_intro_tail_is_trimmed_where_it_falls_below_minus_70_dbfs(renders):
+    r = renders["intro"]
+    mix = _mix(r)
+    assert SR // 2 < r.frames - r.exit < 4 * SR
+    # cut where it reaches the floor: the last 20 ms are near -70 dBFS, neither loud nor long silent
+    last = 20 * np.log10(np.max(np.abs(mix[-SR // 50 :])))
+    assert -80 < last < -60
+
+
+def test_loudness_and_peak_are_matched_with_one_gain_for_all_layers(renders):
+    meter = pyloudnorm.Meter(SR)
+    for role, r in renders.items():
+        mix = _mix(r)
+        lufs = meter.integrated_loudness(mix[r.entry : r.exit].astype(np.float64))
+        assert abs(lufs - (-18.0)) < 0.5, (role, lufs)
+        for a in [mix, *r.layers.values()]:
+            assert 20 * np.log10(np.max(np.abs(a))) <= -1.0
+
+
+def test_a_loud_score_is_held_to_minus_1_dbfs_peak_without_breaking_the_layer_sum(sf2):
+    s = _score(role="intro", loop=False)
+    for p in s.parts:
+        p.gain_db = 0.0
+    s.parts[0].notes = [n.__class__(n.start, n.duration, n.pitch, 127) for n in s.parts[0].notes]
+    r = render_score(s, sample_rate=SR, soundfont=sf2, target_lufs=-6.0)
+    for a in [_mix(r), *r.layers.values()]:
+        assert 20 * np.log10(np.max(np.abs(a))) <= -1.0
+    assert r.meta["loudness_lufs"] < -6.0  # the peak ceiling won over the loudness target
+
+
+def test_render_is_bit_identical_for_the_same_score(sf2, renders):
+    again = render_score(_score(), sample_rate=SR, soundfont=sf2, seed=3)
+    for k, a in renders["main"].layers.items():
+        assert a.tobytes() == again.layers[k].tobytes()
+
+
+def test_drum_onsets_land_on_their_frames(renders):
+    r = renders["intro"]
+    drums = r.layers["drums"]
+    onsets = detect_onsets(drums, SR)
+    expected = np.array(sorted({on for on, *_ in note_frames(_score(role="intro", loop=False).parts[0],
+                                                            place(_score(role="intro", loop=False), sample_rate=SR))}))
+    err_ms = np.array([np.min(np.abs(expected - o)) for o in onsets]) * 1000 / SR
+    assert len(onsets) >= 0.8 * len(expected)
+    assert np.all(err_ms <= 2.0), err_ms.max()
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def test_missing_soundfont_names_the_path(tmp_path):
+    path = str(tmp_path / "nope.sf2")
+    with pytest.raises(GenerationError, match="nope.sf2.*does not exist"):
+        render_score(_score(), sample_rate=SR, soundfont=path)
+
+
+def test_invalid_soundfont_names_the_path(tmp_path):
+    bad = tmp_path / "garbage.sf2"
+    bad.write_bytes(b"RIFF not a soundfont at all")
+    with pytest.raises(GenerationError, match="garbage.sf2.*cannot be loaded"):
+        render_score(_score(), sample_rate=SR, soundfont=str(bad))
+
+
+def test_unknown_synth_voice_lists_the_built_in_ones():
+    with pytest.raises(GenerationError, match="synth='theremin' is unknown.*saw_pad"):
+        render_notes("theremin", [(0, NoteEvent(60, 90, 100))], sample_rate=SR, seed=0)
+
+
+# -- voices and effects ------------------------------------------------------------------------
+
+
+def _centroid(x: np.ndarray) -> float:
+    spec = np.abs(np.fft.rfft(x))
+    f = np.fft.rfftfreq(x.size, 1 / SR)
+    return float((spec * f).sum() / spec.sum())
+
+
+def test_synth_voices_are_deterministic_and_pitched():
+    for voice in SYNTHS:
+        a = render_notes(voice, [(100, NoteEvent(57, 100, 9600))], sample_rate=SR, seed=5)
+        b = render_notes(voice, [(100, NoteEvent(57, 100, 9600))], sample_rate=SR, seed=5)
+        assert a.tobytes() == b.tobytes()
+        assert np.all(np.isfinite(a)) and not np.any(a[:100]) and np.max(np.abs(a)) > 0.01
+        assert np.max(np.abs(a[-10:])) < 1e-3  # the release ends near silence
+    # a melodic voice plays its pitch: A3 = 220 Hz is the strongest partial of the triangle
+    tri = render_notes("triangle", [(0, NoteEvent(57, 100, SR))], sample_rate=SR, seed=0)[:SR]
+    spec = np.abs(np.fft.rfft(tri))
+    assert abs(np.argmax(spec) * SR / tri.size - 220.0) < 2.0
+
+
+def test_noise_drums_kick_is_low_and_hat_is_high():
+    kick = render_notes("noise_drums", [(0, NoteEvent(36, 100, 10))], sample_rate=SR, seed=1)
+    hat = render_notes("noise_drums", [(0, NoteEvent(42, 100, 10))], sample_rate=SR, seed=1)
+    assert _centroid(kick) < 300 and _centroid(hat) > 5000
+
+
+def test_reverb_decays_60_db_over_its_time_and_is_seeded():
+    ir = reverb_ir(SR, 1.5)
+    assert ir.shape[1] == 2 and not ir.flags.writeable
+    e = (ir**2).sum(axis=1)
+    start = e[int(0.05 * SR) : int(0.15 * SR)].mean()
+    at_rt = e[int(1.45 * SR) : int(1.5 * SR)].mean()
+    assert -66 < 10 * np.log10(at_rt / start) < -54
+    y1 = reverb(np.r_[1.0, np.zeros(999)], sample_rate=SR, seconds=1.5)
+    assert y1.shape == (1000 + ir.shape[0] - 1, 2)
+    np.testing.assert_allclose(y1[: ir.shape[0]], ir, atol=1e-6)
+
+
+# -- MIDI export -------------------------------------------------------------------------------
+
+
+def test_midi_file_has_parts_tempo_meter_key_and_the_pickup_first():
+    s = _score(role="intro", loop=False, bpm=F(96), meter=Meter(3, 4), pickup=F(1))
+    s.parts[3].add(-1, 1, 72, 80)
+    mf = mido.MidiFile(file=io.BytesIO(score_to_midi(s)))
+    assert mf.type == 1 and len(mf.tracks) == 1 + len(s.parts)
+    metas = {m.type: m for m in mf.tracks[0] if m.is_meta}
+    assert abs(mido.tempo2bpm(metas["set_tempo"].tempo) - 96) < 1e-3
+    assert (metas["time_signature"].numerator, metas["time_signature"].denominator) == (3, 4)
+    assert metas["key_signature"].key == "Dm"
+    for part, track in zip(s.parts, mf.tracks[1:]):
+        ons = [m for m in track if m.type == "note_on" and m.velocity > 0]
+        assert len(ons) == len(part.notes)
+        assert all(m.channel == 9 for m in ons) == part.is_drum
+    lead = mf.tracks[4]
+    first_tick = next(m for m in lead if m.type == "note_on").time
+    assert first_tick == 0  # the file starts at the pickup
+    # bar 1 beat 1 is at one beat (480 ticks) into the file: the kick there
+    drum_ticks = np.cumsum([m.time for m in mf.tracks[1]])
+    assert 480 in drum_ticks
+
+
+def test_midi_tempo_counts_the_meters_beat():
+    s = _score(role="intro", loop=False, bpm=F(210), meter=Meter(7, 8))
+    mf = mido.MidiFile(file=io.BytesIO(score_to_midi(s)))
+    tempo = next(m for m in mf.tracks[0] if m.type == "set_tempo").tempo
+    assert abs(mido.tempo2bpm(tempo) - 105) < 1e-3  # 210 eighths a minute = 105 quarters
+    assert abs(mf.length - 2 * 7 * 60 / 210) < 1e-3
+
+
+@pytest.mark.parametrize("key,name", [("D dorian", "Am"), ("G mixolydian", "C"), ("F# minor", "F#m"),
+                                      ("Bb major", "Bb"), ("A harmonic minor", "Am"), ("E lydian", "B")])
+def test_key_signature_of_modes(key, name):
+    assert key_signature_name(Key.parse(key)) == name
