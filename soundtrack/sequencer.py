@@ -217,6 +217,7 @@ class Sequencer:
         self._limiter = Limiter(ceiling_db)
         self._tmp = np.zeros((0, 1), F32)
         self._tmp2 = np.zeros((0, 1), F32)
+        self._tmp3 = np.zeros((0, 1), F32)
         # layer gains: one envelope per (param, layer); layers named by no param stay at 1
         self._param_values: dict[str, float] = {}
         self._layer_envs: dict[str, list[Envelope]] = {}
@@ -432,6 +433,7 @@ class Sequencer:
         if self._tmp.shape[0] < frames or self._tmp.shape[1] != ch:
             self._tmp = np.zeros((max(frames, 1024), ch), F32)
             self._tmp2 = np.zeros((max(frames, 1024), ch), F32)
+            self._tmp3 = np.zeros((max(frames, 1024), ch), F32)
         start = a = self._frame
         end = a + frames
         heap = self._heap
@@ -444,7 +446,7 @@ class Sequencer:
                 gains = self._gains(a, b)
                 block = out[a - start : b - start]
                 for clip in self._clips:
-                    clip.mix_into(block, a, b, gains, self._tmp, self._tmp2)
+                    clip.mix_into(block, a, b, gains, self._tmp, self._tmp2, self._tmp3)
                 self._grid_markers(a, b)
                 a = b
                 self._frame = a
@@ -720,6 +722,10 @@ class Sequencer:
                     unity = False
             else:
                 unity = False
+                g2 = np.empty((b - a, self.channels), F32)
+                for c in range(g2.shape[1]):
+                    g2[:, c] = g
+                g = g2
             gains[layer] = g
         return {} if unity else gains
 

@@ -163,8 +163,13 @@ class Clip:
         self.env.scale_from(frame, table, 0.0)
         self.out1 = min(self.out1, frame + len(table))
 
-    def mix_into(self, out: np.ndarray, a: int, b: int, gains: dict, tmp: np.ndarray, tmp2: np.ndarray) -> None:
-        """Add this clip's output frames [a, b) ∩ its span into `out` (rows 0.. = frame a)."""
+    def mix_into(self, out: np.ndarray, a: int, b: int, gains: dict, tmp: np.ndarray, tmp2: np.ndarray,
+                 tmp3: np.ndarray) -> None:
+        """Add this clip's output frames [a, b) ∩ its span into `out` (rows 0.. = frame a).
+
+        `gains` maps a layer to a float32 scalar or a (b - a, channels) float32 array; `tmp*`
+        are scratch buffers of at least b - a frames.
+        """
         o0 = a if a > self.out0 else self.out0
         o1 = b if b < self.out1 else self.out1
         if o0 >= o1:
@@ -186,8 +191,8 @@ class Clip:
                         if g == 0:
                             continue
                         part = arr[s0 : s0 + n] if g == ONE else np.multiply(arr[s0 : s0 + n], g, out=tmp2[:n])
-                    else:
-                        part = np.multiply(arr[s0 : s0 + n], g[o0 - a : o1 - a, None], out=tmp2[:n])
+                    else:  # g: the layer's gain expanded to (block frames, channels)
+                        part = np.multiply(arr[s0 : s0 + n], g[o0 - a : o1 - a], out=tmp2[:n])
                     if first:
                         acc[...] = part
                         first = False
@@ -208,7 +213,11 @@ class Clip:
                 dst += np.multiply(src, g, out=tmp2[:n])
         else:
             e = env if self.gain == ONE else env * self.gain
-            dst += np.multiply(src, e[:, None], out=tmp2[:n])
+            # a same-shape multiply is ~3x faster than broadcasting (n, 1) over the channels
+            e2 = tmp3[:n]
+            for c in range(e2.shape[1]):
+                e2[:, c] = e
+            dst += np.multiply(src, e2, out=tmp2[:n])
 
 
 @dataclass

@@ -298,3 +298,60 @@ def test_build_cli_prints_plain_progress_and_skips_composer_file_states(tmp_path
     assert "[8/8] generated" in res.stdout
     assert "note: state 'theme' uses composer files (main)" in res.stdout
     assert (tmp_path / "loops" / "tiny" / "manifest.json").is_file()  # the default place
+
+
+SMALL = """\
+[soundtrack]
+name = "small"
+tempo = 110
+key = "D minor"
+seed = 11
+start = "calm"
+
+[states.calm]
+prompt = "calm ambient exploration, soft pads"
+intro = 1
+main = 1
+variants = 2
+layers = ["harmony", "melody"]
+
+[states.fight]
+prompt = "intense orchestral combat, taiko drums"
+tempo = 140
+main = 1
+layers = ["drums", "bass"]
+
+[stingers.hit]
+prompt = "heroic brass hit"
+beats = 2
+
+[[transitions]]
+from = "calm"
+to = "fight"
+on = "go"
+
+[[transitions]]
+from = "fight"
+to = "calm"
+on = "stop"
+"""
+
+
+def test_procedural_bank_is_bit_identical_across_jobs_and_loudness_matched(tmp_path) -> None:
+    g = tmp_path / "small.toml"
+    g.write_text(SMALL)
+    r1 = build_bank(g, out=tmp_path / "j1", jobs=1)  # the graph's generator: procedural
+    build_bank(g, out=tmp_path / "j2", jobs=2)
+    assert sorted(r1.generated) == ["calm/intro", "calm/main/0", "calm/main/1", "fight/main/0", "hit/stinger"]
+    assert bank_bytes(tmp_path / "j1") == bank_bytes(tmp_path / "j2")
+    assert verify_bank(tmp_path / "j2").ok
+    bank = Bank(tmp_path / "j2", graph=load_graph(g))
+    assert bank.generator["name"] == "procedural"
+    meter = pyloudnorm.Meter(48000)
+    for r in bank.manifest["stems"]:
+        stem = bank.stem(r["name"], r["role"], r["variant"])
+        assert abs(meter.integrated_loudness(stem.mix.astype(np.float64)) - (-18.0)) <= 1.0, r["id"]
+        assert true_peak_dbtp(stem.mix) <= -1.0, r["id"]
+        # the main loop of the 110 bpm state is one 4/4 bar long: 4 * 48000 * 60 / 110 frames, exactly
+        if r["id"] == "calm/main/0":
+            assert stem.grid.body_frames == 104727

@@ -67,7 +67,7 @@ def test_sigkill_mid_build_then_rerun_reuses_finished_stems_and_verifies_clean(g
     assert not (out / "manifest.json").exists()  # the manifest is written last
     assert verify_bank(out).missing  # not a bank yet
 
-    res = cli("bank", "build", str(graph_path), "--out", str(out), "--jobs", "2", "--generator", REF, "--quiet")
+    res = cli("bank", "build", str(graph_path), "--out", str(out), "--jobs", "1", "--generator", REF, "--quiet")
     assert res.returncode == 0, res.stderr
     assert f"{len(IDS)} stems ({len(IDS) - len(done)} generated, {len(done)} reused)" in res.stdout
     v = cli("bank", "verify", str(out))

@@ -200,7 +200,9 @@ def test_loudness_and_peak(mains, roles):
         g = stem.grid
         lufs = meter.integrated_loudness(stem.mix[g.entry : g.exit].astype(np.float64))
         assert abs(lufs - (-18.0)) < 1.0, (stem.style, lufs)
-        assert abs(stem.meta["loudness_lufs"] - (-18.0)) < 0.1
+        assert abs(stem.meta["loudness_lufs"] - lufs) < 0.2
+        # -18 LUFS unless the -1 dBFS peak ceiling had to win
+        assert abs(stem.meta["loudness_lufs"] - (-18.0)) < 0.1 or stem.meta["peak_dbfs"] >= -1.1, stem.meta
     for stem in [*mains.values(), *roles.values()]:
         for a in [stem.mix, *stem.layers.values()]:
             assert 20 * np.log10(np.max(np.abs(a))) <= -1.0

@@ -29,11 +29,11 @@ param = "intensity"
 value = 0.9
 
 [[events]]
-at = "9.5s"
+at = "11s"
 stinger = "fanfare"
 
 [[events]]
-at = "12s"
+at = "13s"
 event = "victory"
 """
 
@@ -49,7 +49,7 @@ def test_a_script_plays_each_event_at_its_exact_frame() -> None:
     bar6 = next(m for m in bars if m.detail["session_bar"] == 6)
     beats = [m.frame for m in res.markers if m.kind == "beat" and m.frame >= bar6.frame]
     assert f == beats[2]  # beat 3 of bar 6
-    assert posted[2][0] == 76_000 and posted[2][1].accepted
+    assert posted[2][0] == 88_000 and posted[2][1].accepted
     assert not posted[3][1].accepted  # fight has no victory: refused, and the session goes on
     assert [m.detail["to"] for m in res.markers if m.kind == "transition"] == ["fight"]
     assert res.gains["melody"][-1] == 1.0

@@ -255,9 +255,7 @@ def _run(work: list[tuple[RenderJob, list[PlannedStem]]], root: Path, records: d
     close: Callable[[], None] = lambda: None
     name = "executor"
     if executor is None:
-        if len(work) == 1:
-            n_jobs = 1  # no pool for a single job
-        executor, close, name = _open_executor(n_jobs, scheduler)
+        executor, close, name = _open_executor(min(n_jobs, len(work)), scheduler)  # no idle workers
     try:
         if executor is None:
             for job, planned in work:

@@ -24,7 +24,7 @@ from fractions import Fraction
 from soundtrack.stem import StemSpec
 
 from soundtrack.generate.procedural import drums as drums_mod
-from soundtrack.generate.procedural.harmony import arpeggio, base_velocity, merged, voicings, write_bass, write_harmony
+from soundtrack.generate.procedural.harmony import arpeggio, base_velocity, voicings, write_bass, write_harmony
 from soundtrack.generate.procedural.melody import anacrusis, write_melody
 from soundtrack.generate.procedural.plan import ChordEvent, Plan, make_plan
 from soundtrack.generate.procedural.score import Note, Part, Score

@@ -1,0 +1,132 @@
+"""Sequencer speed: rendering (x real time, 48 kHz stereo, 1024-frame blocks, two voices
+crossfading, four layers with one ramping) against stitching the same session with pydub, and
+the time `post()` takes to plan a transition.
+
+Stems come from the procedural generator (two 2-bar states at 48 kHz, four layers each).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from soundtrack.graph import parse_graph
+from soundtrack.sequencer import Sequencer
+from soundtrack.stem import StemSet, StemSpec
+
+SR = 48_000
+BLOCK = 1024
+SECONDS = 20
+
+GRAPH = f"""
+[soundtrack]
+name = "bench"
+start = "a"
+sample_rate = {SR}
+[states.a]
+prompt = "dark ambient exploration, harp, strings"
+tempo = 100
+main = 2
+[states.b]
+prompt = "epic orchestral combat, taiko, brass"
+tempo = 100
+main = 2
+[[transitions]]
+from = "a"
+to = "b"
+on = "go"
+sync = "beat"
+fade = "12 bars"
+[[transitions]]
+from = "b"
+to = "a"
+on = "back"
+sync = "beat"
+fade = "12 bars"
+[params.intensity]
+default = 0.5
+layers = {{ drums = [0.3, 0.5], melody = [0.6, 0.8] }}
+ramp = "8 bars"
+"""
+
+
+def _stems(graph):
+    from soundtrack.generate import get_generator
+
+    gen = get_generator("procedural")
+    stems = StemSet()
+    for name, s in graph.states.items():
+        stems.add(name, "main", gen.generate(StemSpec(prompt=s.prompt, role="main", bars=2, tempo=s.tempo,
+                                                      sample_rate=SR, seed=3)))
+    return stems
+
+
+def _session(graph, stems):
+    seq = Sequencer(graph, stems, seed=1)
+    seq.start()
+    seq.render(SR)
+    seq.post("go")  # next beat; a 12-bar (~29 s) crossfade: both voices play throughout
+    seq.render(SR // 2)
+    seq.set_param("intensity", 0.75)  # melody ramps over 8 bars while drums stay up
+    seq.render(SR // 2)
+    return seq
+
+
+def run() -> list[dict]:
+    graph = parse_graph(GRAPH, path="bench.toml")
+    stems = _stems(graph)
+    # ours: render SECONDS in 1024-frame blocks, mid-crossfade, melody ramping
+    best = float("inf")
+    for _ in range(3):
+        seq = _session(graph, stems)
+        n = SECONDS * SR // BLOCK
+        t0 = time.perf_counter()
+        for _ in range(n):
+            seq.render(BLOCK)
+        best = min(best, time.perf_counter() - t0)
+    voices = len(seq._clips)
+    ours = n * BLOCK / SR / best
+
+    # peer: the same session stitched with pydub (loop both mains, crossfade, overlay a layer)
+    from pydub import AudioSegment
+
+    def seg(a: np.ndarray) -> AudioSegment:
+        pcm = (np.clip(a, -1, 1) * 32767).astype("<i2")
+        return AudioSegment(pcm.tobytes(), frame_rate=SR, sample_width=2, channels=2)
+
+    a_mix = stems.stem("a", "main").mix[: stems.stem("a", "main").grid.exit]
+    b_stem = stems.stem("b", "main")
+    b_layers = {k: v[: b_stem.grid.exit] for k, v in b_stem.layers.items()}
+    total_ms = SECONDS * 1000 + 2000
+    t0 = time.perf_counter()
+    a_seg, b_seg = seg(a_mix), seg(sum(v for k, v in b_layers.items() if k != "melody"))
+    mel = seg(b_layers["melody"])
+    a_long = a_seg * (total_ms // len(a_seg) + 2)
+    b_long = (b_seg * (total_ms // len(b_seg) + 2)).overlay(mel * (total_ms // len(mel) + 2))
+    out = a_long[: 1000 + SECONDS * 1000].append(b_long, crossfade=SECONDS * 1000)
+    peer_secs = time.perf_counter() - t0
+    peer = (len(out) / 1000) / peer_secs
+
+    # post(): plan a transition (each post replaces the previous pending one)
+    seq = Sequencer(graph, stems, seed=1)
+    seq.start()
+    seq.render(SR)
+    reps = 300
+    t0 = time.perf_counter()
+    for i in range(reps):
+        seq.post("go")
+    post_us = (time.perf_counter() - t0) / reps * 1e6
+    return [
+        {"name": "sequencer render speed", "value": ours, "unit": "x real time", "peer": "pydub stitching",
+         "peer_value": peer, "ratio": ours / peer,
+         "note": f"48 kHz stereo, {BLOCK}-frame blocks, {voices} voices crossfading, 4 layers (1 ramping), "
+                 f"safety limiter on; pydub: loop + append(crossfade) + overlay of the same session"},
+        {"name": "post() plans a transition", "value": post_us, "unit": "µs", "peer": None, "peer_value": None,
+         "ratio": None, "note": "resolve + schedule, replacing the pending plan each time"},
+    ]
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)
