@@ -244,7 +244,6 @@ def _add_bank(sub: argparse._SubParsersAction) -> None:
         description="Generate each state's intro, main variants and outro (per layer), every stinger and bridge "
         "into a bank. Stems are content-addressed: a rebuild regenerates exactly the stems whose spec, "
         "generator or loudness target changed, and a killed build resumes where it stopped.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     b.add_argument("graph", help="graph TOML file, e.g. graphs/dungeon.toml")
     b.add_argument("--out", default=None, help="bank folder (default: loops/NAME)")
@@ -267,6 +266,37 @@ def _add_bank(sub: argparse._SubParsersAction) -> None:
     i.add_argument("dir", help="bank folder, e.g. loops/dungeon")
     i.add_argument("--json", action="store_true", help="print JSON for machines")
     i.set_defaults(func=_cmd_bank_info)
+    _add_bank_import(bank_sub)
+
+
+def _cmd_bank_import(args: argparse.Namespace) -> int:
+    from soundtrack.bank import default_out
+    from soundtrack.graph import load_graph
+    from soundtrack.importer import import_bank
+
+    graph = load_graph(args.graph)
+    out = Path(args.out) if args.out else default_out(graph)
+    r = import_bank(graph, args.dir, out=out, tempo=args.tempo, first_downbeat=args.downbeat)
+    print(f"{out}: imported {len(r.generated)} stems, reused {len(r.reused)} unchanged, in {r.seconds:.1f} s")
+    return 0
+
+
+def _add_bank_import(bank_sub: argparse._SubParsersAction) -> None:
+    m = bank_sub.add_parser(
+        "import",
+        help="bring a composer's WAV/FLAC/MP3/OGG stems into a bank, conformed to the grid",
+        description="For every segment the graph needs, take a file: the state's `files` in the graph, else "
+        "DIR/STATE.ROLE.EXT or DIR/STATE/ROLE.EXT (main variant N: STATE.main.N.EXT; stingers NAME.stinger.EXT, "
+        "bridges NAME.bridge.EXT). Beats and downbeats are detected, or declared by a JSON sidecar "
+        "(STATE.ROLE.json: {\"tempo\": 120, \"first_downbeat\": 0.5}) or the options below; every beat is moved "
+        "onto the graph's exact grid, main loops are trimmed to whole bars with a seamless seam, tails are kept.",
+    )
+    m.add_argument("dir", help="folder of stem files")
+    m.add_argument("--graph", required=True, help="graph TOML file whose states the files fill")
+    m.add_argument("--out", default=None, help="bank folder (default: loops/NAME)")
+    m.add_argument("--tempo", default=None, help="declare every file's tempo in bpm (default: sidecar, else detected)")
+    m.add_argument("--downbeat", default=None, help="declare every file's first downbeat in seconds (default: sidecar, else detected)")
+    m.set_defaults(func=_cmd_bank_import)
 
 
 def _cmd_render(args: argparse.Namespace) -> int:

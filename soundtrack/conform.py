@@ -47,7 +47,7 @@ SEAM_SECONDS = 0.04  # the loop seam's equal-power overlap (at most a quarter be
 TAIL_FLOOR_DB = -70.0  # a tail is trimmed where it stays below this (dBFS)
 OUTRO_FADE_SECONDS = 0.05
 _RB_LEAD_SECONDS = 0.25  # identity segment prepended for Rubber Band R3's time map
-CORRECTION_RADIUS_SECONDS = 0.012  # how far a stretched attack may be from its grid frame to be corrected
+CORRECTION_RADIUS_SECONDS = 0.04  # how far the stretched attacks may be from their grid frames to be corrected
 
 Role = Literal["intro", "main", "outro", "stinger", "bridge"]
 
@@ -75,12 +75,15 @@ def timemap_stretch(audio: np.ndarray, sample_rate: int, time_map: list[tuple[in
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     scale = 0.5 / peak if peak > 0 else 1.0
     padded = np.concatenate([np.zeros((lead, x.shape[1]), np.float32), x * scale])
-    tm = [(0, 0)] + [(lead + int(s), lead + int(d)) for s, d in zip(src, dst) if s > 0]
+    # the lead runs at the first segment's ratio, so the stretcher does not have to ramp
+    first = next(((int(s), int(d)) for s, d in zip(src, dst) if s > 0), (n, target))
+    lead_t = max(1, int(round(lead * first[1] / first[0])))
+    tm = [(0, 0), (lead, lead_t)] + [(lead + int(s), lead_t + int(d)) for s, d in zip(src, dst) if s > 0]
     try:
         y = pyrubberband.timemap_stretch(padded, sample_rate, tm, rbargs={"--fine": ""})
     except (RuntimeError, OSError) as e:
         raise AudioError(f"rubberband failed to conform {n} frames: {e}") from None
-    y = np.asarray(y, dtype=np.float32).reshape(-1, x.shape[1])[lead:] / scale
+    y = np.asarray(y, dtype=np.float32).reshape(-1, x.shape[1])[lead_t:] / scale
     if y.shape[0] < target:
         y = np.concatenate([y, np.zeros((target - y.shape[0], x.shape[1]), np.float32)])
     return np.ascontiguousarray(y[:target], dtype=np.float32)

@@ -273,7 +273,7 @@ def plot_timeline(result: SessionResult, path: str | Path, *, title: str | None 
     for m in result.markers:
         if m.kind == "transition":
             ax_w.axvline(m.frame / sr, color="red", lw=1.2)
-            ax_w.text(m.frame / sr, -0.98, f" {m.detail.get('event')} ({m.position}, {m.detail.get('sync')})",
+            ax_w.text(m.frame / sr, 0.02, f" {m.detail.get('event')} ({m.position}, {m.detail.get('sync')})",
                       transform=ax_w.get_xaxis_transform(), fontsize=7, color="red", rotation=90, va="bottom")
         elif m.kind == "stinger":
             ax_w.axvline(m.frame / sr, color="orange", lw=1, ls="--")

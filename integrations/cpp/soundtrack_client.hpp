@@ -1,0 +1,441 @@
+// soundtrack_client.hpp: a header-only C++17 client for `soundtrack serve` (MessagePack-RPC over
+// TCP; see docs/protocol.md). POSIX sockets, no dependencies. MIT licence.
+//
+//   soundtrack::Client c("127.0.0.1", 7700);
+//   c.hello("controller"); c.load(); c.start();
+//   c.on_notification = [](const std::string& kind, const soundtrack::Value& p) { ... };
+//   c.subscribe({"beat", "bar", "transition", "state"});
+//   soundtrack::Value plan = c.event("enemy_spotted");     // plan["edit_frame"].as_int()
+//   soundtrack::Block b = c.render(1024);                  // b.pcm: std::vector<float>, interleaved
+//
+// Calls block until their response; notifications that arrive meanwhile go to
+// on_notification, in order, before the response that follows them is returned. One thread
+// at a time per Client (an engine's audio thread typically owns it; see README.md).
+#pragma once
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace soundtrack {
+
+// -- values -------------------------------------------------------------------------------------
+
+/// One msgpack value. Maps keep their pairs in order, as items = [k0, v0, k1, v1, ...].
+struct Value {
+  enum class Type { Nil, Bool, Int, UInt, Float, Str, Bin, Array, Map };
+  Type type = Type::Nil;
+  bool b = false;
+  int64_t i = 0;
+  uint64_t u = 0;
+  double f = 0.0;
+  std::string s;              // Str and Bin bytes
+  std::vector<Value> items;   // Array elements, or Map keys and values interleaved
+
+  Value() = default;
+  Value(std::nullptr_t) {}
+  Value(bool v) : type(Type::Bool), b(v) {}
+  Value(int v) : type(Type::Int), i(v) {}
+  Value(long v) : type(Type::Int), i(v) {}
+  Value(long long v) : type(Type::Int), i(v) {}
+  Value(unsigned v) : type(Type::UInt), u(v) {}
+  Value(unsigned long v) : type(Type::UInt), u(v) {}
+  Value(unsigned long long v) : type(Type::UInt), u(v) {}
+  Value(double v) : type(Type::Float), f(v) {}
+  Value(const char* v) : type(Type::Str), s(v) {}
+  Value(std::string v) : type(Type::Str), s(std::move(v)) {}
+
+  static Value array(std::vector<Value> v = {}) { Value x; x.type = Type::Array; x.items = std::move(v); return x; }
+  /// A map from pairs: Value::map({{"event", "enemy"}, {"at_frame", 96000}}).
+  static Value map(std::initializer_list<std::pair<const char*, Value>> kv = {}) {
+    Value x; x.type = Type::Map;
+    for (auto& p : kv) { x.items.emplace_back(p.first); x.items.push_back(p.second); }
+    return x;
+  }
+  static Value bin(std::string bytes) { Value x; x.type = Type::Bin; x.s = std::move(bytes); return x; }
+
+  bool is_nil() const { return type == Type::Nil; }
+  size_t size() const { return type == Type::Map ? items.size() / 2 : items.size(); }
+  /// Map lookup by string key; a Nil value when absent (or when this is not a map).
+  const Value& operator[](const std::string& key) const {
+    static const Value nil;
+    if (type != Type::Map) return nil;
+    for (size_t k = 0; k + 1 < items.size(); k += 2)
+      if (items[k].type == Type::Str && items[k].s == key) return items[k + 1];
+    return nil;
+  }
+  const Value& operator[](size_t index) const {
+    static const Value nil;
+    return type == Type::Array && index < items.size() ? items[index] : nil;
+  }
+  void set(const std::string& key, Value v) { items.emplace_back(key); items.push_back(std::move(v)); }
+  int64_t as_int() const {
+    if (type == Type::Int) return i;
+    if (type == Type::UInt) return static_cast<int64_t>(u);
+    if (type == Type::Float) return static_cast<int64_t>(f);
+    throw std::runtime_error("soundtrack: value is not a number");
+  }
+  double as_double() const { return type == Type::Float ? f : static_cast<double>(as_int()); }
+  bool as_bool() const { return type == Type::Bool ? b : false; }
+  const std::string& as_string() const {
+    if (type != Type::Str && type != Type::Bin) throw std::runtime_error("soundtrack: value is not a string");
+    return s;
+  }
+};
+
+// -- msgpack ------------------------------------------------------------------------------------
+
+namespace msgpack {
+
+inline void put_be(std::string& out, uint64_t v, int bytes) {
+  for (int k = bytes - 1; k >= 0; --k) out.push_back(static_cast<char>((v >> (8 * k)) & 0xff));
+}
+
+inline void put_len(std::string& out, size_t n, uint8_t fix, uint8_t fix_limit, uint8_t t8, uint8_t t16, uint8_t t32) {
+  if (fix_limit && n < fix_limit) out.push_back(static_cast<char>(fix + n));
+  else if (t8 && n < 256) { out.push_back(static_cast<char>(t8)); put_be(out, n, 1); }
+  else if (n < 65536) { out.push_back(static_cast<char>(t16)); put_be(out, n, 2); }
+  else { out.push_back(static_cast<char>(t32)); put_be(out, n, 4); }
+}
+
+inline void encode(const Value& v, std::string& out) {
+  using T = Value::Type;
+  switch (v.type) {
+    case T::Nil: out.push_back('\xc0'); break;
+    case T::Bool: out.push_back(v.b ? '\xc3' : '\xc2'); break;
+    case T::UInt:
+      if (v.u <= INT64_MAX) { encode(Value(static_cast<long long>(v.u)), out); break; }
+      out.push_back('\xcf'); put_be(out, v.u, 8); break;
+    case T::Int: {
+      int64_t x = v.i;
+      if (x >= 0) {
+        if (x < 128) out.push_back(static_cast<char>(x));
+        else if (x < 256) { out.push_back('\xcc'); put_be(out, x, 1); }
+        else if (x < 65536) { out.push_back('\xcd'); put_be(out, x, 2); }
+        else if (x < 4294967296LL) { out.push_back('\xce'); put_be(out, x, 4); }
+        else { out.push_back('\xcf'); put_be(out, x, 8); }
+      } else if (x >= -32) out.push_back(static_cast<char>(x));
+      else if (x >= -128) { out.push_back('\xd0'); put_be(out, static_cast<uint64_t>(x), 1); }
+      else if (x >= -32768) { out.push_back('\xd1'); put_be(out, static_cast<uint64_t>(x), 2); }
+      else if (x >= INT32_MIN) { out.push_back('\xd2'); put_be(out, static_cast<uint64_t>(x), 4); }
+      else { out.push_back('\xd3'); put_be(out, static_cast<uint64_t>(x), 8); }
+      break;
+    }
+    case T::Float: {
+      uint64_t bits;
+      std::memcpy(&bits, &v.f, 8);
+      out.push_back('\xcb'); put_be(out, bits, 8); break;
+    }
+    case T::Str: put_len(out, v.s.size(), 0xa0, 32, 0xd9, 0xda, 0xdb); out += v.s; break;
+    case T::Bin: put_len(out, v.s.size(), 0, 0, 0xc4, 0xc5, 0xc6); out += v.s; break;
+    case T::Array:
+      put_len(out, v.items.size(), 0x90, 16, 0, 0xdc, 0xdd);
+      for (const auto& x : v.items) encode(x, out);
+      break;
+    case T::Map:
+      put_len(out, v.items.size() / 2, 0x80, 16, 0, 0xde, 0xdf);
+      for (const auto& x : v.items) encode(x, out);
+      break;
+  }
+}
+
+/// Thrown by decode when the bytes end inside a value: read more, then decode again.
+struct Incomplete {};
+
+class Decoder {
+ public:
+  Decoder(const uint8_t* data, size_t size) : p_(data), n_(size) {}
+  size_t pos() const { return pos_; }
+
+  Value value(int depth = 0) {
+    if (depth > 64) throw std::runtime_error("msgpack: nested deeper than 64");
+    uint8_t t = take(1)[0];
+    if (t < 0x80) return Value(static_cast<long long>(t));
+    if (t >= 0xe0) return Value(static_cast<long long>(static_cast<int8_t>(t)));
+    if (t < 0x90) return map(t & 0x0f, depth);
+    if (t < 0xa0) return array(t & 0x0f, depth);
+    if (t < 0xc0) return str(t & 0x1f);
+    switch (t) {
+      case 0xc0: return Value();
+      case 0xc2: return Value(false);
+      case 0xc3: return Value(true);
+      case 0xc4: return Value::bin(raw(be(1)));
+      case 0xc5: return Value::bin(raw(be(2)));
+      case 0xc6: return Value::bin(raw(be(4)));
+      case 0xca: { uint32_t bits = static_cast<uint32_t>(be(4)); float x; std::memcpy(&x, &bits, 4); return Value(static_cast<double>(x)); }
+      case 0xcb: { uint64_t bits = be(8); double x; std::memcpy(&x, &bits, 8); return Value(x); }
+      case 0xcc: return Value(static_cast<long long>(be(1)));
+      case 0xcd: return Value(static_cast<long long>(be(2)));
+      case 0xce: return Value(static_cast<long long>(be(4)));
+      case 0xcf: { uint64_t x = be(8); return x <= INT64_MAX ? Value(static_cast<long long>(x)) : Value(static_cast<unsigned long long>(x)); }
+      case 0xd0: return Value(static_cast<long long>(static_cast<int8_t>(be(1))));
+      case 0xd1: return Value(static_cast<long long>(static_cast<int16_t>(be(2))));
+      case 0xd2: return Value(static_cast<long long>(static_cast<int32_t>(be(4))));
+      case 0xd3: return Value(static_cast<long long>(be(8)));
+      case 0xd9: return str(be(1));
+      case 0xda: return str(be(2));
+      case 0xdb: return str(be(4));
+      case 0xdc: return array(be(2), depth);
+      case 0xdd: return array(be(4), depth);
+      case 0xde: return map(be(2), depth);
+      case 0xdf: return map(be(4), depth);
+      // ext types: skipped (the protocol sends none)
+      case 0xd4: take(2); return Value();
+      case 0xd5: take(3); return Value();
+      case 0xd6: take(5); return Value();
+      case 0xd7: take(9); return Value();
+      case 0xd8: take(17); return Value();
+      case 0xc7: take(be(1) + 1); return Value();
+      case 0xc8: take(be(2) + 1); return Value();
+      case 0xc9: take(be(4) + 1); return Value();
+      default: throw std::runtime_error("msgpack: byte 0xc1 is not a msgpack type");
+    }
+  }
+
+ private:
+  const uint8_t* take(size_t k) {
+    if (n_ - pos_ < k) throw Incomplete{};
+    const uint8_t* at = p_ + pos_;
+    pos_ += k;
+    return at;
+  }
+  uint64_t be(int k) {
+    const uint8_t* b = take(k);
+    uint64_t v = 0;
+    for (int j = 0; j < k; ++j) v = (v << 8) | b[j];
+    return v;
+  }
+  std::string raw(uint64_t k) { const uint8_t* b = take(k); return std::string(reinterpret_cast<const char*>(b), k); }
+  Value str(uint64_t k) { return Value(raw(k)); }
+  Value array(uint64_t k, int depth) {
+    Value v = Value::array();
+    for (uint64_t j = 0; j < k; ++j) v.items.push_back(value(depth + 1));
+    return v;
+  }
+  Value map(uint64_t k, int depth) {
+    Value v = Value::map();
+    for (uint64_t j = 0; j < 2 * k; ++j) v.items.push_back(value(depth + 1));
+    return v;
+  }
+  const uint8_t* p_;
+  size_t n_;
+  size_t pos_ = 0;
+};
+
+}  // namespace msgpack
+
+// -- client -------------------------------------------------------------------------------------
+
+/// The error codes of docs/protocol.md.
+enum ErrorCode : int {
+  PARSE_ERROR = -32700, MESSAGE_TOO_LARGE = -32701, INVALID_REQUEST = -32600,
+  METHOD_NOT_FOUND = -32601, INVALID_PARAMS = -32602, INTERNAL_ERROR = -32603,
+  OUT_OF_RANGE = 1, NOT_LOADED = 2, NOT_CONTROLLER = 3, UNAUTHORIZED = 4,
+  REJECTED = 5, WRONG_MODE = 6, BUSY = 7,
+};
+
+/// An error response: `code` (an ErrorCode), the method, and the server's message.
+struct RemoteError : std::runtime_error {
+  RemoteError(std::string method, int code, const std::string& message)
+      : std::runtime_error(method + ": error " + std::to_string(code) + ": " + message),
+        method(std::move(method)), code(code), remote_message(message) {}
+  std::string method;
+  int code;
+  std::string remote_message;
+};
+
+/// One pulled block: `pcm` holds frames * channels interleaved float samples in -1..1.
+struct Block {
+  int64_t frame = 0;
+  int64_t frames = 0;
+  int channels = 0;
+  std::vector<float> pcm;
+  Value markers;
+};
+
+class Client {
+ public:
+  /// Connect over TCP; throws std::runtime_error naming the address when that fails.
+  Client(const std::string& host = "127.0.0.1", int port = 7700, int timeout_ms = 10000) : timeout_ms_(timeout_ms) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || !res)
+      throw std::runtime_error("soundtrack: cannot resolve " + host);
+    for (addrinfo* a = res; a; a = a->ai_next) {
+      fd_ = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+      if (fd_ < 0) continue;
+      if (::connect(fd_, a->ai_addr, a->ai_addrlen) == 0) break;
+      ::close(fd_);
+      fd_ = -1;
+    }
+    freeaddrinfo(res);
+    if (fd_ < 0) throw std::runtime_error("soundtrack: cannot connect to " + host + ":" + std::to_string(port) + ": " + std::strerror(errno));
+    int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  ~Client() { close(); }
+
+  /// Called with (kind, payload) for each notification, on the thread making a call or poll().
+  std::function<void(const std::string&, const Value&)> on_notification;
+
+  /// Send `method` with `params` (an array) and wait for the result; throws RemoteError.
+  Value call(const std::string& method, Value params = Value::array()) {
+    uint32_t id = ++next_id_;
+    std::string bytes;
+    msgpack::encode(Value::array({Value(0), Value(static_cast<unsigned long long>(id)), Value(method), std::move(params)}), bytes);
+    send_all(bytes);
+    for (;;) {
+      Value msg;
+      while (!next_message(msg)) fill(timeout_ms_, method);
+      int64_t type = msg[0].as_int();
+      if (type == 2) dispatch(msg);
+      else if (type == 1 && msg[1].as_int() == id) {
+        const Value& err = msg[2];
+        if (!err.is_nil()) {
+          int code = err["code"].is_nil() ? INTERNAL_ERROR : static_cast<int>(err["code"].as_int());
+          throw RemoteError(method, code, err["message"].type == Value::Type::Str ? err["message"].s : "");
+        }
+        return msg[3];
+      }
+    }
+  }
+
+  /// Hand notifications that have arrived to on_notification, waiting at most `wait_ms`.
+  void poll(int wait_ms = 0) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, wait_ms) > 0) fill(0, "poll");
+    Value msg;
+    while (next_message(msg)) if (msg[0].as_int() == 2) dispatch(msg);
+  }
+
+  Value hello(const std::string& role = "controller", const std::string& token = "") {
+    Value named = Value::map({{"role", role}, {"version", 1}, {"client", "soundtrack-cpp"}});
+    if (!token.empty()) named.set("token", token);
+    return call("hello", Value::array({named}));
+  }
+  Value load(long long seed = -1, const std::string& path = "") {
+    Value named = Value::map();
+    if (seed >= 0) named.set("seed", seed);
+    if (!path.empty()) named.set("path", path);
+    return call("load", named.size() ? Value::array({named}) : Value::array());
+  }
+  Value start(const std::string& state = "") { return call("start", state.empty() ? Value::array() : Value::array({state})); }
+  /// Post a game event; the result is the plan (edit_frame, position, from, to, ...).
+  Value event(const std::string& name, long long at_frame = -1) {
+    Value named = Value::map({{"event", name}});
+    if (at_frame >= 0) named.set("at_frame", at_frame);
+    return call("event", Value::array({named}));
+  }
+  Value set_param(const std::string& name, double value) { return call("set_param", Value::array({name, value})); }
+  Value set_param(const std::string& name, double value, Value ramp) { return call("set_param", Value::array({name, value, std::move(ramp)})); }
+  Value subscribe(std::vector<std::string> kinds = {}) { return call("subscribe", kinds_param(kinds)); }
+  Value unsubscribe(std::vector<std::string> kinds = {}) { return call("unsubscribe", kinds_param(kinds)); }
+  Value status() { return call("status"); }
+  Value stop() { return call("stop"); }
+  Value shutdown() { return call("shutdown"); }
+  Value ping(Value payload) { return call("ping", Value::array({std::move(payload)})); }
+
+  /// The next `frames` frames as float samples (decoded from the little-endian f32 `bin`).
+  Block render(int frames) {
+    Value r = call("render", Value::array({frames, "f32"}));
+    Block b;
+    b.frame = r["frame"].as_int();
+    b.frames = r["frames"].as_int();
+    b.channels = static_cast<int>(r["channels"].as_int());
+    const std::string& bytes = r["pcm"].as_string();
+    b.pcm.resize(bytes.size() / 4);
+    const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+    for (size_t k = 0; k < b.pcm.size(); ++k) {
+      uint32_t bits = uint32_t(p[4 * k]) | uint32_t(p[4 * k + 1]) << 8 | uint32_t(p[4 * k + 2]) << 16 | uint32_t(p[4 * k + 3]) << 24;
+      std::memcpy(&b.pcm[k], &bits, 4);
+    }
+    b.markers = r["markers"];
+    return b;
+  }
+
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  static Value kinds_param(const std::vector<std::string>& kinds) {
+    if (kinds.empty()) return Value::array();
+    Value list = Value::array();
+    for (const auto& k : kinds) list.items.emplace_back(k);
+    return Value::array({list});
+  }
+
+  void dispatch(const Value& msg) {
+    if (!on_notification) return;
+    const Value& params = msg[2];
+    on_notification(msg[1].as_string(), params.type == Value::Type::Array && params.size() == 1 ? params[0] : params);
+  }
+
+  void send_all(const std::string& bytes) {
+    if (fd_ < 0) throw std::runtime_error("soundtrack: connection closed");
+    size_t sent = 0;
+    while (sent < bytes.size()) {
+      ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw std::runtime_error(std::string("soundtrack: send failed: ") + std::strerror(errno));
+      sent += static_cast<size_t>(n);
+    }
+  }
+
+  // Wait up to timeout_ms for bytes and append them to the buffer.
+  void fill(int timeout_ms, const std::string& method) {
+    if (fd_ < 0) throw std::runtime_error("soundtrack: connection closed");
+    pollfd p{fd_, POLLIN, 0};
+    int r = ::poll(&p, 1, timeout_ms);
+    if (r == 0) {
+      if (timeout_ms == 0) return;
+      throw std::runtime_error("soundtrack: " + method + ": no response within " + std::to_string(timeout_ms) + " ms");
+    }
+    char chunk[65536];
+    ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n < 0 && errno == EINTR) return;
+    if (n <= 0) { close(); throw std::runtime_error("soundtrack: the server closed the connection"); }
+    buf_.append(chunk, static_cast<size_t>(n));
+  }
+
+  // Decode the next whole message from the buffer; false when it is not all here yet.
+  bool next_message(Value& out) {
+    if (pos_ >= buf_.size()) { buf_.clear(); pos_ = 0; return false; }
+    msgpack::Decoder d(reinterpret_cast<const uint8_t*>(buf_.data()) + pos_, buf_.size() - pos_);
+    try {
+      out = d.value();
+    } catch (const msgpack::Incomplete&) {
+      if (pos_ > 0) { buf_.erase(0, pos_); pos_ = 0; }
+      return false;
+    }
+    pos_ += d.pos();
+    return true;
+  }
+
+  int fd_ = -1;
+  int timeout_ms_;
+  uint32_t next_id_ = 0;
+  std::string buf_;
+  size_t pos_ = 0;
+};
+
+}  // namespace soundtrack
