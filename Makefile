@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml | tools
 
 tools:
 	@bash scripts/ensure-tools.sh
+	@bash scripts/ensure-integration-tools.sh
 
 demo: setup
 	$(PY) -m soundtrack demo --out $(OUT)

@@ -42,8 +42,10 @@ def run() -> list[dict]:
         subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
         cli = time.perf_counter() - t0
         size = sum(p.stat().st_size for p in (Path(tmp) / "j2").rglob("*") if p.is_file())
+        manifest = json.loads((Path(tmp) / "j2" / "manifest.json").read_text())
+        as_float_wav = sum(s["grid"]["frames"] * s["channels"] * 4 * len(s["layers"]) for s in manifest["stems"])
     stems = r1.stems
-    note = f"{stems} stems ({len(r1.generated)} generated), {size / 1e6:.1f} MB, bank identical across jobs: {same}"
+    note = f"{stems} stems ({len(r1.generated)} generated), {size / 1e6:.1f} MB as FLAC ({as_float_wav / 1e6:.0f} MB as float WAV), bank identical across jobs: {same}"
     return [
         {"name": "bank build dungeon --jobs 2", "value": two, "unit": "s", "peer": "--jobs 1", "peer_value": one,
          "ratio": one / two, "note": f"ratio = speed-up; {note}"},

@@ -372,6 +372,134 @@ def _add_graph(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=_cmd_graph_show)
 
 
+def _loudness_arg(text: str) -> float | None:
+    from soundtrack.podcast import LOUDNESS_PRESETS
+
+    if text in ("keep", "none"):
+        return None
+    if text in LOUDNESS_PRESETS:
+        return LOUDNESS_PRESETS[text]
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be LUFS (e.g. -16), keep, or a preset: "
+            + ", ".join(f"{k} ({v:g})" for k, v in LOUDNESS_PRESETS.items())) from None
+
+
+def _podcast_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-stretch", type=float, default=0.03,
+                   help="largest tempo change allowed to land exactly (0.03 = 3 %%; Rubber Band R3, pitch unchanged)")
+    p.add_argument("--loudness", type=_loudness_arg, default=-16.0,
+                   help="integrated loudness target in LUFS (true peak <= -1 dBTP), a preset (podcast -16, streaming -14, "
+                        "mono -19, broadcast -23) or 'keep'")
+    p.add_argument("--seed", type=int, default=0, help="picks the main loop variants; same seed = same audio")
+    p.add_argument("--explain", action="store_true", help="print the plan: sections, bars, stretch, where each lands")
+
+
+def _cmd_fill(args: argparse.Namespace) -> int:
+    from soundtrack.podcast import fill
+    from soundtrack.podcast.export import export
+
+    r = fill(args.graph, args.duration, state=args.state, max_stretch=args.max_stretch, seed=args.seed,
+             say=lambda m: print(m, file=sys.stderr))
+    if args.explain:
+        print("\n".join(r.plan.explain()))
+    rep = export(r.audio, r.sample_rate, args.out, target_lufs=args.loudness)
+    print(f"{rep.path}: {r.audio.shape[0]} frames = {r.audio.shape[0] / r.sample_rate:.6f} s at {r.sample_rate} Hz, "
+          f"{rep.lufs:.1f} LUFS, true peak {rep.true_peak_db:.1f} dBTP, stretch "
+          f"{r.plan.max_ratio_error * 100:.3f} %")
+    return 0
+
+
+def _add_fill(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "fill",
+        help="music of an exact duration: intro, main loops, an outro ending on the last sample",
+        description="Fill exactly round(DURATION x sample rate) frames with a state of GRAPH: its intro, main loops "
+        "and outro, the outro's tail ending on the last frame. A needed tempo change is spread evenly (Rubber Band "
+        "R3) within --max-stretch; durations too short for intro + outro drop the intro, then play the outro alone, "
+        "then its ending with a fade-in (minimum 1 s). Stems come from the graph's bank (loops/NAME), built first "
+        "if missing or stale.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("graph", help="graph TOML file (or a bank directory)")
+    p.add_argument("--duration", required=True, help="seconds, e.g. 95.25")
+    p.add_argument("--out", required=True, help="audio file: .wav, .flac, .ogg, .mp3, .m4a")
+    p.add_argument("--state", default=None, help="state to play (default: the graph's start state)")
+    _podcast_common(p)
+    p.set_defaults(func=_cmd_fill)
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from soundtrack.podcast import duck, load_chapters, open_stems, read_voice, score_episode
+    from soundtrack.podcast.chapters import podcast_json
+    from soundtrack.podcast.export import export
+
+    graph, source = open_stems(args.graph, say=lambda m: print(m, file=sys.stderr))
+    chapters = load_chapters(args.chapters)
+    voice = None
+    if args.voice:
+        voice = read_voice(args.voice, graph.sample_rate)
+        duration = args.duration if args.duration is not None else voice.shape[0] / graph.sample_rate
+    elif args.duration is not None:
+        duration = args.duration
+    else:
+        raise SoundtrackError("give --duration SECONDS or --voice FILE (the episode is as long as the voice)")
+    ep = score_episode(graph, chapters, duration=duration, source=source, max_stretch=args.max_stretch, seed=args.seed)
+    if args.explain:
+        print("\n".join(ep.plan.explain()))
+    music = ep.audio
+    sr = ep.sample_rate
+    if voice is not None:
+        music = duck(music, voice, sr, depth_db=args.duck_db, attack=args.duck_attack, release=args.duck_release,
+                     hold=args.duck_hold)
+    out = export(music, sr, args.out, target_lufs=None if args.mix else args.loudness, chapters=ep.chapters)
+    print(f"{out.path}: music, {music.shape[0]} frames = {music.shape[0] / sr:.6f} s, {len(ep.chapters)} chapters "
+          f"({', '.join(f'{c.title or c.state}={c.state}' for c in ep.chapters)}); chapters kept as {out.chapters}")
+    if args.mix:
+        if voice is None:
+            raise SoundtrackError("--mix needs --voice: the mix is the voice over the ducked music")
+        n = music.shape[0]
+        v = voice[:n] if voice.shape[0] >= n else np.pad(voice, ((0, n - voice.shape[0]), (0, 0)))
+        ch = music.shape[1]
+        v = v if v.shape[1] == ch else np.repeat(v[:, :1], ch, axis=1)
+        rep = export(music + v, sr, args.mix, target_lufs=args.loudness, chapters=ep.chapters)
+        print(f"{rep.path}: mix at {rep.lufs:.1f} LUFS, true peak {rep.true_peak_db:.1f} dBTP; chapters kept as {rep.chapters}")
+    if args.chapters_out:
+        Path(args.chapters_out).write_text(podcast_json(ep.chapters), encoding="utf-8")
+    return 0
+
+
+def _add_score(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "score",
+        help="music for a whole episode from its chapters, ducked under the voice, at podcast loudness",
+        description="Score an episode: each chapter (Podcasting 2.0 JSON, Audacity labels or a TOML [[chapters]] "
+        "list) plays a state (its 'state' field, a title naming a state, else the start state then a rotation of "
+        "the others); every chapter's transition lands exactly on its start; the episode ends on the outro at its "
+        "end. With --voice, the music is ducked under the speech and --mix writes voice + music normalized to "
+        "--loudness with the chapters (ID3 CHAP in MP3, MP4 chapters in M4A, a .chapters.json sidecar otherwise).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("graph", help="graph TOML file (or a bank directory)")
+    p.add_argument("--chapters", required=True, help="chapters file: .json (Podcasting 2.0), .txt (Audacity labels), .toml")
+    p.add_argument("--duration", type=float, default=None, help="episode length in seconds (default: the voice's)")
+    p.add_argument("--voice", default=None, help="voice track (any common format); the music ducks under it")
+    p.add_argument("--out", required=True, help="music file to write (ducked when --voice is given)")
+    p.add_argument("--mix", default=None, help="also write voice + music here (.mp3, .m4a, .wav, ...)")
+    p.add_argument("--chapters-out", default=None, help="write the chapters with their states as Podcasting 2.0 JSON")
+    p.add_argument("--duck-db", type=float, default=10.0, help="how far the music goes down under speech, dB")
+    p.add_argument("--duck-attack", type=float, default=0.4, help="seconds to go down (ending where speech starts)")
+    p.add_argument("--duck-release", type=float, default=0.6, help="seconds to come back up in a pause")
+    p.add_argument("--duck-hold", "--pause", dest="duck_hold", type=float, default=0.8,
+                   help="the music comes back up only in pauses longer than this, seconds")
+    _podcast_common(p)
+    p.set_defaults(func=_cmd_score)
+
+
 # Each entry adds one subcommand; keep them in the order `--help` should list them.
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_generate,
@@ -380,6 +508,8 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_bank,
     _add_render,
     _add_graph,
+    _add_fill,
+    _add_score,
 ]
 
 

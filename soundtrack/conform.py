@@ -18,7 +18,9 @@ is (`entry`), where the music ends (`exit`) and how long the audio is:
      `exit` = one cycle. The seam: when the music continues past the loop end, the last few ms
      crossfade (equal power) into the audio just before the loop start, so the wrap continues
      exactly as the source did into the first downbeat; when what follows is a decaying tail, the
-     tail is folded (added) onto the start, so cycle N+1 begins with cycle N's reverb. The audio
+     tail is folded (added) onto the start, so cycle N+1 begins with cycle N's reverb. (A file
+     that starts right on its first downbeat has silence before it: its loop end fades out over
+     the same few ms.) The audio
      after `exit` is what rings when the loop stops.
    - ``intro``, ``bridge``, ``stinger``: bar 1 beat 1 at the first downbeat (the pickup before it
      kept), `bars` bars to `exit`, then the tail: a decaying tail kept, continuing music faded out
@@ -109,8 +111,9 @@ def conform(
     bpm if known or intended (default: `bpm`); with `tempo_declared` it is trusted (a narrow
     prior), otherwise it only centres the search. `no_beats`: when no steady beat is found,
     "error" raises AudioError, "assume" takes the audio as already at `bpm` with bar 1 at
-    `first_downbeat` (default 0), unstretched (a drone, or a test model's noise). Returns ``(audio, grid)``: float32 audio with
-    the input's channel count whose beats are at ``grid.beat_grid`` frames.
+    `first_downbeat` (default 0), unstretched (a drone, or a test model's noise). Returns
+    ``(audio, grid)``: float32 audio with the input's channel count whose beats are at
+    ``grid.beat_grid`` frames.
     """
     if role not in ROLES:
         raise TimingError(f"role={role!r} must be one of {', '.join(ROLES)}")
@@ -219,7 +222,7 @@ def _music_continues(y: np.ndarray, at: int, beat: int, ref: tuple[int, int]) ->
     return 20 * np.log10(rms(seg) / rms(body)) > -15.0
 
 
-def _whole_bars(track: BeatTrack, grid: BeatGrid, y_len: int, targets: np.ndarray) -> int:
+def _whole_bars(grid: BeatGrid, targets: np.ndarray) -> int:
     """Whole bars from the first downbeat to one beat past the last tracked beat (at least 1)."""
     fpb = grid.frames_per_beat
     music_end = int(targets[-1]) + int(fpb)
@@ -233,7 +236,7 @@ def _stem_grid(grid: BeatGrid, entry: int, exit_: int, frames: int, bars: int) -
 def _shape_once(y: np.ndarray, grid: BeatGrid, track: BeatTrack, targets: np.ndarray, bars: int | None) -> tuple[np.ndarray, StemGrid]:
     """Intro / bridge / stinger: pickup, `bars` bars from the first downbeat, then the tail."""
     if bars is None:
-        bars = _whole_bars(track, grid, y.shape[0], targets)
+        bars = _whole_bars(grid, targets)
     entry = grid.origin
     exit_ = grid.bar_frame(bars)
     beat = int(grid.frames_per_beat)
@@ -283,11 +286,11 @@ def _shape_main(y: np.ndarray, grid: BeatGrid, track: BeatTrack, targets: np.nda
     sr = grid.sample_rate
     beat = int(grid.frames_per_beat)
     music_end = int(targets[-1]) + beat
-    whole = _whole_bars(track, grid, y.shape[0], targets)
+    whole = _whole_bars(grid, targets)
     if bars is None:
         bars = whole
-    # candidate loop starts: downbeats from bar 1 on (bar 0 is the first downbeat) whose loop
-    # end still lies within the tracked music
+    # candidate loop starts: downbeats (bar index 0 = the first) whose loop end still lies
+    # within the tracked music
     starts = [j for j in range(0, max(1, whole - bars + 1)) if grid.bar_frame(j + bars) <= music_end + beat // 2]
     if not starts:
         starts = [0]
@@ -323,34 +326,3 @@ def _shape_main(y: np.ndarray, grid: BeatGrid, track: BeatTrack, targets: np.nda
     sg = _stem_grid(grid.shifted(0), 0, period, out.shape[0], bars)
     return out, sg
 
-
-def loop_seam_jump(audio: np.ndarray, grid: StemGrid) -> float:
-    """How much rougher the loop's wrap is than its other downbeats, in dB (0 = alike).
-
-    A click is a jump in the waveform's slope: the largest second difference over the few
-    samples around the wrap (``exit - 1 -> entry``) is compared with the median of the same
-    measure at the loop's other bar lines (the samples right at a bar line come before any
-    attack's rise, so they show a cut and not the music). Above about +6 dB the wrap is a cut.
-    """
-    from scipy.signal import butter, sosfiltfilt
-
-    body = as_frames(audio)[grid.entry : grid.exit].astype(np.float64)
-    # below 1 kHz: cymbal and hat noise at bar lines is rough by nature, a cut is broadband
-    sos = butter(4, 1000.0, fs=grid.sample_rate, output="sos")
-    looped = sosfiltfilt(sos, np.concatenate([body, body, body]), axis=0)
-    n = body.shape[0]
-    body = looped[n : 2 * n]
-    w = max(2, grid.sample_rate // 2000)
-
-    def rough(a: np.ndarray) -> float:
-        return float(np.max(np.abs(np.diff(a, n=2, axis=0))))
-
-    wrap = rough(looped[n - w : n + w])
-    bg = grid.beat_grid.shifted(0)
-    bars = [bg.bar_frame(k) for k in range(1, grid.bars)]
-    if not bars:  # a one-bar loop: compare with its beats instead
-        bars = [bg.beat_frame(k) for k in range(1, grid.meter.beats)]
-    ref = [rough(body[b - w : b + w]) for b in bars if w <= b <= body.shape[0] - w]
-    if not ref:
-        raise AudioError(f"a loop of {body.shape[0]} frames is too short to measure its seam")
-    return float(20 * np.log10((wrap + 1e-12) / (np.median(ref) + 1e-12)))

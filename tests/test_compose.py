@@ -164,7 +164,8 @@ def test_melody_repeats_its_motif(style):
 
 
 @pytest.mark.parametrize("style", sorted(STYLE_PROMPTS))
-def test_bass_starts_each_chord_on_its_root(style):
+def test_bass_starts_each_chord_on_its_root_or_holds_the_tonic_pedal(style):
+    drone = STYLES[style].bass == "drone"
     for role, bars in (("main", 8), ("intro", 4), ("outro", 3)):
         sc = make(STYLE_PROMPTS[style], role=role, bars=bars, seed=13)
         bass = notes_of(sc, "bass")
@@ -174,6 +175,12 @@ def test_bass_starts_each_chord_on_its_root(style):
         for b, chord in enumerate(sc.chords):
             t = b * sc.meter.beats
             if t < entry or (b and chord == sc.chords[b - 1]):
+                continue
+            pcs = {(chord[0] + i) % 12 for i in QUALITIES[chord[1]]}
+            if drone and (style == "horror" or sc.key.tonic in pcs):
+                # a drone holds a tonic pedal under every chord that has the tonic (horror: all)
+                under = [n for n in bass if n.start <= t < n.start + n.duration]
+                assert under and all(n.pitch % 12 == sc.key.tonic for n in under), (style, role, b, chord, under)
                 continue
             at = [n for n in bass if n.start == t]
             assert at and all(n.pitch % 12 == chord[0] for n in at), (style, role, b, chord, at)

@@ -7,13 +7,12 @@ time map is known exactly, so every beat's true position is known.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
-from soundtrack.conform import conform, loop_seam_jump, timemap_stretch
+from soundtrack.conform import conform, timemap_stretch
 from soundtrack.errors import AudioError, TimingError
 
 SR = 48000
@@ -136,12 +135,31 @@ def test_librosa_finds_the_conformed_beats_on_the_grid(wobbly, main_loop):
     assert np.median(np.abs(err)) < 3.0 and np.max(np.abs(err)) < 5.0, err
 
 
-def test_loop_seam_is_click_free_and_the_measure_can_tell(main_loop):
+def wrap_error_db(body, reference, at, half=96):
+    """How far the loop's wrap (last `half` frames, then the first `half`) is from the continuous
+    reference audio around frame `at`, in dB relative to the reference (a cut: about 0 dB)."""
+    wrap = np.concatenate([body[-half:], body[:half]])[:, 0].astype(np.float64)
+    ref = reference[at - half : at + half, 0].astype(np.float64)
+    return 20 * np.log10(np.sqrt(np.mean((wrap - ref) ** 2)) / np.sqrt(np.mean(ref**2)))
+
+
+def test_loop_seam_continues_exactly_as_the_music_did(wobbly, main_loop):
+    from soundtrack.analysis import seam_report
+
+    _, y = wobbly
     out, grid = main_loop
-    assert loop_seam_jump(out, grid) < 3.0
-    # the same audio cut 0.7 ms early: the chord jumps at the wrap
-    bad = replace(grid, exit=grid.exit - 37, frames=grid.exit - 37)
-    assert loop_seam_jump(out[: grid.exit - 37], bad) > 3.0
+    body = out[: grid.exit]
+    # the same input conformed as one piece: the continuous music the loop was cut from
+    whole, wg = conform(y, SR, role="intro", bpm=120, meter="4/4")
+    probe = body[24000 : 24000 + 4800, 0]
+    starts = [wg.beat_grid.bar_frame(j) for j in range(wg.bars - 3)]
+    at = max(starts, key=lambda s: float(np.dot(probe, whole[s + 24000 : s + 28800, 0])))
+    assert np.allclose(body[48000:96000], whole[at + 48000 : at + 96000], atol=1e-6)  # it is that music
+    # the wrap (end -> start) sounds as the music sounded going into that downbeat: no click
+    assert wrap_error_db(body, whole, at) < -20.0
+    assert seam_report(body).seamless
+    # the measure can tell: the same loop cut 37 frames short jumps at the wrap
+    assert wrap_error_db(body[:-37], whole, at) > -10.0
 
 
 def test_intro_keeps_its_pickup_and_finds_bar_one():

@@ -18,14 +18,18 @@ import pytest
 from soundtrack.errors import GenerationError
 from soundtrack.stem import StemSpec
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+from soundtrack.generate.musicgen import MODEL_RATE, MusicgenGenerator, build_prompt
 
-from soundtrack.generate.musicgen import MODEL_RATE, MusicgenGenerator, build_prompt  # noqa: E402
+# the neural extra (torch, transformers) is needed by every test but the import-cost one
+neural = pytest.mark.skipif(
+    any(__import__("importlib").util.find_spec(m) is None for m in ("torch", "transformers")),
+    reason="needs soundtrack[neural] (torch, transformers)",
+)
 
 
 def tiny_musicgen():
     """A MusicGen with the real architecture and tiny sizes (ANCHORS.md: codebook_size=2048 keeps 4 codebooks)."""
+    import torch
     from transformers import EncodecConfig, MusicgenConfig, MusicgenDecoderConfig, MusicgenForConditionalGeneration, T5Config
 
     t5 = T5Config(vocab_size=100, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4)
@@ -59,6 +63,7 @@ def test_prompt_names_role_tempo_key_and_meter():
     assert text == "dark synth pulse, opening intro that builds in, 150 bpm, in D minor, 4/4 time"
 
 
+@neural
 def test_missing_model_is_a_clear_error_and_nothing_is_downloaded(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.delenv("SOUNDTRACK_ALLOW_DOWNLOAD", raising=False)
@@ -68,6 +73,7 @@ def test_missing_model_is_a_clear_error_and_nothing_is_downloaded(tmp_path, monk
     assert not list((tmp_path / "hf").rglob("*.safetensors"))
 
 
+@neural
 def test_generate_resamples_conforms_and_is_reproducible(gen):
     a = gen.generate(spec(bars=1))
     b = gen.generate(spec(bars=1))
@@ -82,6 +88,7 @@ def test_generate_resamples_conforms_and_is_reproducible(gen):
     assert a.meta["text_prompt"].endswith("150 bpm, in D minor, 4/4 time")
 
 
+@neural
 def test_batched_variants_differ_and_chain_continues(gen, monkeypatch):
     seen = []
     real = gen.generate_audio
@@ -102,6 +109,7 @@ def test_batched_variants_differ_and_chain_continues(gen, monkeypatch):
     assert stems[0].grid.exit - stems[0].grid.entry == 76800
 
 
+@neural
 def test_bank_build_with_musicgen(gen, tmp_path):
     from soundtrack.bank import build_bank
     from soundtrack.generate import register

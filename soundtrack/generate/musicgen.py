@@ -181,7 +181,7 @@ class MusicgenGenerator:
             except (OSError, ValueError) as e:
                 how = (
                     f"run once with {DOWNLOAD_ENV}=1 (or allow_download=True) to fetch it into the Hugging Face cache, "
-                    f"or pass a local folder holding its config.json and weights"
+                    f"or set {MODEL_ENV} (or model=) to a local folder holding its config.json and weights"
                 )
                 raise GenerationError(f"musicgen model {ref!r} is not available locally: {how} ({type(e).__name__})") from None
             try:

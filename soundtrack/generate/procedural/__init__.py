@@ -22,7 +22,7 @@ class ProceduralGenerator:
     """
 
     name = "procedural"
-    version = "1"
+    version = "2"
 
     def __init__(self, *, soundfont: str | None = None) -> None:
         if soundfont is not None and not isinstance(soundfont, str):

@@ -94,6 +94,11 @@ def _bar_chords(plan: Plan) -> list[Chord]:
     n, p = plan.bars, len(period)
     role = plan.role
     if role == "main":
+        steps = _steps(plan)
+        if 1 < n < p and n >= len(steps):
+            # a loop shorter than the period plays every step, faster, rather than cutting the
+            # middle of it: the tonic's return inside the period stays in the loop
+            return [steps[i * len(steps) // n] for i in range(n)]
         seq = [period[i % p] for i in range(n)]
         if n > 1 and n % p:
             seq[-1] = period[-1]  # whatever the length, the loop's last bar leads home
@@ -107,6 +112,12 @@ def _bar_chords(plan: Plan) -> list[Chord]:
     if n == 1:
         return [tonic]
     return [period[i % p] for i in range(n - 2)] + [cadence, tonic]
+
+
+def _steps(plan: Plan) -> list[Chord]:
+    """The progression's harmonic steps (one entry per chord, not per bar)."""
+    per = max(1, plan.style.bars_per_chord)
+    return plan.progression[::per]
 
 
 def _events(plan: Plan) -> list[ChordEvent]:

@@ -249,7 +249,7 @@ def write_bass(plan: Plan, events: list[ChordEvent], register: tuple[int, int]) 
     notes: list[Note] = []
     if mode in ("drone",) or (mode == "ostinato" and plan.intensity < 0.45):
         prev = lo + 7
-        for ev in merged(events):
+        for ev in merged(_pedal(plan, events)):
             r = nearest_pitch(ev.chord.root, prev, lo, hi - 5)
             prev = r
             notes.append(Note(ev.start, ev.duration, r, _vel(base - 8, rng, 2)))
@@ -317,6 +317,18 @@ def write_bass(plan: Plan, events: list[ChordEvent], register: tuple[int, int]) 
                     else:
                         notes.append(Note(start + p_last, tail * F(9, 10), fifth if rng.random() < 0.5 else r, _vel(base - 6, rng)))
     return notes
+
+
+def _pedal(plan: Plan, events: list[ChordEvent]) -> list[ChordEvent]:
+    """A drone's notes: a tonic pedal under every chord that holds the tonic (horror holds it
+    under every chord, dissonance included), the chord's root elsewhere."""
+    tonic = plan.key.tonic
+    out = []
+    for ev in events:
+        if plan.style.name == "horror" or tonic in ev.chord.pcs:
+            ev = ChordEvent(ev.start, ev.duration, Chord(tonic, "5"))
+        out.append(ev)
+    return out
 
 
 def _approach(plan: Plan, target: int, current: int) -> int:

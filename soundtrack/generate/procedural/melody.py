@@ -143,6 +143,18 @@ def _fit(pitch: int, chord: Chord, plan: Plan, strong: bool) -> int:
     return pitch
 
 
+def _phrase_end(chord: Chord, order: tuple[int, ...]) -> int:
+    """The first pitch class of `order` that is a chord tone, else the first that sits consonantly
+    over the chord (no semitone or tritone against a chord tone: the 6th or 9th of it), else the root."""
+    for pc in order:
+        if pc in chord.pcs:
+            return pc
+    for pc in order:
+        if all((pc - c) % 12 not in (1, 11, 6) for c in chord.pcs):
+            return pc
+    return chord.root
+
+
 def write_melody(plan: Plan, *, register: tuple[int, int], counter: bool = False) -> list[Note]:
     """A motif-built melody over [0, plan.length); `counter` writes a sparser line a sixth lower."""
     mrng = np.random.default_rng(plan.motif_seed + (7 if counter else 0))
@@ -201,11 +213,15 @@ def write_melody(plan: Plan, *, register: tuple[int, int], counter: bool = False
             bar_notes.append([start, min(d, plan.length - start), pitch])
         if not bar_notes:
             continue
-        if op in ("cadence", "answer"):
-            # end on the root of the chord sounding at the last note (the tonic in an outro)
+        mid = plan.role == "main" and units >= 4 and u == units // 2 - 1
+        if op in ("cadence", "answer") or mid:
+            # phrase ends establish the key: a question (the loop's middle) ends on 5, an answer
+            # (a loop's end, an outro's cadence) on 1, as far as the chord sounding there allows
             last = bar_notes[-1]
-            root_pc = plan.chord_at(last[0]).root
-            last[2] = min((p for p in range(lo, hi + 1) if p % 12 == root_pc), key=lambda p: abs(p - last[2]))
+            tonic, dominant = plan.key.tonic, (plan.key.tonic + 7) % 12
+            order = (dominant, tonic) if mid else (tonic, dominant)
+            pc = _phrase_end(plan.chord_at(last[0]), order)
+            last[2] = min((p for p in range(lo, hi + 1) if p % 12 == pc), key=lambda p: abs(p - last[2]))
         # keep the statement in range by octaves, then clamp stray notes
         top = max(n[2] for n in bar_notes)
         bottom = min(n[2] for n in bar_notes)

@@ -42,6 +42,7 @@ OUTRO_FADE_SECONDS = 0.3
 MAX_TAIL_SECONDS = {"intro": 4.0, "main": 4.0, "outro": 5.0, "stinger": 4.0, "bridge": 4.0}
 RELEASE_CAP_SECONDS = 3.0  # longest a SoundFont note may ring after its note-off
 _BLOCK = 2400  # frames rendered at a time while waiting for a release to die away
+_MELODIC_CHANNELS = tuple(c for c in range(16) if c != 9)  # 9 is the GM drum channel
 
 
 def default_soundfont() -> str:
@@ -141,7 +142,9 @@ class SoundFontPlayer:
             self.synth.program_select(chan, self.sfid, bank, program, is_drums=part.is_drum)
         except RuntimeError:
             # this SoundFont lacks the preset: the bank's first one, and say so in the meta
-            self.fallbacks.append(f"{part.name}: bank {bank} program {program} -> 0")
+            note = f"{part.name}: bank {bank} program {program} -> 0"
+            if note not in self.fallbacks:  # once per part, however many channels it plays on
+                self.fallbacks.append(note)
             try:
                 self.synth.program_select(chan, self.sfid, bank, 0, is_drums=part.is_drum)
             except RuntimeError:
@@ -151,17 +154,37 @@ class SoundFontPlayer:
                 ) from None
 
     def render(self, part: Part, notes: list[tuple[int, int, int, int]]) -> np.ndarray:
-        """The part alone, dry, stereo float64 from frame 0 to the end of its release."""
-        chan = self._channel(part)
-        self._select(chan, part)
-        self.synth.control_change(chan, 121, 0)  # reset controllers left by an earlier part
-        self.synth.control_change(chan, 7, 127)
-        self.synth.control_change(chan, 10, int(round(64 + 63 * max(-1.0, min(1.0, part.pan)))))
+        """The part alone, dry, stereo float64 from frame 0 to the end of its release.
+
+        A melodic note re-struck after its previous note was released cuts that release (the
+        synth's ~10 ms quick fade), as a string, key or pipe sounding again does: every pitch
+        that is played most gets a channel of its own so the cut touches that pitch alone.
+        Without it a repeated short note stacks one multi-second release per strike (TimGM6mb's
+        strings ring ~2 s), which blurs an ostinato and costs a voice per strike.
+        """
+        if part.is_drum:
+            chans = {}
+            shared = self._channel(part)
+        else:
+            counts: dict[int, int] = {}
+            for _, _, pitch, _ in notes:
+                counts[pitch] = counts.get(pitch, 0) + 1
+            ranked = sorted(counts, key=lambda p: (-counts[p], p))[: len(_MELODIC_CHANNELS) - 1]
+            chans = {p: _MELODIC_CHANNELS[i] for i, p in enumerate(ranked)}
+            shared = _MELODIC_CHANNELS[-1]
+        used = sorted(set(chans.values()) | {shared})
+        for chan in used:
+            self._select(chan, part)
+            self.synth.control_change(chan, 121, 0)  # reset controllers left by an earlier part
+            self.synth.control_change(chan, 7, 127)
+            self.synth.control_change(chan, 10, int(round(64 + 63 * max(-1.0, min(1.0, part.pan)))))
         events: list[tuple[int, int, int, int]] = []  # (frame, 0=off/1=on, pitch, velocity)
         for on, off, pitch, vel in notes:
             events.append((on, 1, pitch, vel))
             events.append((off, 0, pitch, 0))
         events.sort()
+        held: dict[int, int] = {}  # pitch -> notes of it sounding now
+        released: set[int] = set()  # pitches whose last note is in its release
         last = events[-1][0] if events else 0
         cap = int(RELEASE_CAP_SECONDS * self.sample_rate)
         total = last + cap
@@ -172,9 +195,17 @@ class SoundFontPlayer:
             if frame > pos:
                 self.synth.generate_simple(frame - pos, buffer=mv[pos * 8 : frame * 8])
                 pos = frame
+            chan = chans.get(pitch, shared)
             if kind:
+                if pitch in released and not held.get(pitch) and pitch in chans:
+                    self.synth.sounds_off(chan)
+                released.discard(pitch)
+                held[pitch] = held.get(pitch, 0) + 1
                 self.synth.noteon(chan, pitch, vel)
             else:
+                held[pitch] = held.get(pitch, 1) - 1
+                if not held[pitch]:
+                    released.add(pitch)
                 self.synth.noteoff(chan, pitch)
         # let the releases ring until they are inaudible (or the cap), block by block
         end = total
@@ -187,7 +218,8 @@ class SoundFontPlayer:
                 end = pos
                 break
         # make sure nothing of this part leaks into the next one
-        self.synth.sounds_off(chan)
+        for chan in used:
+            self.synth.sounds_off(chan)
         self.synth.generate_simple(_BLOCK)
         audio = np.frombuffer(buf, dtype=np.float32, count=2 * end).reshape(end, 2)
         return audio.astype(np.float64)

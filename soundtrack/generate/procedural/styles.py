@@ -127,7 +127,7 @@ _add(Style(
     meter=Meter(4, 4),
     prefers_minor=True,
     progressions_major=("I V vi IV", "I IV vi V", "I vi IV V", "I iii IV V"),
-    progressions_minor=("i bVI bIII bVII", "i bVI iv V!", "i bVII bVI V!", "i iv bVI bVII", "i bIII bVII iv"),
+    progressions_minor=("i bVI bIII bVII", "i bVI iv V!", "i bVII bVI V!", "i iv bVI bVII", "i bIII iv V!"),
     cadences_major=("V", "IV"),
     cadences_minor=("V!", "bVII", "iv"),
     voices={
@@ -191,7 +191,7 @@ _add(Style(
     meter=Meter(4, 4),
     prefers_minor=True,
     progressions_major=("I V vi IV", "I vi IV V", "I iii IV V"),
-    progressions_minor=("i bVI bIII bVII", "i bVII bVI bVII", "i iv bVI bVII", "i bVI bVII bVII"),
+    progressions_minor=("i bVI bIII bVII", "i bVII bVI bVII", "i iv bVI bVII", "i bVI i bVII"),
     cadences_major=("V", "IV"),
     cadences_minor=("bVII", "iv"),
     voices={
@@ -286,7 +286,7 @@ _add(Style(
     meter=Meter(4, 4),
     prefers_minor=True,
     progressions_major=("I5 bVII5! IV5 IV5", "I5 IV5 V5 IV5", "I5 V5 vi5 IV5", "I5 bVII5! IV5 V5"),
-    progressions_minor=("i5 bVI5 bVII5 bVII5", "i5 bVI5 bIII5 bVII5", "i5 bVII5 bVI5 bVII5", "i5 bII5 i5 bVII5", "i5 iv5 bVI5 bVII5"),
+    progressions_minor=("i5 bVI5 i5 bVII5", "i5 bVI5 bIII5 bVII5", "i5 bVII5 bVI5 bVII5", "i5 bII5 i5 bVII5", "i5 iv5 bVI5 V5"),
     cadences_major=("V5", "IV5", "bVII5!"),
     cadences_minor=("bVII5", "V5", "bVI5"),
     voices={
@@ -352,7 +352,7 @@ _add(Style(
     meter=Meter(4, 4),
     prefers_minor=False,
     progressions_major=("I IV I V", "I V vi IV", "I IV vi V", "I vi IV V", "I bVII! I IV"),
-    progressions_minor=("i bVII bVI bVII", "i bIII bVII bVII", "i iv i bVII", "i bVII i v"),
+    progressions_minor=("i bVII bVI bVII", "i bIII i bVII", "i iv i bVII", "i bVII i v"),
     cadences_major=("V", "IV"),
     cadences_minor=("bVII", "v", "iv"),
     voices={

@@ -1,0 +1,241 @@
+"""Play an `EpisodePlan` through the sequencer: no second stitcher.
+
+The plan's sections become the states of a small derived graph (``s0``, ``s1``, ..., and a
+silent terminal ``__end``), joined by transitions on private events (``__to1``, ...). A
+`PlanSource` serves each section's stems from the real bank: the layers mixed at the
+parameters' default gains (a fill sets no parameters, so this is what the sequencer would play),
+stretched once per section with Rubber Band R3 (`stretch.stretch_stem`) when the section's
+tempo differs from the bank's, in parallel threads. The sequencer is started on ``s0`` at frame 0
+and every transition is posted at ``edit - lookahead``; its own plan must land on the frame the
+podcast plan computed, or rendering stops with an error. Then exactly `plan.frames` frames are
+rendered, in blocks, and a tail cut short is faded out over its last frames.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from typing import Any, Callable
+
+import numpy as np
+
+from soundtrack.audio import fade_curve
+from soundtrack.graph import Graph, StateDef, TransitionDef
+from soundtrack.podcast.plan import EpisodePlan, PodcastError, Section
+from soundtrack.stem import Stem, StemGrid, StemSource, StemSpec
+from soundtrack.stretch import stretch_stem
+from soundtrack.timing import BeatGrid, Duration, parse_duration
+
+END_STATE = "__end"
+BLOCK_FRAMES = 1 << 20
+TAIL_FADE_MIN_SECONDS = 0.01
+SOLO_FORMS = ("outro", "outro-end")
+
+
+@dataclass
+class RenderResult:
+    """Rendered audio (float32, frames x channels) and the sequencer's markers (beats left out)."""
+
+    audio: np.ndarray
+    sample_rate: int
+    markers: list[Any] = field(default_factory=list)
+    transitions: list[Any] = field(default_factory=list)  # the sequencer's TransitionPlans
+
+
+def _mix_stem(stem: Stem, gains: dict[str, float]) -> Stem:
+    """`stem` with one layer, ``mix``: its layers summed at `gains` (1 where not named)."""
+    if all(gains.get(k, 1.0) == 1.0 for k in stem.layers):
+        mix = stem.mix
+    else:
+        mix = np.zeros_like(stem.mix)
+        for k, a in stem.layers.items():
+            mix += np.float32(gains.get(k, 1.0)) * a
+    spec = replace(stem.spec, layers=("mix",))
+    return Stem(spec=spec, grid=stem.grid, layers={"mix": mix}, mix=mix, key=stem.key, style=stem.style, meta=stem.meta)
+
+
+def _trimmed(stem: Stem, trim: int, fade_in: int) -> Stem:
+    """`stem` from audio frame `trim` on, faded in over `fade_in` frames."""
+    g = stem.grid
+    a = stem.mix[trim:].copy()
+    if fade_in:
+        a[:fade_in] *= fade_curve(fade_in, "s-curve")[:, None]
+    grid = StemGrid(g.sample_rate, g.bpm, g.meter, max(0, g.entry - trim), g.exit - trim, g.frames - trim, g.bars)
+    return Stem(spec=stem.spec, grid=grid, layers={"mix": a}, mix=a, key=stem.key, style=stem.style, meta=stem.meta)
+
+
+def _silent(sample_rate: int, tempo: Fraction, meter: Any, channels: int, key: Any) -> Stem:
+    bpb = meter.beats
+    frames = BeatGrid(sample_rate, tempo, meter).beats_to_frames(bpb)
+    z = np.zeros((frames, channels), np.float32)
+    spec = StemSpec(prompt="silence", role="main", bars=1, tempo=tempo, meter=meter, sample_rate=sample_rate,
+                    layers=("mix",))
+    return Stem(spec=spec, grid=StemGrid(sample_rate, tempo, meter, 0, frames, frames, 1), layers={"mix": z}, mix=z,
+                key=key)
+
+
+class PlanSource:
+    """A `StemSource` for the derived graph: section stems from `base`, mixed and stretched."""
+
+    def __init__(self, base: StemSource, plan: EpisodePlan, gains: dict[str, float]) -> None:
+        self.base = base
+        self.sections = {s.name: s for s in plan.sections}
+        self.gains = gains
+        self._cache: dict[tuple, Stem] = {}
+
+    def _real(self, sec: Section, role: str) -> str:
+        if sec.form in SOLO_FORMS and role == "intro":
+            return "outro"
+        return role
+
+    def stem(self, name: str, role: str, variant: int = 0, *, tempo: Fraction | None = None) -> Stem:
+        key = (name, role, variant)
+        s = self._cache.get(key)
+        if s is not None:
+            return s
+        if name == END_STATE:
+            last = list(self.sections.values())[-1]
+            ref = self.stem(last.name, "main" if last.form not in SOLO_FORMS else "intro")
+            s = _silent(ref.sample_rate, last.tempo, ref.grid.meter, ref.channels, ref.key)
+        else:
+            sec = self.sections.get(name)
+            if sec is None:
+                raise PodcastError(f"no section {name!r} in the plan")
+            if sec.form in SOLO_FORMS and role == "main":
+                ref = self.stem(name, "intro")
+                s = _silent(ref.sample_rate, sec.tempo, ref.grid.meter, ref.channels, ref.key)
+            else:
+                s = _mix_stem(self.base.stem(sec.state, self._real(sec, role), variant), self.gains)
+                if sec.form == "outro-end":
+                    s = _trimmed(s, sec.trim, sec.fade_in)
+                elif sec.tempo != s.grid.bpm:
+                    s = stretch_stem(s, sec.tempo)
+        self._cache[key] = s
+        return s
+
+    def prepare(self, graph: Graph, *, jobs: int | None = None) -> None:
+        """Load and stretch every stem the plan needs, in parallel threads (Rubber Band runs as a
+        subprocess, so threads overlap)."""
+        wanted = []
+        for sec in self.sections.values():
+            sd = graph.states[sec.name]
+            if sec.form in SOLO_FORMS:
+                wanted.append((sec.name, "intro", 0))
+                continue
+            wanted += [(sec.name, "main", v) for v in range(sd.variants)]
+            if sd.intro:
+                wanted.append((sec.name, "intro", 0))
+            if sd.outro:
+                wanted.append((sec.name, "outro", 0))
+        n = jobs or os.cpu_count() or 1
+        if n > 1 and len(wanted) > 1:
+            with ThreadPoolExecutor(max_workers=n) as pool:
+                list(pool.map(lambda w: self.stem(w[0], w[1], w[2]), wanted))
+        else:
+            for w in wanted:
+                self.stem(*w)
+
+
+def derived_graph(graph: Graph, plan: EpisodePlan, rules: list[TransitionDef | None]) -> Graph:
+    """The plan as a graph: one state per section, a silent terminal ``__end``, and transitions
+    on ``__to1``, ``__to2``, ... (`rules[i]` is the graph's rule from section i to i+1, whose
+    outro/intro/fade/curve are kept; None for the end)."""
+    states: dict[str, StateDef] = {}
+    transitions: list[TransitionDef] = []
+    secs = plan.sections
+    for i, sec in enumerate(secs):
+        orig = graph.states[sec.state]
+        if sec.form in SOLO_FORMS:
+            sd = StateDef(name=sec.name, prompt="", intro=max(1, sec.outro_bars), main=1, variants=1, outro=0,
+                          layers=("mix",), tempo=sec.tempo, terminal=True)
+        else:
+            sd = StateDef(name=sec.name, prompt="", intro=sec.intro_bars, main=orig.main, variants=orig.variants,
+                          outro=orig.outro if (sec.final or (rules[i] is not None and rules[i].outro)) else 0,
+                          layers=("mix",), tempo=sec.tempo, terminal=sec.final)
+        states[sec.name] = sd
+        event = f"__to{i + 1}"
+        if sec.final:
+            if sec.form in SOLO_FORMS:
+                continue
+            has_outro = orig.outro > 0
+            fade = Duration(Fraction(1), "beats") if has_outro else Duration(Fraction(1), "bars")
+            transitions.append(TransitionDef(index=len(transitions), source=sec.name, target=END_STATE, on=event,
+                                             sync="bar", fade=fade, outro=has_outro, intro=False))
+        else:
+            rule = rules[i]
+            nxt = secs[i + 1]
+            fade = rule.fade if rule is not None else parse_duration(1)
+            transitions.append(TransitionDef(
+                index=len(transitions), source=sec.name, target=nxt.name, on=event, sync=sec.sync, fade=fade,
+                curve=rule.curve if rule is not None else "equal-power",
+                outro=bool(rule.outro) if rule is not None else False, intro=nxt.intro_bars > 0))
+    last = secs[-1]
+    states[END_STATE] = StateDef(name=END_STATE, prompt="", intro=0, main=1, outro=0, layers=("mix",),
+                                 tempo=last.tempo, terminal=True)
+    return replace(graph, name=f"{graph.name}-plan", start=secs[0].name, states=states, stingers={}, bridges={},
+                   transitions=tuple(transitions), params={})
+
+
+def default_gains(graph: Graph, source: StemSource) -> dict[str, float]:
+    """Each layer's gain at the parameters' defaults, as the sequencer would play it."""
+    from soundtrack.sequencer import Sequencer
+
+    return Sequencer(graph, source).layer_gains(0)
+
+
+def render_plan(graph: Graph, source: StemSource, plan: EpisodePlan, *, rules: list[TransitionDef | None] | None = None,
+                seed: int = 0, jobs: int | None = None, sink: Callable[[np.ndarray], None] | None = None) -> RenderResult:
+    """Render `plan` with the sequencer: exactly ``plan.frames`` frames.
+
+    With `sink`, blocks are handed to it as they are rendered and the result's audio is empty
+    (for hour-long fills written straight to a file); the final tail fade is applied to the
+    last blocks before they are handed over.
+    """
+    from soundtrack.sequencer import Sequencer
+    from soundtrack.transitions import chain_roles
+
+    rules = rules if rules is not None else [None] * len(plan.sections)
+    dgraph = derived_graph(graph, plan, rules)
+    src = PlanSource(source, plan, default_gains(graph, source))
+    src.prepare(dgraph, jobs=jobs)
+    seq = Sequencer(dgraph, src, sample_rate=plan.sample_rate, seed=seed)
+    plans = [seq.start(plan.sections[0].name)]
+    for i, sec in enumerate(plan.sections):
+        if sec.form in SOLO_FORMS:
+            continue
+        event = f"__to{i + 1}"
+        rule = next(t for t in dgraph.transitions if t.on == event)
+        chain = chain_roles(dgraph, rule, sec.name)
+        la = src.stem(*chain[0]).grid.entry if chain else 0
+        p = seq.post(event, at_frame=sec.edit - la)
+        if not p.accepted or p.edit_frame != sec.edit:  # a planning bug, never the user's input
+            raise PodcastError(f"section {sec.name} ({sec.state}): the sequencer put its transition at frame "
+                               f"{p.edit_frame}, the plan at {sec.edit} ({p.reason})")
+        plans.append(p)
+    n, ch = plan.frames, seq.channels
+    last = plan.sections[-1]
+    fade_from, fade = n, None
+    if last.tail_cut > 0:
+        used = n - last.exit - last.pad
+        f = min(used, max(last.tail_cut, int(TAIL_FADE_MIN_SECONDS * plan.sample_rate)))
+        fade_from, fade = last.exit + used - f, fade_curve(f, "s-curve", fade_in=False)
+    out = np.zeros((0 if sink else n, ch), np.float32)
+    markers: list[Any] = []
+    pos = 0
+    while pos < n:
+        k = min(BLOCK_FRAMES, n - pos)
+        block = seq.render(k)
+        if fade is not None and pos + k > fade_from:
+            a = max(pos, fade_from)
+            b = min(pos + k, fade_from + len(fade))
+            block[a - pos : b - pos] *= fade[a - fade_from : b - fade_from, None]
+            block[b - pos :] = 0.0
+        markers.extend(m for m in seq.pop_markers() if m.kind != "beat")
+        if sink is not None:
+            sink(block)
+        else:
+            out[pos : pos + k] = block
+        pos += k
+    return RenderResult(out, plan.sample_rate, markers, plans)

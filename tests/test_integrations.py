@@ -1,0 +1,371 @@
+"""Every engine client in integrations/ that this machine can run, against a live `soundtrack
+serve` child process on a tiny real bank: Lua (lua5.4 + LuaSocket), C++ (g++), C# (mcs + mono,
+the client and the Unity player through its ring buffer), Godot 3 (godot3-server, headless:
+the client and the Soundtrack node); the Godot 4 addon is syntax-checked with gdparse. Node.js
+runs in tests/test_ipc_e2e.py.
+
+Each client performs the same conformance run (hello, an error, subscribe, load, start, pull,
+event, pull past the edit point, set_param) and prints one line per fact; the audio it decoded
+must equal the sequencer's offline render bit for bit, and the `event` plan's edit frame must be
+the frame of the `transition` notification and of the offline plan. A client whose toolchain is
+missing is skipped with the tool's name (scripts/ensure-integration-tools.sh installs them)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import msgpack
+import numpy as np
+import pytest
+
+from soundtrack.ipc.app import make_sequencer, open_source
+
+REPO = Path(__file__).resolve().parents[1]
+INTEGRATIONS = REPO / "integrations"
+BLOCK = 1024
+SEED = 11
+PRE_BLOCKS = 4
+EVENT = "enemy"
+INSTALL = "run scripts/ensure-integration-tools.sh, or apt-get install"
+
+# Two one-bar states at 120 bpm: a bar is 96000 frames at 48 kHz, a beat 24000. "enemy" cuts
+# over on the next beat, so the edit point comes soon and each run pulls few blocks.
+GRAPH = """
+[soundtrack]
+name = "tiny"
+tempo = 120
+meter = "4/4"
+key = "A minor"
+seed = 3
+start = "calm"
+
+[states.calm]
+prompt = "soft ambient pad"
+intro = 0
+main = 1
+outro = 0
+layers = ["bass", "harmony"]
+
+[states.fight]
+prompt = "driving rock drums"
+intro = 0
+main = 1
+outro = 0
+layers = ["drums", "bass"]
+
+[[transitions]]
+from = "calm"
+to = "fight"
+on = "enemy"
+sync = "beat"
+fade = 1
+
+[[transitions]]
+from = "fight"
+to = "calm"
+on = "clear"
+sync = "bar"
+fade = "2 beats"
+
+[params.intensity]
+default = 0.5
+layers = { drums = [0.2, 0.6] }
+"""
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bank_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from soundtrack.bank import build_bank
+
+    d = tmp_path_factory.mktemp("integrations")
+    (d / "tiny.toml").write_text(GRAPH)
+    build_bank(d / "tiny.toml", out=d / "bank", jobs=1)
+    return d / "bank"
+
+
+@dataclass
+class Server:
+    host: str
+    port: int
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@pytest.fixture(scope="module")
+def server(bank_dir: Path) -> Iterator[Server]:
+    """`soundtrack serve BANK --tcp 127.0.0.1:0` as a child process; its log line names the port."""
+    proc = subprocess.Popen([sys.executable, "-m", "soundtrack", "serve", str(bank_dir), "--tcp", "127.0.0.1:0"],
+                            stderr=subprocess.PIPE, text=True)
+    log: list[str] = []
+    found = threading.Event()
+    where: list[tuple[str, int]] = []
+
+    def read() -> None:  # keep draining stderr so the server never blocks on its log
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            log.append(line)
+            m = re.search(r"listening on tcp (\S+):(\d+)", line)
+            if m and not found.is_set():
+                where.append((m[1], int(m[2])))
+                found.set()
+        found.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        assert found.wait(60) and where, "".join(log)
+        yield Server(*where[0], log=log)
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0, "".join(log)
+
+
+def offline(bank_dir: Path, posted: int, total: int) -> tuple[np.ndarray, int]:
+    """The session's audio and edit frame: the sequencer driven directly, the event at `posted`."""
+    src = open_source(bank_dir)
+    seq = make_sequencer(src, SEED)
+    seq.start(src.graph.start)
+    a = seq.render(posted)
+    plan = seq.post(EVENT)
+    b = seq.render(total - posted)
+    return np.concatenate([a, b]), int(plan.edit_frame)
+
+
+def need(tool: str, package: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        pytest.skip(f"{tool} is not installed: {INSTALL} {package}")
+    return path
+
+
+def run(args: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: int = 120) -> str:
+    r = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, f"{args[0]} exited {r.returncode}\n{r.stdout}\n{r.stderr}"
+    return r.stdout
+
+
+# -- the conformance run ------------------------------------------------------------------------
+
+
+@dataclass
+class Transcript:
+    lines: list[list[str]]
+
+    def one(self, tag: str) -> dict[str, str]:
+        found = [ln for ln in self.lines if ln[0] == tag]
+        assert len(found) == 1, f"{len(found)} '{tag}' lines"
+        return dict(f.split("=", 1) for f in found[0][1:])
+
+    def notes(self, kind: str) -> list[int]:
+        return [int(ln[2]) for ln in self.lines if ln[0] == "note" and ln[1] == kind]
+
+
+def parse(stdout: str) -> Transcript:
+    tags = {"hello", "error", "start", "note", "block", "plan", "param", "done", "underruns"}
+    return Transcript([ln.split() for ln in stdout.splitlines() if ln.split() and ln.split()[0] in tags])
+
+
+def check_run(stdout: str, pcm_path: Path, bank_dir: Path, *, player: bool = False) -> Transcript:
+    """What every client's conformance run must show (see the module docstring)."""
+    t = parse(stdout)
+    done = int(t.one("done")["frames"])
+    plan = t.one("plan")
+    posted, edit = int(plan["posted_frame"]), int(plan["edit_frame"])
+    assert plan["accepted"] == "true" and plan["from"] == "calm" and plan["to"] == "fight"
+    assert plan["position"] == "1:2" and edit == 24000  # the next beat after the posted frame
+
+    want, want_edit = offline(bank_dir, posted, done)
+    got = np.fromfile(pcm_path, dtype="<f4")
+    assert got.size == done * 2
+    np.testing.assert_array_equal(got.reshape(-1, 2), want)  # bit for bit, as decoded by the client
+    assert edit == want_edit == t.notes("transition")[0]
+    assert done == -(-(edit + 4 * BLOCK) // BLOCK) * BLOCK  # pulled whole blocks up to 4 past the edit
+    assert t.notes("state") == [0, edit] and t.notes("bar") == [0, edit] and t.notes("beat") == [0, edit]
+
+    if player:  # the Unity player posts wherever its pull thread is, and raises events in Update
+        assert posted % BLOCK == 0 and PRE_BLOCKS * BLOCK <= posted <= edit
+        underruns = next(ln for ln in t.lines if ln[0] == "underruns")
+        assert underruns[1:] == ["0", f"played={done}"]
+        return t
+
+    assert t.one("hello") == {"protocol": "1", "role": "controller", "sample_rate": "48000", "channels": "2", "graph": "tiny"}
+    assert t.one("error") == {"code": "-32601", "name": "METHOD_NOT_FOUND"}
+    assert t.one("start") == {"frame": "0", "state": "calm"}
+    assert posted == PRE_BLOCKS * BLOCK
+    blocks = [(i, int(ln[1]), int(ln[2])) for i, ln in enumerate(t.lines) if ln[0] == "block"]
+    assert [b[1] for b in blocks] == list(range(0, done, BLOCK)) and all(b[2] == BLOCK for b in blocks)
+    # Each marker notification reaches the client's callback before the response to the render
+    # that produced it, and after the one before.
+    for i, ln in enumerate(t.lines):
+        if ln[0] == "note":
+            frame = int(ln[2])
+            nxt = next(b for b in blocks if b[0] > i)
+            assert nxt[1] <= frame < nxt[1] + BLOCK, f"{ln} arrived before block {nxt[1]}"
+    param = t.one("param")
+    assert int(param["frame"]) >= done and int(param["end_frame"]) > int(param["frame"])
+    return t
+
+
+def conformance_args(server: Server, out: Path) -> list[str]:
+    return [server.host, str(server.port), EVENT, str(SEED), str(PRE_BLOCKS), str(out)]
+
+
+# -- Lua ----------------------------------------------------------------------------------------
+
+
+def lua_ready() -> str:
+    lua = need("lua5.4", "lua5.4 lua-socket")
+    if subprocess.run([lua, "-e", "require('socket')"], capture_output=True).returncode != 0:
+        pytest.skip(f"LuaSocket is not installed for lua5.4: {INSTALL} lua-socket")
+    return lua
+
+
+def test_lua_client_against_a_live_server(server: Server, bank_dir: Path, tmp_path: Path) -> None:
+    lua = lua_ready()
+    out = run([lua, "test_client.lua", *conformance_args(server, tmp_path / "lua.f32")], cwd=INTEGRATIONS / "love")
+    check_run(out, tmp_path / "lua.f32", bank_dir)
+
+
+def test_lua_msgpack_decodes_and_encodes_what_python_msgpack_does(tmp_path: Path) -> None:
+    lua = lua_ready()
+    # every integer width and sign, float64, str of each length class, nested arrays and maps
+    values = [True, False, 0, 127, 128, 255, 256, 65535, 65536, 2**32, 2**62, -1, -32, -33, -128, -129,
+              -32768, -32769, -(2**31), -(2**31) - 1, -(2**62), 1.5, -0.1, "", "é" * 20, "x" * 300, "y" * 70000,
+              [1, [2, [3]]], list(range(20)), {"a": {"b": [False, 1]}}, {str(k): k for k in range(20)}]
+    (tmp_path / "in.bin").write_bytes(msgpack.packb(values) + msgpack.packb(0.25, use_single_float=True)
+                                      + msgpack.packb([None, b"\x00\xff" * 200], use_bin_type=True))
+    script = f"""
+    package.path = "./?.lua;./?/init.lua;" .. package.path
+    local mp = require("soundtrack.msgpack")
+    local f = io.open({str(tmp_path / "in.bin")!r}, "rb"); local s = f:read("a"); f:close()
+    local v, pos = mp.decode(s, 1)
+    local f32, pos2 = mp.decode(s, pos)
+    assert(f32 == 0.25 and math.type(f32) == "float", "float32")
+    local nb, last = mp.decode(s, pos2)
+    assert(last == #s + 1 and nb[1] == nil and #nb[2] == 400 and nb[2]:byte(2) == 255, "nil and bin")
+    -- cut short anywhere, the decoder asks for more bytes instead of failing
+    for cut = 1, 2000, 7 do
+      local ok, err = pcall(mp.decode, s:sub(1, cut), 1)
+      assert(not ok and err == mp.INCOMPLETE, "cut at " .. cut)
+    end
+    local o = io.open({str(tmp_path / "out.bin")!r}, "wb"); o:write(mp.encode(v)); o:close()
+    """
+    run([lua, "-e", script], cwd=INTEGRATIONS / "love")
+    assert msgpack.unpackb((tmp_path / "out.bin").read_bytes(), strict_map_key=False) == values
+
+
+# -- C++ ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cpp_programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """test_client.cpp and example.cpp built with the machine's g++ -std=c++17, warnings as errors."""
+    gxx = need("g++", "g++")
+    d = tmp_path_factory.mktemp("cpp")
+    src = INTEGRATIONS / "cpp"
+    procs = {name: subprocess.Popen([gxx, "-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror", "-o", str(d / name), str(src / f"{name}.cpp")],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for name in ("test_client", "example")}
+    for name, p in procs.items():
+        out, _ = p.communicate(timeout=180)
+        assert p.returncode == 0, f"g++ {name}.cpp:\n{out}"
+    return {name: d / name for name in procs}
+
+
+def test_cpp_client_against_a_live_server(server: Server, bank_dir: Path, cpp_programs: dict[str, Path], tmp_path: Path) -> None:
+    out = run([str(cpp_programs["test_client"]), *conformance_args(server, tmp_path / "cpp.f32")])
+    check_run(out, tmp_path / "cpp.f32", bank_dir)
+
+
+def test_cpp_example_writes_the_music_it_pulled(server: Server, cpp_programs: dict[str, Path], tmp_path: Path) -> None:
+    out = run([str(cpp_programs["example"]), server.host, str(server.port), EVENT, str(tmp_path / "ex.wav")])
+    m = re.search(r"enemy: calm -> fight at frame (\d+)", out)
+    assert m and f"transition calm -> fight at frame {m[1]}" in out
+    import soundfile as sf
+
+    audio, sr = sf.read(tmp_path / "ex.wav", dtype="float32")
+    assert sr == 48000 and audio.shape == (8 * 48000, 2)
+    assert np.sqrt(np.mean(audio**2)) > 0.01  # music, not silence
+
+
+# -- C# (Unity) ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def csharp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Runtime/*.cs compiled by mcs against the UnityEngine stubs, and the console conformance program."""
+    mcs = need("mcs", "mono-mcs")
+    d = tmp_path_factory.mktemp("cs")
+    unity = INTEGRATIONS / "unity"
+    runtime = sorted(str(p) for p in (unity / "Runtime").glob("*.cs"))
+    run([mcs, "-target:library", f"-out:{d / 'UnityEngine.dll'}", str(unity / "Tests~" / "Stubs" / "UnityEngine.cs")])
+    run([mcs, "-warnaserror", "-target:library", f"-r:{d / 'UnityEngine.dll'}", f"-out:{d / 'Soundtrack.Runtime.dll'}", *runtime])
+    run([mcs, "-warnaserror", f"-r:{d / 'UnityEngine.dll'}", f"-out:{d / 'Conformance.exe'}",
+         str(unity / "Tests~" / "Conformance" / "Conformance.cs"), *runtime])
+    return d
+
+
+def test_csharp_runtime_compiles_against_unity_types(csharp: Path) -> None:
+    assert (csharp / "Soundtrack.Runtime.dll").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("mode", ["client", "player"])
+def test_csharp_against_a_live_server(mode: str, server: Server, bank_dir: Path, csharp: Path, tmp_path: Path) -> None:
+    mono = need("mono", "mono-runtime")
+    out = run([mono, str(csharp / "Conformance.exe"), mode, *conformance_args(server, tmp_path / "cs.f32")])
+    check_run(out, tmp_path / "cs.f32", bank_dir, player=mode == "player")
+
+
+# -- Godot --------------------------------------------------------------------------------------
+
+
+def godot3(script: str, server: Server, tmp_path: Path, **env: str) -> str:
+    godot = need("godot3-server", "godot3-server")
+    environ = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SOUNDTRACK_TCP": server.address, "SOUNDTRACK_EVENT": EVENT, **env}
+    return run([godot, "--no-window", "--path", str(INTEGRATIONS / "godot" / "godot3"), "-s", script], env=environ)
+
+
+def test_godot3_client_headless_against_a_live_server(server: Server, bank_dir: Path, tmp_path: Path) -> None:
+    out = godot3("test_client.gd", server, tmp_path, SOUNDTRACK_SEED=str(SEED), SOUNDTRACK_PRE_BLOCKS=str(PRE_BLOCKS),
+                 SOUNDTRACK_OUT=str(tmp_path / "gd.f32"))
+    assert "SCRIPT ERROR" not in out
+    check_run(out, tmp_path / "gd.f32", bank_dir)
+
+
+def test_godot3_node_fills_its_generator_and_emits_signals(server: Server, tmp_path: Path) -> None:
+    out = godot3("test_node.gd", server, tmp_path)
+    lines = [ln for ln in out.splitlines() if ln.startswith(("started", "signal", "plan", "done"))]
+    edit = int(re.search(r"plan edit_frame=(\d+)", out)[1])
+    assert edit == 24000
+    assert [ln for ln in lines if ln.startswith("signal")] == [
+        "signal state_changed calm 0", "signal bar 0 1", "signal beat 0 1 1",
+        f"signal transition calm fight {EVENT} {edit}", f"signal state_changed fight {edit}",
+        f"signal bar {edit} 1", f"signal beat {edit} 1 1"]
+    # the node pulled on its own, as the (dummy) audio driver drained the generator
+    assert int(re.search(r"done frame=(\d+)$", out, re.M)[1]) > edit + 4096
+
+
+def test_godot4_addon_parses() -> None:
+    gdparse = shutil.which("gdparse", path=str(Path(sys.executable).parent)) or shutil.which("gdparse")
+    if gdparse is None:
+        pytest.skip("gdparse is not installed: pip install gdtoolkit (Godot 4 itself does not run here)")
+    addon = sorted(str(p) for p in (INTEGRATIONS / "godot" / "addons" / "soundtrack").glob("*.gd"))
+    assert len(addon) == 4
+    run([gdparse, *addon])
+    # The Godot 3 variant (tested above) and the Godot 4 addon must keep the same client API.
+    api = re.compile(r"^func (\w+)\(", re.M)
+    g3 = set(api.findall((INTEGRATIONS / "godot" / "godot3" / "addons" / "soundtrack" / "soundtrack_client.gd").read_text()))
+    g4 = set(api.findall((INTEGRATIONS / "godot" / "addons" / "soundtrack" / "soundtrack_client.gd").read_text()))
+    assert g3 == g4 and {"call_sync", "post_event", "render", "poll"} <= g4

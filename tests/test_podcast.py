@@ -1,0 +1,392 @@
+"""Podcast and video: exact fills, scored episodes, ducking under real speech, loudness, export.
+
+One small podcast-like graph (1-bar intro, 2-bar main with 2 variants, 1-bar outro, 2 layers) is
+built with the procedural generator once per session at 48 kHz and once at 44.1 kHz.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pyloudnorm
+import pytest
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from soundtrack.bank import Bank, build_bank
+from soundtrack.graph import parse_graph
+from soundtrack.podcast import (
+    Chapter,
+    PodcastError,
+    duck,
+    export,
+    fill,
+    load_chapters,
+    plan_fill,
+    read_voice,
+    score_episode,
+)
+from soundtrack.podcast.plan import MIN_FILL_SECONDS
+
+SMALL = """\
+[soundtrack]
+name = "smallcast"
+tempo = 96
+meter = "4/4"
+key = "F major"
+seed = 3
+start = "bed"
+loudness = -16.0
+sample_rate = {sr}
+
+[states.bed]
+prompt = "calm ambient bed, soft pad, gentle piano"
+layers = ["bass", "harmony"]
+intro = 1
+main = 2
+variants = 2
+outro = 1
+
+[states.break]
+prompt = "playful folk acoustic guitar interlude"
+layers = ["bass", "harmony"]
+tempo = 110
+main = 2
+outro = 1
+
+[[transitions]]
+from = "bed"
+to = "break"
+on = "segment"
+sync = "bar"
+fade = "1 beats"
+outro = true
+
+[[transitions]]
+from = "break"
+to = "bed"
+on = "talk"
+sync = "bar"
+fade = "1 beats"
+"""
+
+
+@pytest.fixture(scope="session")
+def banks(tmp_path_factory) -> dict[int, tuple]:
+    out = {}
+    root = tmp_path_factory.mktemp("podcast")
+    for sr in (48_000, 44_100):
+        path = root / f"small{sr}.toml"
+        path.write_text(SMALL.format(sr=sr))
+        g = parse_graph(path.read_text(), path=str(path))
+        build_bank(g, out=root / f"bank{sr}", jobs=1)
+        out[sr] = (g, Bank(root / f"bank{sr}", graph=g), path)
+    return out
+
+
+@pytest.fixture(scope="session")
+def speech(tmp_path_factory) -> tuple[np.ndarray, int]:
+    """Real speech from espeak-ng: two sentences with a 3 s pause between, 48 kHz stereo."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    d = tmp_path_factory.mktemp("voice")
+    parts = []
+    for i, text in enumerate(["Welcome to the show. Today we talk about adaptive music for games and podcasts.",
+                              "After the pause, the music should come back up, and then go down again under me."]):
+        w = d / f"v{i}.wav"
+        subprocess.run(["espeak-ng", "-w", str(w), text], check=True, capture_output=True)
+        parts.append(read_voice(w, 48_000, channels=2))
+    gap = np.zeros((3 * 48_000, 2), np.float32)
+    lead = np.zeros((2 * 48_000, 2), np.float32)
+    return np.concatenate([lead, parts[0], gap, parts[1], lead]), 48_000
+
+
+def true_peak_4x(x: np.ndarray) -> float:
+    up = resample_poly(x.astype(np.float64), 4, 1, axis=0)
+    return 20 * np.log10(max(np.max(np.abs(up)), 1e-12))
+
+
+# -- fill: exact lengths, forms, stretch ------------------------------------------------------
+
+DURATIONS = [1.0, 2.0, 3.3, 5.0, 7.3, 9.0, 12.34, 30.0, 95.25, 301.7, 3600.0]
+
+
+@pytest.mark.parametrize("sr", [48_000, 44_100])
+def test_plans_end_exactly_on_the_last_frame_for_every_duration(banks, sr) -> None:
+    g, bank, _ = banks[sr]
+    for d in DURATIONS:
+        n = round(d * sr)
+        for cut in (30.0, None):
+            plan = plan_fill(g, bank, n, state="bed", tail_cut_db=cut)
+            s = plan.sections[0]
+            assert plan.frames == n and s.end == n
+            assert abs(float(s.ratio) - 1) <= 0.03
+            # the cadence (end of the outro's last bar) and its downbeat lie inside the target, the
+            # tail runs from there to the very end; no silence beyond rounding when the tail can be cut
+            down = next(x["frame"] for x in s.landings if x["what"] == "outro final downbeat")
+            assert 0 <= down < s.exit < n, (d, s)
+            if s.form != "outro-end":
+                assert s.exit - down == round(s.bar_frames)
+            if cut is not None:
+                assert s.pad <= 2 + s.intro_bars + s.main_beats // 4 + s.outro_bars
+    with pytest.raises(PodcastError, match="minimum is 1 s"):
+        plan_fill(g, bank, round(0.5 * sr))
+
+
+def test_forms_for_short_durations_and_the_stretch_limit(banks) -> None:
+    g, bank, _ = banks[48_000]
+    forms = {d: plan_fill(g, bank, round(d * 48_000), state="bed").sections[0].form for d in (1.0, 5.0, 9.0, 30.0)}
+    assert forms == {1.0: "outro-end", 5.0: "outro", 9.0: "full", 30.0: "full"}
+    # without cutting the tail, 30 s needs a stretch; with a 1 % limit it pads instead of exceeding it
+    s = plan_fill(g, bank, 30 * 48_000, state="bed", tail_cut_db=None).sections[0]
+    assert s.stretched and 0.005 < abs(float(s.ratio) - 1) <= 0.03
+    assert s.bar_frames.denominator == 1  # an integer stretched bar: every bar line exact
+    s1 = plan_fill(g, bank, 30 * 48_000, state="bed", tail_cut_db=None, max_stretch=0.01).sections[0]
+    assert abs(float(s1.ratio) - 1) <= 0.01
+    with pytest.raises(PodcastError, match="max_stretch"):
+        plan_fill(g, bank, 30 * 48_000, max_stretch=0.9)
+
+
+@pytest.mark.parametrize("sr,d", [(48_000, 7.3), (44_100, 95.25), (48_000, 1.0), (44_100, 5.0)])
+def test_fill_renders_exactly_and_the_sequencer_lands_where_the_plan_says(banks, sr, d) -> None:
+    g, bank, _ = banks[sr]
+    r = fill(g, d, source=bank, state="bed", seed=2)
+    n = round(d * sr)
+    s = r.plan.sections[0]
+    assert r.audio.shape == (n, 2) and r.audio.dtype == np.float32
+    if s.form in ("full", "no-intro"):
+        tr = [m for m in r.markers if m.kind == "transition"]
+        assert [m.frame for m in tr] == [s.edit]  # the outro enters where the plan put it
+        outro = [m for m in r.markers if m.kind == "segment" and m.detail.get("role") == "outro"]
+        assert [m.frame for m in outro] == [s.edit]
+    # music up to the cadence, its tail after it, and the last frames fade to silence: no click
+    assert np.max(np.abs(r.audio[: s.exit])) > 0.05
+    assert np.max(np.abs(r.audio[-8:])) < 1e-3
+    assert np.max(np.abs(np.diff(r.audio[-2000:], axis=0))) < 0.02
+    again = fill(g, d, source=bank, state="bed", seed=2)
+    assert np.array_equal(again.audio, r.audio)
+
+
+def test_a_stretched_fill_lands_its_outro_on_the_stretched_grid(banks) -> None:
+    g, bank, _ = banks[48_000]
+    r = fill(g, 30.0, source=bank, state="bed", tail_cut_db=None)
+    s = r.plan.sections[0]
+    assert s.stretched and r.audio.shape[0] == 30 * 48_000
+    assert [m.frame for m in r.markers if m.kind == "transition"] == [s.edit]
+    bars = [m.frame for m in r.markers if m.kind == "bar" and m.state == "s0"]
+    assert np.all(np.diff(bars) == int(s.bar_frames))  # bar lines every integer stretched bar
+    # the outro heard after the main has faded is the stretched outro stem, sample for sample up to
+    # the limiter: correlate the rendered audio with the bank's outro stretched to the plan's tempo
+    from soundtrack.stretch import stretch_stem
+
+    o = stretch_stem(bank.stem("bed", "outro"), s.tempo).mix
+    a = s.edit + int(0.6 * 48_000)
+    seg = r.audio[a : a + 48_000, 0]
+    ref = o[a - s.edit : a - s.edit + 48_000, 0]
+    assert np.corrcoef(seg, ref)[0, 1] > 0.99
+
+
+def test_an_hour_fill_is_exact_and_streams(banks) -> None:
+    g, bank, _ = banks[44_100]
+    blocks: list[int] = []
+    tail: list[np.ndarray] = []
+
+    def sink(b: np.ndarray) -> None:
+        blocks.append(b.shape[0])
+        tail[:] = [b[-44_100:]]
+
+    r = fill(g, 3600.0, source=bank, state="bed", sink=sink)
+    assert sum(blocks) == 3600 * 44_100 == r.plan.frames
+    assert np.max(np.abs(tail[0][-8:])) < 1e-3
+    assert abs(float(r.plan.sections[0].ratio) - 1) <= 0.03
+
+
+# -- score: chapters on exact frames ----------------------------------------------------------
+
+
+def test_chapter_files_parse_in_all_three_formats(tmp_path) -> None:
+    (tmp_path / "c.json").write_text(json.dumps({"version": "1.2.0", "chapters": [
+        {"startTime": 0, "title": "Hello"}, {"startTime": 12.5, "title": "Break", "state": "break"}]}))
+    (tmp_path / "c.txt").write_text("0.000000\t0.000000\tHello\n12.500000\t20.000000\tBreak\n")
+    (tmp_path / "c.toml").write_text('[[chapters]]\nat = 0\ntitle = "Hello"\n[[chapters]]\nat = "12.5s"\nevent = "segment"\n')
+    j, a, t = (load_chapters(tmp_path / f"c.{x}") for x in ("json", "txt", "toml"))
+    assert [(c.start, c.title, c.state) for c in j] == [(0.0, "Hello", None), (12.5, "Break", "break")]
+    assert [(c.start, c.title) for c in a] == [(0.0, "Hello"), (12.5, "Break")]
+    assert [(c.start, c.event) for c in t] == [(0.0, None), (12.5, "segment")]
+    (tmp_path / "bad.json").write_text('{"chapters": [{"title": "x"}]}')
+    with pytest.raises(PodcastError, match=r"chapters\[0\] must be an object with startTime"):
+        load_chapters(tmp_path / "bad.json")
+
+
+def test_score_lands_every_chapter_transition_on_its_frame(banks) -> None:
+    g, bank, _ = banks[48_000]
+    chapters = [Chapter(0.0, "Welcome"), Chapter(12.3, "Break"), Chapter(21.7, "Talk"), Chapter(33.1, "More")]
+    ep = score_episode(g, chapters, duration=45.0, source=bank)
+    sr = 48_000
+    assert ep.audio.shape == (45 * sr, 2)
+    assert [c.state for c in ep.chapters] == ["bed", "break", "bed", "break"]
+    frames = [round(c.start * sr) for c in chapters[1:]]
+    tr = [m for m in ep.markers if m.kind == "transition"]
+    assert [m.frame for m in tr][:3] == frames  # each chapter's transition exactly on its frame
+    assert all(abs(float(s.ratio) - 1) <= 0.03 for s in ep.plan.sections)
+    # bed -> break plays the bed's outro from the chapter (the graph's rule says outro = true);
+    # break -> bed lands the bed's intro bar 1 on the chapter
+    outro = [m.frame for m in ep.markers if m.kind == "segment" and m.detail.get("role") == "outro"]
+    assert frames[0] in outro and frames[2] in outro
+    intro = [m.frame for m in ep.markers if m.kind == "segment" and m.detail.get("role") == "intro"]
+    assert frames[1] in intro
+    # the audio agrees: right after the Talk chapter starts, what sounds is the bed's intro at
+    # that section's tempo (its stretched stem), not the break
+    from soundtrack.stretch import stretch_stem
+
+    sec = ep.plan.sections[2]
+    ref = stretch_stem(bank.stem("bed", "intro"), sec.tempo).mix
+    a = frames[1] + int(0.3 * sr)  # past the break's 1-beat fade
+    seg = ep.audio[a : a + sr, 0]
+    assert np.corrcoef(seg, ref[a - frames[1] : a - frames[1] + sr, 0])[0, 1] > 0.99
+    # the last section ends on its outro's tail at the episode's end
+    last = ep.plan.sections[-1]
+    assert last.final and last.end == 45 * sr and last.exit < 45 * sr
+
+
+def test_score_refuses_chapters_it_cannot_honour(banks) -> None:
+    g, bank, _ = banks[48_000]
+    with pytest.raises(PodcastError, match="start at the same time"):
+        score_episode(g, [Chapter(0, "a"), Chapter(5, "b"), Chapter(5, "c")], duration=20.0, source=bank)
+    with pytest.raises(PodcastError, match="at or after the episode's end"):
+        score_episode(g, [Chapter(0, "a"), Chapter(25, "b")], duration=20.0, source=bank)
+    with pytest.raises(PodcastError, match="state='nope' is not in graph"):
+        score_episode(g, [Chapter(0, "a", state="nope")], duration=20.0, source=bank)
+
+
+# -- ducking under real speech ----------------------------------------------------------------
+
+
+def _level_db(x: np.ndarray) -> float:
+    return 10 * np.log10(np.mean(x.astype(np.float64) ** 2) + 1e-20)
+
+
+@pytest.mark.parametrize("depth", [10.0, 6.0])
+def test_ducking_depth_under_espeak_speech_is_within_1_db(speech, depth) -> None:
+    voice, sr = speech
+    n = voice.shape[0]
+    t = np.arange(n) / sr
+    music = (0.1 * np.sin(2 * np.pi * 220 * t))[:, None].repeat(2, axis=1).astype(np.float32)
+    out = duck(music, voice, sr, depth_db=depth)
+    gain = out[:, 0].astype(np.float64) / np.where(np.abs(music[:, 0]) > 1e-4, music[:, 0], np.nan)
+    # inside the first sentence (1 s after it starts, to 1 s before it ends) the music is down by depth
+    v = np.max(np.abs(voice), axis=1)
+    on = np.nonzero(v > 0.01)[0]
+    first = on[0]
+    end_first = on[np.nonzero(np.diff(on) > sr)[0][0]]
+    inside = slice(first + sr, end_first - sr)
+    assert abs(_level_db(out[inside]) - _level_db(music[inside]) + depth) < 1.0
+    # in the 3 s pause the music comes back up fully, and at the start (no speech yet) it is up
+    pause = slice(end_first + int(1.5 * sr), end_first + int(2.5 * sr))
+    assert abs(_level_db(out[pause]) - _level_db(music[pause])) < 0.1
+    assert np.nanmax(np.abs(gain[: first - int(0.5 * sr)] - 1)) < 1e-6
+    # the attack ends where speech starts, the gain moves smoothly (no per-block steps)
+    assert np.nanmedian(gain[first : first + 100]) < 10 ** (-(depth - 1) / 20)
+    g = gain[~np.isnan(gain)]
+    assert np.max(np.abs(np.diff(g))) < 1e-3
+
+
+# -- loudness and export ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def bed(banks) -> tuple[np.ndarray, int]:
+    g, bank, _ = banks[44_100]
+    return fill(g, 20.0, source=bank, state="bed").audio, 44_100
+
+
+@pytest.mark.parametrize("target", [-16.0, -23.0])
+def test_export_meets_the_loudness_target_and_true_peak_on_an_independent_meter(bed, tmp_path, target) -> None:
+    audio, sr = bed
+    rep = export(audio * 3.0, sr, tmp_path / "bed.wav", target_lufs=target)
+    data, rate = sf.read(tmp_path / "bed.wav", dtype="float64")
+    assert rate == sr and data.shape[0] == audio.shape[0]
+    lufs = pyloudnorm.Meter(sr).integrated_loudness(data)
+    assert abs(lufs - target) <= 0.5
+    assert true_peak_4x(data) <= -1.0
+    assert abs(rep.lufs - lufs) < 0.2
+
+
+def _ffprobe_samples(path: Path) -> int:
+    r = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-"],
+                       capture_output=True, check=True)
+    return len(r.stdout) // 4
+
+
+def _ffprobe_chapters(path: Path) -> list[dict]:
+    r = subprocess.run(["ffprobe", "-v", "error", "-show_chapters", "-of", "json", str(path)], capture_output=True,
+                       check=True, text=True)
+    return json.loads(r.stdout)["chapters"]
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+@pytest.mark.parametrize("suffix", [".mp3", ".m4a"])
+def test_lossy_exports_decode_to_the_right_length_with_chapters(bed, tmp_path, suffix) -> None:
+    audio, sr = bed
+    chapters = [Chapter(0.0, "Intro"), Chapter(7.5, "Talk"), Chapter(15.25, "Outro")]
+    p = tmp_path / f"ep{suffix}"
+    rep = export(audio, sr, p, chapters=chapters)
+    n = _ffprobe_samples(p)
+    # ffmpeg trims the encoder delay from the LAME header (MP3) / the edit list (M4A)
+    assert abs(n - audio.shape[0]) <= (0 if suffix == ".mp3" else round(0.005 * sr)), n - audio.shape[0]
+    got = _ffprobe_chapters(p)
+    assert [c["tags"]["title"] for c in got] == ["Intro", "Talk", "Outro"]
+    assert [round(float(c["start_time"]), 3) for c in got] == [0.0, 7.5, 15.25]
+    assert "CHAP" in rep.chapters or "MP4" in rep.chapters
+    assert json.loads((tmp_path / "ep.chapters.json").read_text())["chapters"][1]["startTime"] == 7.5
+    data = read_voice(p, sr)
+    assert abs(pyloudnorm.Meter(sr).integrated_loudness(data.astype(np.float64)) + 16) <= 0.5
+
+
+def test_export_refuses_unknown_formats_and_targets(bed, tmp_path) -> None:
+    audio, sr = bed
+    with pytest.raises(PodcastError, match=r"unsupported format '\.xyz'"):
+        export(audio, sr, tmp_path / "a.xyz")
+    with pytest.raises(PodcastError, match="target_lufs=3"):
+        export(audio, sr, tmp_path / "a.wav", target_lufs=3)
+
+
+# -- the CLI ----------------------------------------------------------------------------------
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "soundtrack", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def test_cli_fill_explains_and_writes_exact_frames(banks, tmp_path) -> None:
+    g, bank, path = banks[48_000]
+    # the CLI opens loops/NAME next to the working directory: give it the built bank there
+    shutil.copytree(bank.path, tmp_path / "loops" / "smallcast")
+    r = _cli("fill", str(path), "--duration", "12.34", "--out", "bed.wav", "--explain", "--state", "bed", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "outro bar 1" in r.stdout and "tail ends (last frame + 1)   frame       592320" in r.stdout
+    assert sf.info(str(tmp_path / "bed.wav")).frames == 592_320
+    bad = _cli("fill", str(path), "--duration", "0.2", "--out", "x.wav", cwd=tmp_path)
+    assert bad.returncode == 2 and "minimum is 1 s" in bad.stderr
+
+
+def test_cli_score_with_voice_writes_music_and_a_chaptered_mix(banks, speech, tmp_path) -> None:
+    g, bank, path = banks[48_000]
+    shutil.copytree(bank.path, tmp_path / "loops" / "smallcast")
+    voice, sr = speech
+    sf.write(tmp_path / "voice.flac", voice, sr)
+    dur = voice.shape[0] / sr
+    (tmp_path / "ch.txt").write_text(f"0\t0\tHello\n{dur / 2:.3f}\t{dur / 2:.3f}\tBreak\n")
+    r = _cli("score", str(path), "--chapters", "ch.txt", "--voice", "voice.flac", "--out", "music.wav",
+             "--mix", "mix.mp3", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sf.info(str(tmp_path / "music.wav")).frames == voice.shape[0]
+    assert [c["tags"]["title"] for c in _ffprobe_chapters(tmp_path / "mix.mp3")] == ["Hello", "Break"]
+    assert _ffprobe_samples(tmp_path / "mix.mp3") == voice.shape[0]
