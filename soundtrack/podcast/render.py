@@ -31,6 +31,7 @@ from soundtrack.timing import BeatGrid, Duration, parse_duration
 END_STATE = "__end"
 BLOCK_FRAMES = 1 << 20
 TAIL_FADE_MIN_SECONDS = 0.01
+FADE_OUT_CUT_SECONDS = 0.25
 SOLO_FORMS = ("outro", "outro-end")
 
 
@@ -218,9 +219,12 @@ def render_plan(graph: Graph, source: StemSource, plan: EpisodePlan, *, rules: l
     last = plan.sections[-1]
     fade_from, fade = n, None
     if last.tail_cut > 0:
-        used = n - last.exit - last.pad
-        f = min(used, max(last.tail_cut, int(TAIL_FADE_MIN_SECONDS * plan.sample_rate)))
-        fade_from, fade = last.exit + used - f, fade_curve(f, "s-curve", fade_in=False)
+        end = n - last.pad
+        if last.exit < end:  # the tail is cut: fade its last part (at least 10 ms)
+            f = min(end - last.exit, max(last.tail_cut, int(TAIL_FADE_MIN_SECONDS * plan.sample_rate)))
+        else:  # the outro's last bar itself is cut (fills shorter than a bar and its tail)
+            f = min((end - last.start) // 4, int(FADE_OUT_CUT_SECONDS * plan.sample_rate))
+        fade_from, fade = end - f, fade_curve(f, "s-curve", fade_in=False)
     out = np.zeros((0 if sink else n, ch), np.float32)
     markers: list[Any] = []
     pos = 0
