@@ -3,7 +3,8 @@
 - musicgen: seconds of compute per second of audio for a MusicGen of musicgen-small's shape
   (decoder 1024 wide, 24 layers, 16 heads, 4 codebooks of 2048; a T5-base text encoder; the
   32 kHz EnCodec), randomly initialised (random weights cost the same compute; no download),
-  generating ~2 s with classifier-free guidance, on the chosen device. Peer: the procedural
+  generating ~2 s with classifier-free guidance, on the chosen device (best of two runs: on a
+  shared CPU one run can be slowed several times over). Peer: the procedural
   generator making a stem of the same length in this process.
 - conform: x real time for conforming 20 s of drums with a wobbling tempo onto a grid
   (beat tracking + Rubber Band R3 time map + loop shaping).
@@ -53,12 +54,15 @@ def bench_musicgen(device: str | None, seconds: float) -> dict:
     dev = gen.device
     build_s = time.perf_counter() - t0
     gen.generate_audio(["warm up"], 0.1, seed=0)  # first call pays one-off costs
-    t0 = time.perf_counter()
-    audio = gen.generate_audio(["dark ambient exploration, soft strings, 90 bpm, in D minor"], seconds, seed=1)
-    gen_s = time.perf_counter() - t0
+    times = []
+    for seed in (1, 2):  # best of two: on a shared CPU one run can be slowed several times over
+        t0 = time.perf_counter()
+        audio = gen.generate_audio(["dark ambient exploration, soft strings, 90 bpm, in D minor"], seconds, seed=seed)
+        times.append(time.perf_counter() - t0)
+    gen_s = min(times)
     made = audio.shape[1] / 32000
     print(f"   musicgen: device {dev}, {n_params / 1e6:.0f} M parameters (built in {build_s:.1f} s), "
-          f"{made:.2f} s of audio in {gen_s:.1f} s", flush=True)
+          f"{made:.2f} s of audio in {', '.join(f'{t:.1f}' for t in times)} s", flush=True)
     return {"device": dev, "s_per_s": gen_s / made, "params": n_params}
 
 
@@ -105,7 +109,7 @@ def run(device: str | None = None, seconds: float = 2.0) -> list[dict]:
             "peer_value": proc,
             "ratio": mg["s_per_s"] / proc,
             "note": f"device {mg['device']}, {mg['params'] / 1e6:.0f} M params, random weights, {seconds:g} s of audio, "
-                    "guidance 3, sampling",
+                    "guidance 3, sampling, best of 2",
         })
     rows.append({
         "name": "conform to grid (beats + R3 time map + loop)",

@@ -3,12 +3,14 @@
 #   rubberband  time-stretching (the Rubber Band CLI that pyrubberband calls)
 #   ffmpeg      MP3/AAC export and reading of compressed audio (pydub)
 #   portaudio   headers to build pyaudio, which the tinysoundfont package requires
+#   espeak-ng   real speech for the podcast demo and the ducking tests
 # Installs what is missing with the platform's package manager when permitted (root, or
 # passwordless sudo); otherwise prints one line naming what to install and fails.
 set -u
 missing=() debs=() brews=()
 if ! command -v rubberband >/dev/null 2>&1; then missing+=(rubberband); debs+=(rubberband-cli); brews+=(rubberband); fi
 if ! command -v ffmpeg >/dev/null 2>&1; then missing+=(ffmpeg); debs+=(ffmpeg); brews+=(ffmpeg); fi
+if ! command -v espeak-ng >/dev/null 2>&1; then missing+=(espeak-ng); debs+=(espeak-ng); brews+=(espeak-ng); fi
 if [ "$(uname)" = Linux ] && [ ! -f /usr/include/portaudio.h ] && [ ! -f /usr/local/include/portaudio.h ]; then
   missing+=("portaudio headers"); debs+=(portaudio19-dev)
 fi
@@ -27,5 +29,5 @@ if [ "$sudo" != none ] && command -v apt-get >/dev/null 2>&1; then
 elif command -v brew >/dev/null 2>&1 && [ ${#brews[@]} -gt 0 ]; then
   brew install "${brews[@]}" && exit 0
 fi
-echo "soundtrack: missing ${missing[*]}; install them (Debian/Ubuntu: sudo apt-get install ${debs[*]}; macOS: brew install rubberband ffmpeg portaudio)" >&2
+echo "soundtrack: missing ${missing[*]}; install them (Debian/Ubuntu: sudo apt-get install ${debs[*]}; macOS: brew install rubberband ffmpeg portaudio espeak-ng)" >&2
 exit 1

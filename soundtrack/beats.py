@@ -229,6 +229,34 @@ def find_attacks(audio: np.ndarray, sample_rate: int, near: np.ndarray, *, radiu
     return out, found
 
 
+def _z(a: np.ndarray) -> np.ndarray:
+    sd = float(a.std())
+    return (a - a.mean()) / sd if sd > 0 else np.zeros_like(a, dtype=np.float64)
+
+
+def harmonic_change(audio: np.ndarray, sample_rate: int, beats: np.ndarray) -> np.ndarray:
+    """Per beat: 1 - cosine similarity of the pitch-class profile (55 Hz - 2 kHz) of the beat
+    starting there with that of the beat before it (0 for the first beat)."""
+    x = _mono(audio)
+    edges = np.append(beats, min(x.shape[0], int(beats[-1] + np.median(np.diff(beats)))))
+    profiles = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        seg = x[int(a) : max(int(a) + 16, int(b))]
+        if seg.shape[0] < 16:
+            profiles.append(np.zeros(12))
+            continue
+        spec = np.abs(np.fft.rfft(seg * np.hanning(seg.shape[0])))
+        f = np.fft.rfftfreq(seg.shape[0], 1.0 / sample_rate)
+        band = (f >= 55.0) & (f <= 2000.0)
+        pc = np.mod(np.round(12 * np.log2(f[band] / 440.0)).astype(int) + 9, 12)
+        profiles.append(np.bincount(pc, weights=spec[band] ** 2, minlength=12))
+    p = np.array(profiles)
+    p /= np.linalg.norm(p, axis=1, keepdims=True) + 1e-12
+    change = np.zeros(p.shape[0])
+    change[1:] = 1.0 - np.sum(p[1:] * p[:-1], axis=1)
+    return change
+
+
 def downbeat_phase(accent: np.ndarray, beats_per_bar: int) -> int:
     """The bar phase (0 <= p < beats_per_bar) whose beats have the highest mean accent."""
     if beats_per_bar <= 1 or accent.shape[0] == 0:
@@ -266,9 +294,10 @@ def detect_beats(
     coarse = idx * hop
     beats = refine_beats(audio, sample_rate, coarse, radius=5 * hop)
     strength = env[idx]
-    # accent: low-frequency onset (kick) plus overall onset strength, each at the beat's frame
+    # accent: low-frequency onset (kick), overall onset strength, and harmonic change (chords
+    # change on bar lines far more often than between them), each standardised
     lo_acc = np.array([low[max(0, i - 2) : i + 3].max() for i in idx])
-    accent = lo_acc + 0.5 * strength
+    accent = _z(lo_acc) + _z(strength) + _z(harmonic_change(audio, sample_rate, beats))
     if first_downbeat is not None:
         first = int(np.argmin(np.abs(beats - int(first_downbeat))))
         phase = first % beats_per_bar

@@ -432,9 +432,7 @@ def _add_fill(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from soundtrack.podcast import duck, load_chapters, open_stems, read_voice, score_episode
+    from soundtrack.podcast import duck, load_chapters, mix_voice, open_stems, read_voice, score_episode
     from soundtrack.podcast.chapters import podcast_json
     from soundtrack.podcast.export import export
 
@@ -462,11 +460,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if args.mix:
         if voice is None:
             raise SoundtrackError("--mix needs --voice: the mix is the voice over the ducked music")
-        n = music.shape[0]
-        v = voice[:n] if voice.shape[0] >= n else np.pad(voice, ((0, n - voice.shape[0]), (0, 0)))
-        ch = music.shape[1]
-        v = v if v.shape[1] == ch else np.repeat(v[:, :1], ch, axis=1)
-        rep = export(music + v, sr, args.mix, target_lufs=args.loudness, chapters=ep.chapters)
+        rep = export(mix_voice(music, voice), sr, args.mix, target_lufs=args.loudness, chapters=ep.chapters)
         print(f"{rep.path}: mix at {rep.lufs:.1f} LUFS, true peak {rep.true_peak_db:.1f} dBTP; chapters kept as {rep.chapters}")
     if args.chapters_out:
         Path(args.chapters_out).write_text(podcast_json(ep.chapters), encoding="utf-8")

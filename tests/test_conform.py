@@ -211,3 +211,25 @@ def test_silence_has_no_beat_unless_told_to_assume_one():
         conform(quiet, SR, role="main", bpm=120, bars=1)
     out, grid = conform(quiet, SR, role="main", bpm=120, bars=1, no_beats="assume")
     assert (grid.entry, grid.exit) == (0, 96000)
+
+
+def test_a_procedural_stem_time_warped_by_a_known_map_comes_back_onto_its_grid():
+    from soundtrack.generate import get_generator
+    from soundtrack.stem import StemSpec
+
+    stem = get_generator("procedural").generate(StemSpec(
+        prompt="driving rock with drums", role="intro", bars=4, tempo=120, key="E minor", layers=("drums", "bass"), seed=1))
+    g = stem.grid.beat_grid
+    assert stem.grid.entry == 24000  # its own grid: a one-beat pickup, bar 1 at 0.5 s
+    # warp it: beat k's length scaled by 1 + 5 % sin(2 pi k / 5), the pickup and tail unchanged
+    src = [g.beat_frame(k) for k in range(16)]
+    dst = [src[0]]
+    for k in range(1, 16):
+        dst.append(dst[-1] + int((src[k] - src[k - 1]) * (1 + 0.05 * np.sin(2 * np.pi * k / 5))))
+    n = stem.mix.shape[0]
+    warped = timemap_stretch(stem.mix, SR, [(0, 0)] + list(zip(src, dst)) + [(n, dst[-1] + n - src[-1])])
+    assert max(abs(d - s) for s, d in zip(src, dst)) > 0.03 * SR  # beats moved by tens of ms
+    out, grid = conform(warped, SR, role="intro", bpm=120, meter="4/4", bars=4)
+    assert abs(grid.entry - 24000) < 0.005 * SR and grid.exit - grid.entry == 4 * 96000
+    off = attack_offsets_ms(out, [grid.beat_grid.beat_frame(k) for k in range(16)])
+    assert np.max(np.abs(off)) < 5.0, off

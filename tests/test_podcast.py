@@ -10,7 +10,6 @@ import json
 import shutil
 import subprocess
 import sys
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ from soundtrack.podcast import (
     read_voice,
     score_episode,
 )
-from soundtrack.podcast.plan import MIN_FILL_SECONDS
+from soundtrack.podcast.render import PlanSource
 
 SMALL = """\
 [soundtrack]
@@ -105,6 +104,14 @@ def speech(tmp_path_factory) -> tuple[np.ndarray, int]:
     gap = np.zeros((3 * 48_000, 2), np.float32)
     lead = np.zeros((2 * 48_000, 2), np.float32)
     return np.concatenate([lead, parts[0], gap, parts[1], lead]), 48_000
+
+
+def residual_db(out: np.ndarray, ref: np.ndarray, *, at: int, length: int, origin: int, lag: int = 0) -> float:
+    """Energy of `out` minus `ref` (whose frame 0 sits at output frame `origin`, shifted by `lag`)
+    over [at, at + length), relative to `out`'s energy there, in dB."""
+    seg = out[at : at + length].astype(np.float64)
+    r = ref[at - origin + lag : at - origin + lag + length].astype(np.float64)
+    return float(10 * np.log10(np.sum((seg - r) ** 2) / np.sum(seg**2)))
 
 
 def true_peak_4x(x: np.ndarray) -> float:
@@ -185,15 +192,12 @@ def test_a_stretched_fill_lands_its_outro_on_the_stretched_grid(banks) -> None:
     assert [m.frame for m in r.markers if m.kind == "transition"] == [s.edit]
     bars = [m.frame for m in r.markers if m.kind == "bar" and m.state == "s0"]
     assert np.all(np.diff(bars) == int(s.bar_frames))  # bar lines every integer stretched bar
-    # the outro heard after the main has faded is the stretched outro stem, sample for sample up to
-    # the limiter: correlate the rendered audio with the bank's outro stretched to the plan's tempo
-    from soundtrack.stretch import stretch_stem
-
-    o = stretch_stem(bank.stem("bed", "outro"), s.tempo).mix
-    a = s.edit + int(0.6 * 48_000)
-    seg = r.audio[a : a + 48_000, 0]
-    ref = o[a - s.edit : a - s.edit + 48_000, 0]
-    assert np.corrcoef(seg, ref)[0, 1] > 0.99
+    # what sounds after the edit is the outro stretched to the plan's tempo, bar 1 on the edit (the
+    # main's tail rings under it, so the match is close but not exact; one ms off, it is gone)
+    o = PlanSource(bank, r.plan, {}).stem("s0", "outro")  # the bank's outro, mixed and stretched once
+    assert o.grid.bpm == s.tempo and o.grid.body_frames == int(s.bar_frames)
+    assert residual_db(r.audio, o.mix, at=s.edit + 24_000, length=48_000, origin=s.edit) < -12
+    assert residual_db(r.audio, o.mix, at=s.edit + 24_000, length=48_000, origin=s.edit, lag=50) > -6
 
 
 def test_an_hour_fill_is_exact_and_streams(banks) -> None:
@@ -245,15 +249,14 @@ def test_score_lands_every_chapter_transition_on_its_frame(banks) -> None:
     assert frames[0] in outro and frames[2] in outro
     intro = [m.frame for m in ep.markers if m.kind == "segment" and m.detail.get("role") == "intro"]
     assert frames[1] in intro
-    # the audio agrees: right after the Talk chapter starts, what sounds is the bed's intro at
-    # that section's tempo (its stretched stem), not the break
-    from soundtrack.stretch import stretch_stem
-
+    # the audio agrees: from the Talk chapter on, the bed's intro at that section's tempo (its
+    # stretched stem) sounds with its bar 1 on the chapter's frame
     sec = ep.plan.sections[2]
-    ref = stretch_stem(bank.stem("bed", "intro"), sec.tempo).mix
-    a = frames[1] + int(0.3 * sr)  # past the break's 1-beat fade
-    seg = ep.audio[a : a + sr, 0]
-    assert np.corrcoef(seg, ref[a - frames[1] : a - frames[1] + sr, 0])[0, 1] > 0.99
+    intro = PlanSource(bank, ep.plan, {}).stem(sec.name, "intro")
+    assert intro.grid.bpm == sec.tempo
+    a = frames[1] + int(0.5 * sr)  # the break's 1-beat fade is over
+    assert residual_db(ep.audio, intro.mix, at=a, length=sr, origin=frames[1]) < -12
+    assert residual_db(ep.audio, intro.mix, at=a, length=sr, origin=frames[1], lag=50) > -6
     # the last section ends on its outro's tail at the episode's end
     last = ep.plan.sections[-1]
     assert last.final and last.end == 45 * sr and last.exit < 45 * sr
@@ -342,8 +345,10 @@ def test_lossy_exports_decode_to_the_right_length_with_chapters(bed, tmp_path, s
     p = tmp_path / f"ep{suffix}"
     rep = export(audio, sr, p, chapters=chapters)
     n = _ffprobe_samples(p)
-    # ffmpeg trims the encoder delay from the LAME header (MP3) / the edit list (M4A)
-    assert abs(n - audio.shape[0]) <= (0 if suffix == ".mp3" else round(0.005 * sr)), n - audio.shape[0]
+    # ffmpeg trims the encoder delay and padding from the LAME header (MP3: exact); for M4A the edit
+    # list trims the priming, and up to one AAC frame (1024 samples) of end padding is decoded
+    extra = n - audio.shape[0]
+    assert extra == 0 if suffix == ".mp3" else 0 <= extra <= 1024, extra
     got = _ffprobe_chapters(p)
     assert [c["tags"]["title"] for c in got] == ["Intro", "Talk", "Outro"]
     assert [round(float(c["start_time"]), 3) for c in got] == [0.0, 7.5, 15.25]

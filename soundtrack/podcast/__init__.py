@@ -12,7 +12,7 @@
 """
 
 from soundtrack.podcast.chapters import Chapter, load_chapters
-from soundtrack.podcast.duck import DuckSettings, duck, duck_gain
+from soundtrack.podcast.duck import DuckSettings, duck, duck_gain, mix_voice
 from soundtrack.podcast.episode import EpisodeResult, FillResult, fill, open_stems, plan_episode, score_episode
 from soundtrack.podcast.export import FORMATS, LOUDNESS_PRESETS, export, read_voice
 from soundtrack.podcast.plan import (
@@ -40,6 +40,7 @@ __all__ = [
     "Section",
     "duck",
     "duck_gain",
+    "mix_voice",
     "export",
     "fill",
     "load_chapters",

@@ -123,3 +123,13 @@ def duck(music: np.ndarray, voice: np.ndarray, sample_rate: int, *, depth_db: fl
         g = (10.0 ** (-depth_db * a / 20.0)).astype(np.float32)
         out[s:e] = m[s:e] * g[:, None]
     return out
+
+
+def mix_voice(music: np.ndarray, voice: np.ndarray) -> np.ndarray:
+    """Voice over music: the voice cut or padded with silence to the music's length and mapped to
+    its channels (mono voice to both sides). float32 (frames, channels), not normalized."""
+    m = as_frames(music)
+    n, ch = m.shape
+    v = as_frames(voice, ch)
+    v = v[:n] if v.shape[0] >= n else np.pad(v, ((0, n - v.shape[0]), (0, 0)))
+    return (m + v).astype(np.float32)

@@ -9,7 +9,7 @@ integrated loudness (BS.1770-4) and limits it so its true peak stays at or under
 | .wav | soundfile (24-bit PCM) | a sidecar NAME.chapters.json (Podcasting 2.0) |
 | .flac, .ogg | soundfile | the same sidecar |
 | .mp3 | ffmpeg + libmp3lame (Xing/LAME header: decoders trim the encoder delay and padding) | ID3v2 CHAP/CTOC frames (from ffmetadata) and the sidecar |
-| .m4a, .aac | ffmpeg AAC in MP4 (edit list trims the priming) | MP4 chapters (from ffmetadata) and the sidecar |
+| .m4a, .aac | ffmpeg AAC in MP4 (edit list trims the priming; ffmpeg decodes up to one AAC frame, 1024 samples, of end padding more) | MP4 chapters (from ffmetadata) and the sidecar |
 
 Presets: podcast -16 LUFS (Apple), streaming -14 (Spotify), mono -19 (Apple's mono
 equivalent of -16), broadcast -23 (EBU R128).
@@ -62,7 +62,7 @@ def _encode(audio: np.ndarray, sr: int, path: Path, *, chapters: list[Chapter] |
             bitrate: str) -> None:
     """Encode with ffmpeg from a float WAV, chapters from an ffmetadata file; atomic rename."""
     ext = path.suffix.lower()
-    codec = ["-c:a", "libmp3lame", "-b:a", bitrate, "-id3v2_version", "3", "-write_xing", "1"] if ext == ".mp3" else \
+    codec = ["-c:a", "libmp3lame", "-b:a", bitrate, "-id3v2_version", "3", "-write_xing", "1", "-f", "mp3"] if ext == ".mp3" else \
         ["-c:a", "aac", "-b:a", bitrate, "-movflags", "+faststart", "-f", "mp4" if ext == ".aac" else "ipod"]
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="soundtrack-export-") as tmp:

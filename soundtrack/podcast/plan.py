@@ -26,8 +26,10 @@ The tail may be cut (faded out, s-curve) to fit, but never before it has decayed
 
 **Episode sections** (`plan_sections`): every section but the last is an exact whole number of
 bars (or beats, when bars would need more than `max_stretch`) at its own rational tempo, so its
-transition's edit point lands exactly on the next chapter's frame; the last section is a fill
-that ends on its state's outro at the episode's end.
+transition's edit point lands exactly on the next chapter's frame; a chapter too short for any
+whole number of beats within `max_stretch` keeps its tempo and its transition lands on the
+chapter's frame off the beat (sync ``immediate``, smoothed by the rule's fade). The last section
+is a fill that ends on its state's outro at the episode's end.
 """
 
 from __future__ import annotations
@@ -449,6 +451,10 @@ def _exact_section(name: str, sg: StateGrids, cue: Cue, *, origin: int, start: i
                 best = (beats, tempo, ratio, sync)
         if best is not None:
             break
+    if best is None and length > fixed * fpb0:
+        # no whole beat fits within max_stretch (a short chapter): no stretch, and the transition
+        # lands on the chapter's frame off the beat grid (its fade smooths the cut)
+        best = (fixed + max(0, math.floor((length - fixed * fpb0) / fpb0)), sg.tempo, Fraction(1), "immediate")
     if best is None:
         raise PodcastError(
             f"chapter {cue.title or cue.state!r} at {origin / sample_rate:.3f} s is {length / sample_rate:.3f} s long: "
@@ -524,12 +530,10 @@ def plan_sections(graph: Any, source: StemSource, cues: list[Cue], frames: int, 
             nsg = sg_of(nxt.state)
             origin = nxt.frame + (scaled_grid(sg.outro, sec.tempo).body_frames if outro and sg.outro else 0)
             intro_in = (rule is None or rule.intro) and nsg.intro is not None
-            start = origin - (0 if not intro_in or nsg.intro is None else 0)
+            start = origin
             continue
         n = frames - origin
         form = ("full",) if intro_in else ("no-intro",)
-        if not intro_in and sg.intro is not None:
-            pass
         fits = [f for f in _fits(_no_intro(sg) if not intro_in else sg, n, max_stretch=max_stretch,
                                  with_lead=False, forms=form if intro_in else ("full",)) if f.form in ("full",)]
         good = [f for f in fits if not f.cost[0]] or fits
