@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # The demo writes here; override with `make demo OUT=somewhere`.
 OUT ?= out/demo
+# The neural generator's tests run a tiny MusicGen on the CPU. Pinned: an unpinned torch pulls
+# gigabytes of CUDA packages (users with a GPU install `soundtrack[neural]` their own way).
+TORCH ?= torch==2.13.0
 
 .PHONY: setup tools demo test bench clean
 
@@ -13,6 +16,7 @@ setup: tools $(STAMP)
 $(STAMP): pyproject.toml | tools
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)" "transformers>=4.40"
 	$(PY) -m pip install -q -e ".[test]"
 	# the reference Node.js client's dependency (@msgpack/msgpack), for its tests
 	if command -v npm >/dev/null 2>&1; then cd integrations/node && npm ci --no-audit --no-fund --silent; fi

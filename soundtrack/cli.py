@@ -306,7 +306,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     graph = load_graph(args.graph)
     script = load_script(args.events)
-    source = stems_for(graph, bank=args.bank)
+    source = stems_for(graph, bank=args.bank, say=lambda m: print(m, file=sys.stderr))
     result = run_session(graph, source, script, seed=args.seed)
     out = write_audio(Path(args.out), result.audio, result.sample_rate)
     for line in describe(result):

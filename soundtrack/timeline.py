@@ -300,14 +300,9 @@ def plot_timeline(result: SessionResult, path: str | Path, *, title: str | None 
     return out
 
 
-def stems_for(graph: Graph, *, bank: str | Path | None = None, progress: Any = None) -> StemSource:
+def stems_for(graph: Graph, *, bank: str | Path | None = None, say: Any = None) -> StemSource:
     """The stems to play `graph` with: the bank at `bank` (default ``loops/NAME``), built first
     (incrementally) when it is missing or stale."""
-    from soundtrack.bank import Bank, build_bank, default_out
+    from soundtrack.bank import open_bank
 
-    path = Path(bank) if bank is not None else default_out(graph)
-    try:
-        return Bank(path, graph=graph)
-    except SoundtrackError:
-        build_bank(graph, out=path, progress=progress)
-        return Bank(path, graph=graph)
+    return open_bank(graph, bank=bank, say=say)[1]

@@ -9,7 +9,7 @@ parallel (processes or a Dask cluster), verified, and loaded for playback.
 The on-disk format is described in loops/README.md.
 """
 
-from soundtrack.bank.build import BuildReport, Progress, build_bank, default_out, make_plan
+from soundtrack.bank.build import BuildReport, Progress, build_bank, default_out, make_plan, open_bank
 from soundtrack.bank.load import Bank
 from soundtrack.bank.plan import BankPlan, PlannedStem, derive_seed, plan_bank, stem_key
 from soundtrack.bank.verify import VerifyReport, bank_info, verify_bank
@@ -28,6 +28,7 @@ __all__ = [
     "default_out",
     "derive_seed",
     "make_plan",
+    "open_bank",
     "plan_bank",
     "stem_key",
     "verify_bank",

@@ -18,7 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExe
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from soundtrack.bank.plan import CODEC, FORMAT, FORMAT_VERSION, BankPlan, PlannedStem, plan_bank
 from soundtrack.bank.render import RenderJob, Rendered, render_job, resolve_generator
@@ -38,6 +38,9 @@ from soundtrack.bank.store import (
 )
 from soundtrack.errors import BankError, GenerationError, SoundtrackError
 from soundtrack.graph import Graph, load_graph
+
+if TYPE_CHECKING:
+    from soundtrack.bank.load import Bank
 
 
 @dataclass(frozen=True)
@@ -343,3 +346,33 @@ def _build_info(plan: BankPlan, report: BuildReport, jobs: int) -> dict[str, Any
         "unreferenced": len(report.unreferenced),
         "generator": {"name": plan.generator_name, "version": plan.generator_version},
     }
+
+
+def open_bank(target: Graph | str | Path, *, bank: str | Path | None = None, build_missing: bool = True,
+              say: Callable[[str], None] | None = None) -> tuple[Graph, Bank]:
+    """(graph, bank) for playing `target`: a Graph or graph .toml (its bank at `bank`, default
+    ``loops/NAME``, built first, incrementally, when missing or stale and `build_missing`), or a
+    bank directory (its graph is the one its manifest records)."""
+    from soundtrack.bank.load import Bank
+
+    if not isinstance(target, Graph):
+        p = Path(target)
+        if p.is_dir():
+            graph_path = Path(Bank(p, check_hashes=False).manifest["graph"]["path"])
+            if not graph_path.is_file():
+                raise BankError(f"{p}: its manifest names graph {graph_path}, which is not there; use the graph .toml instead")
+            graph = load_graph(graph_path)
+            return graph, Bank(p, graph=graph)
+        if p.suffix != ".toml" or not p.is_file():
+            raise BankError(f"{p}: expected a graph .toml file or a bank directory (soundtrack bank build GRAPH --out DIR)")
+        target = load_graph(p)
+    graph = target
+    root = Path(bank) if bank is not None else default_out(graph)
+    try:
+        return graph, Bank(root, graph=graph)
+    except BankError as e:
+        if not build_missing:
+            raise BankError(f"{e}; run: soundtrack bank build {graph.path}") from None
+        (say or (lambda m: None))(f"bank {root} for {graph.path} is missing or stale ({e}): building it now")
+        build_bank(graph, out=root)
+        return graph, Bank(root, graph=graph)

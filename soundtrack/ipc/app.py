@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from soundtrack.errors import BankError, SoundtrackError
+from soundtrack.errors import SoundtrackError
 from soundtrack.ipc.protocol import DEFAULT_LIMITS, Limits
 from soundtrack.ipc.server import Server, parse_tcp_address
 from soundtrack.ipc.session import Session, Source
@@ -22,30 +22,10 @@ log = logging.getLogger("soundtrack.serve")
 def open_source(path: str | Path, *, build_missing: bool = False, say: Callable[[str], None] | None = None) -> Source:
     """A graph TOML (its bank from ``loops/NAME/``, built first when missing and `build_missing`)
     or a bank directory (its graph is the one its manifest records)."""
-    from soundtrack.bank import Bank, build_bank, default_out
-    from soundtrack.graph import load_graph
+    from soundtrack.bank import open_bank
 
-    p = Path(path)
-    if p.is_dir():
-        manifest_graph = Bank(p, check_hashes=False).manifest["graph"]
-        graph_path = Path(manifest_graph["path"])
-        if not graph_path.is_file():
-            raise BankError(f"{p}: its manifest names graph {graph_path}, which is not there; serve the graph .toml instead")
-        graph = load_graph(graph_path)
-        return Source(graph, Bank(p, graph=graph), str(p))
-    if p.suffix != ".toml" or not p.is_file():
-        raise BankError(f"{p}: expected a graph .toml file or a bank directory (soundtrack bank build GRAPH --out DIR)")
-    graph = load_graph(p)
-    root = default_out(graph)
-    try:
-        bank = Bank(root, graph=graph)
-    except BankError as e:
-        if not build_missing:
-            raise BankError(f"{p}: {e}; run soundtrack bank build {p}") from None
-        (say or log.info)(f"bank {root} for {p} is missing or stale ({e}): building it now")
-        build_bank(graph, out=root)
-        bank = Bank(root, graph=graph)
-    return Source(graph, bank, str(p))
+    graph, bank = open_bank(path, build_missing=build_missing, say=say or log.info)
+    return Source(graph, bank, str(path))
 
 
 def make_sequencer(source: Source, seed: int) -> Any:

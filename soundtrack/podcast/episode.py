@@ -2,8 +2,8 @@
 
 Both take a `Graph` (or a graph .toml path, or a bank directory) and, optionally, the
 `StemSource` to play it from; without one, the graph's bank in ``loops/NAME`` is opened, and built
-first when it is missing or stale (`timeline.stems_for` for a Graph, `ipc.app.open_source` for
-a path: the same code the `render` and `serve` commands use).
+first when it is missing or stale (`bank.open_bank`: the same code the `render` and `serve`
+commands use).
 
 **Chapters to states** (`score_episode`): a chapter's explicit ``state`` wins; else its
 ``event``, resolved from the previous chapter's state through the graph's transitions; else a
@@ -58,21 +58,11 @@ class EpisodeResult(FillResult):
 
 
 def open_stems(graph: Graph | str | Path, *, say: Callable[[str], None] | None = None) -> tuple[Graph, StemSource]:
-    """(graph, stems): the graph's bank in loops/NAME, built first if missing or stale."""
-    if isinstance(graph, Graph):
-        from soundtrack.bank import Bank, default_out
-        from soundtrack.errors import SoundtrackError
-        from soundtrack.timeline import stems_for
+    """(graph, stems): the graph's bank in loops/NAME, built first if missing or stale (or a bank
+    directory with the graph its manifest records)."""
+    from soundtrack.bank import open_bank
 
-        try:
-            return graph, Bank(default_out(graph), graph=graph)
-        except SoundtrackError as e:
-            (say or (lambda m: None))(f"bank {default_out(graph)} for {graph.path} is missing or stale ({e}): building it now")
-            return graph, stems_for(graph)
-    from soundtrack.ipc.app import open_source
-
-    src = open_source(graph, build_missing=True, say=say)
-    return src.graph, src.bank
+    return open_bank(graph, say=say)
 
 
 def frames_of(seconds: float | str, sample_rate: int, *, what: str = "duration") -> int:
