@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | tools
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)" "transformers>=4.40"
 	$(PY) -m pip install -q -e ".[test]"
-	# the reference Node.js client's dependency (@msgpack/msgpack), for its tests
+	@# the reference Node.js client's dependency (@msgpack/msgpack), for its tests
 	if command -v npm >/dev/null 2>&1; then cd integrations/node && npm ci --no-audit --no-fund --silent; fi
 	touch $(STAMP)
 

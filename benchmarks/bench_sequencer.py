@@ -77,16 +77,19 @@ def run() -> list[dict]:
     graph = parse_graph(GRAPH, path="bench.toml")
     stems = _stems(graph)
     # ours: render SECONDS in 1024-frame blocks, mid-crossfade, melody ramping
-    best = float("inf")
-    for _ in range(3):
+    # Best of 5, in CPU time (this process only: other jobs share the cores) and wall time.
+    best_cpu = best_wall = float("inf")
+    n = SECONDS * SR // BLOCK
+    for _ in range(5):
         seq = _session(graph, stems)
-        n = SECONDS * SR // BLOCK
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         for _ in range(n):
             seq.render(BLOCK)
-        best = min(best, time.perf_counter() - t0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
+        best_wall = min(best_wall, time.perf_counter() - t0)
     voices = len(seq._clips)
-    ours = n * BLOCK / SR / best
+    ours = n * BLOCK / SR / best_cpu
+    ours_wall = n * BLOCK / SR / best_wall
 
     # peer: the same session stitched with pydub (loop both mains, crossfade, overlay a layer)
     from pydub import AudioSegment
@@ -99,13 +102,13 @@ def run() -> list[dict]:
     b_stem = stems.stem("b", "main")
     b_layers = {k: v[: b_stem.grid.exit] for k, v in b_stem.layers.items()}
     total_ms = SECONDS * 1000 + 2000
-    t0 = time.perf_counter()
+    c0 = time.process_time()
     a_seg, b_seg = seg(a_mix), seg(sum(v for k, v in b_layers.items() if k != "melody"))
     mel = seg(b_layers["melody"])
     a_long = a_seg * (total_ms // len(a_seg) + 2)
     b_long = (b_seg * (total_ms // len(b_seg) + 2)).overlay(mel * (total_ms // len(mel) + 2))
     out = a_long[: 1000 + SECONDS * 1000].append(b_long, crossfade=SECONDS * 1000)
-    peer_secs = time.perf_counter() - t0
+    peer_secs = time.process_time() - c0
     peer = (len(out) / 1000) / peer_secs
 
     # post(): plan a transition (each post replaces the previous pending one)
@@ -118,10 +121,14 @@ def run() -> list[dict]:
         seq.post("go")
     post_us = (time.perf_counter() - t0) / reps * 1e6
     return [
-        {"name": "sequencer render speed", "value": ours, "unit": "x real time", "peer": "pydub stitching",
+        {"name": "sequencer render speed (CPU time)", "value": ours, "unit": "x real time", "peer": "pydub stitching",
          "peer_value": peer, "ratio": ours / peer,
          "note": f"48 kHz stereo, {BLOCK}-frame blocks, {voices} voices crossfading, 4 layers (1 ramping), "
-                 f"safety limiter on; pydub: loop + append(crossfade) + overlay of the same session"},
+                 f"safety limiter on; best of 5 in process CPU time; "
+                 f"pydub: loop + append(crossfade) + overlay of the same session, CPU time"},
+        {"name": "sequencer render speed (wall time)", "value": ours_wall, "unit": "x real time", "peer": None,
+         "peer_value": None, "ratio": None,
+         "note": "the same renders timed on the wall clock (other processes share the cores)"},
         {"name": "post() plans a transition", "value": post_us, "unit": "µs", "peer": None, "peer_value": None,
          "ratio": None, "note": "resolve + schedule, replacing the pending plan each time"},
     ]

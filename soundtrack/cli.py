@@ -49,7 +49,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         soundfont=args.soundfont,
         **({"layers": tuple(args.layer_names.split(","))} if args.layer_names else {}),
     )
-    stem = get_generator(args.generator).generate(spec)
+    stem = get_generator(args.generator, **({"model": args.model} if args.model else {})).generate(spec)
     out = Path(args.out)
     write_audio(out, stem.mix, stem.sample_rate)
     written = [out]
@@ -104,6 +104,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layer-names", default=None, help="comma-separated layers to compose, e.g. drums,bass,harmony,melody")
     p.add_argument("--soundfont", default=None, help="a General MIDI .sf2 to render with (default: TimGM6mb from pretty_midi)")
     p.add_argument("--generator", default="procedural", help="generator name")
+    p.add_argument("--model", default=None, help="model id or local folder for a neural generator (musicgen)")
     p.add_argument("--out", required=True, help="audio file to write (.wav, .flac, .ogg)")
     p.add_argument("--midi", default=None, help="also write the score as a standard MIDI file")
     p.add_argument("--layers", action="store_true", help="also write each layer as OUT.LAYER.wav")
@@ -180,7 +181,7 @@ def _cmd_bank_build(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_out(graph)
     progress = ConsoleProgress(bar=False if args.quiet else None, label=graph.name)
     r = build_bank(graph, out=out, jobs=args.jobs, generator=args.generator, scheduler=args.scheduler,
-                   prune=args.prune, progress=progress)
+                   prune=args.prune, progress=progress, options={"model": args.model} if args.model else None)
     for note in r.skipped:
         print(f"note: {note}")
     print(f"{out}: {r.stems} stems ({len(r.generated)} generated, {len(r.reused)} reused) in {r.seconds:.2f} s")
@@ -249,6 +250,8 @@ def _add_bank(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--out", default=None, help="bank folder (default: loops/NAME)")
     b.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores; 1 = in this process)")
     b.add_argument("--generator", default=None, help="generator name or module:Factory (default: the graph's)")
+    b.add_argument("--model", default=None, help="model id or local folder for a neural generator such as musicgen "
+                   "(default: the graph's [generator] model); part of the cache key")
     b.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786, to build on a cluster")
     b.add_argument("--prune", action="store_true", help="delete stems on disk that the graph no longer needs")
     b.add_argument("--quiet", action="store_true", help="plain progress lines instead of a progress bar")

@@ -140,6 +140,8 @@ class Graph:
     sample_rate: int = DEFAULT_SAMPLE_RATE
     loudness: float = DEFAULT_LOUDNESS
     generator: str = "procedural"
+    # [generator] table: constructor options for the generator (model, device, guidance_scale, max_batch)
+    generator_options: dict[str, Any] = field(default_factory=dict)
     source_sha256: str = ""  # of the TOML text: a bank built from other text is stale
 
     def events(self) -> set[str]:
@@ -247,7 +249,9 @@ _STINGER_KEYS = ("prompt", "beats", "sync", "min_interval", "layers", "tempo", "
 _BRIDGE_KEYS = ("prompt", "bars", "layers", "tempo", "key", "meter", "seed")
 _TRANSITION_KEYS = ("from", "to", "on", "sync", "phrase", "fade", "curve", "outro", "intro", "bridge")
 _PARAM_KEYS = ("default", "min", "max", "layers", "quantize", "ramp")
-_TOP_KEYS = ("soundtrack", "states", "stingers", "bridges", "transitions", "params")
+_TOP_KEYS = ("soundtrack", "generator", "states", "stingers", "bridges", "transitions", "params")
+_GENERATOR_KEYS = ("model", "device", "guidance_scale", "max_batch")
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 def load_graph(path: str | Path) -> Graph:
@@ -289,6 +293,7 @@ def parse_graph(text: str, *, path: str = "<graph>") -> Graph:
     if not -40.0 <= loudness <= -6.0:
         raise ctx.error(f"{w}.loudness = {loudness!r}", "must be an integrated loudness in LUFS between -40 and -6")
     generator = _typed(ctx, top, w, "generator", (str,), "procedural")
+    generator_options = _generator_options(ctx, doc)
     default_layers = _layers(ctx, top, w, DEFAULT_LAYERS)
 
     states_doc = doc.get("states")
@@ -318,13 +323,19 @@ def parse_graph(text: str, *, path: str = "<graph>") -> Graph:
         tempi = tuple(
             _convert(ctx, w, "tempi", t, parse_bpm) for t in _typed(ctx, st, w, "tempi", (list,), [])
         )
+        # a composer's intro/outro file says how long it is: naming one is enough to have one
+        intro = _int_range(ctx, st, w, "intro", 1 if "intro" in files else 0, 0, MAX_BARS)
+        outro = _int_range(ctx, st, w, "outro", 1 if "outro" in files else 0, 0, MAX_BARS)
+        for role, count in (("intro", intro), ("outro", outro)):
+            if role in files and count == 0:
+                raise ctx.error(f"{w}.files.{role}", f"is given but {role} = 0; remove one of them")
         states[sname] = StateDef(
             name=sname,
             prompt=prompt or "",
-            intro=_int_range(ctx, st, w, "intro", 0, 0, MAX_BARS),
+            intro=intro,
             main=_int_range(ctx, st, w, "main", 8, 1, MAX_BARS),
             variants=_int_range(ctx, st, w, "variants", 1, 1, 16),
-            outro=_int_range(ctx, st, w, "outro", 0, 0, MAX_BARS),
+            outro=outro,
             layers=_layers(ctx, st, w, default_layers),
             tempo=s_tempo if s_tempo is not None else tempo,
             key=s_key if s_key is not None else key,
@@ -408,10 +419,42 @@ def parse_graph(text: str, *, path: str = "<graph>") -> Graph:
         sample_rate=sample_rate,
         loudness=loudness,
         generator=generator,
+        generator_options=generator_options,
         source_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
     _validate_structure(ctx, graph)
     return graph
+
+
+def _generator_options(ctx: _Ctx, doc: dict) -> dict[str, Any]:
+    """The [generator] table: options passed to the generator's constructor (None-free)."""
+    if "generator" not in doc:
+        return {}
+    t = doc["generator"]
+    w = "[generator]"
+    if not isinstance(t, dict):
+        raise ctx.error(w, "must be a table such as [generator] model = \"facebook/musicgen-small\"")
+    ctx.check_keys(t, w, _GENERATOR_KEYS)
+    out: dict[str, Any] = {}
+    model = _typed(ctx, t, w, "model", (str,), None)
+    if model is not None:
+        if not model.strip():
+            raise ctx.error(f"{w}.model = {model!r}", "must be a model id such as facebook/musicgen-small or a folder")
+        out["model"] = model
+    device = _typed(ctx, t, w, "device", (str,), None)
+    if device is not None:
+        if not _DEVICE_RE.match(device):
+            raise ctx.error(f"{w}.device = {device!r}", "must be one of auto, cpu, cuda, cuda:N, mps")
+        if device != "auto":
+            out["device"] = device
+    gs = _typed(ctx, t, w, "guidance_scale", (int, float), None)
+    if gs is not None:
+        if not 1.0 <= gs <= 20.0:
+            raise ctx.error(f"{w}.guidance_scale = {gs!r}", "must be between 1 (no guidance) and 20")
+        out["guidance_scale"] = float(gs)
+    if "max_batch" in t:
+        out["max_batch"] = _int_range(ctx, t, w, "max_batch", 4, 1, 64)
+    return out
 
 
 def _required_str(ctx: _Ctx, table: dict, where: str, key: str) -> str:

@@ -17,7 +17,11 @@ The target grid is the graph's tempo for the item (else the declared tempo, else
 one to 0.1 bpm); the musical length is every whole bar in the file (a composer's file says how
 long it is), so the graph's bar counts are not imposed on files.
 
-Bank integration: `FilesGenerator` is a generator (``name = "files"``) bound to a graph and a
+Bank integration, two ways. `soundtrack bank build` takes a state's ``files`` itself: `graph_sources`
+gives one `FileSource` per segment (path, sha256, declaration), the stem's generator identity is
+``files`` with a version hashing that file's bytes and declaration (so an edited file rebuilds
+that stem only), and the worker calls `import_source`; so one graph can mix generated states and
+composer files. `soundtrack bank import DIR` uses `FilesGenerator` is a generator (``name = "files"``) bound to a graph and a
 folder; it answers the bank's ordinary specs with the matching file, so the bank's cache,
 manifest and loudness matching are reused unchanged. Its `version` hashes every file's bytes and
 declaration, so an edited file rebuilds.
@@ -137,6 +141,62 @@ def import_stem(
     layers = {n: (audio_c if n == holder else np.zeros_like(audio_c)) for n in spec.layers}
     meta = {"source_file": p.name, "declared": declared.to_dict(), "mix_layer": holder, "generator": "files"}
     return Stem.from_layers(spec, grid, layers, key=key, style="imported", meta=meta)
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """One composer file answering one bank segment: absolute `path`, its `sha256`, its declaration."""
+
+    path: str
+    sha256: str
+    declared: Declared = Declared()
+
+    @property
+    def version(self) -> str:
+        """The ``files`` generator version for this stem: the file's bytes and declaration."""
+        digest = hashlib.sha256(json.dumps([self.sha256, self.declared.to_dict()], sort_keys=True).encode()).hexdigest()
+        return f"{IMPORT_VERSION}+{digest[:16]}"
+
+
+def graph_sources(graph: Graph) -> dict[tuple[str, str], FileSource]:
+    """(state, role) -> FileSource for every state that names ``files`` (paths relative to the
+    graph file's folder). Such a state's segments all come from files: its intro (when intro >
+    0), main (one variant) and outro (when outro > 0). Raises BankError naming the state, the
+    segment and the path when a file is missing or a segment has none."""
+    base = Path(graph.path).parent
+    out: dict[tuple[str, str], FileSource] = {}
+    for s in graph.states.values():
+        if not s.files:
+            continue
+        where = f"{graph.path}: [states.{s.name}]"
+        if s.variants != 1:
+            raise BankError(f"{where} variants = {s.variants}: a state made of files has one main loop; set variants = 1 "
+                            "(or import several takes with soundtrack bank import DIR, as STATE.main.N.wav)")
+        roles = [r for r, n in (("intro", s.intro), ("main", 1), ("outro", s.outro)) if n > 0]
+        for role in roles:
+            if role not in s.files:
+                raise BankError(f"{where} has {'a main loop' if role == 'main' else f'{role} = {getattr(s, role)}'} but "
+                                f"files has no {role} (it has {', '.join(sorted(s.files))}); add files.{role} = \"path\"")
+            path = (base / s.files[role]).resolve()
+            if not path.is_file():
+                raise BankError(f"{where}.files.{role} = {s.files[role]!r}: no such file ({path})")
+            if path.suffix.lower() not in EXTENSIONS:
+                raise BankError(f"{where}.files.{role} = {s.files[role]!r}: unsupported audio type {path.suffix!r}; "
+                                f"use one of {', '.join(EXTENSIONS)}")
+            out[(s.name, role)] = FileSource(str(path), _sha256_file(path), read_declaration(path))
+    return out
+
+
+def import_source(source: FileSource, spec: StemSpec) -> Stem:
+    """`import_stem` for a planned FileSource, refusing a file changed since it was planned."""
+    p = Path(source.path)
+    try:
+        now = _sha256_file(p)
+    except OSError as e:
+        raise BankError(f"{p}: cannot read the composer file: {e.strerror}") from None
+    if now != source.sha256:
+        raise BankError(f"{p}: changed while the bank was building (sha256 differs from the plan); build again")
+    return import_stem(p, spec, declared=source.declared)
 
 
 def find_file(folder: Path, name: str, role: str, variant: int = 0) -> Path | None:

@@ -34,14 +34,15 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 import numpy as np
 
 from soundtrack.errors import SequencerError, SoundtrackError
-from soundtrack.graph import Graph, ParamDef, TransitionDef
+from soundtrack.graph import Graph, TransitionDef
+from soundtrack.layers import LayerGains
+from soundtrack.seqgrid import MARKER_KINDS, Marker, Span, SpanGrid
 from soundtrack.stem import Stem, StemGrid, StemSource
 from soundtrack.timing import BeatGrid, Duration, parse_bpm, parse_duration
 from soundtrack.transitions import (
@@ -52,23 +53,12 @@ from soundtrack.transitions import (
     resolve,
     target_playhead,
 )
+from soundtrack.tracks import Rec, Track
 from soundtrack.voices import F32, Clip, Envelope, Limiter, ramp_table
 
-MARKER_KINDS = ("beat", "bar", "segment", "transition", "state", "stinger", "param", "tempo", "rejected", "cancelled")
+__all__ = ["MARKER_KINDS", "Marker", "ParamChange", "Sequencer", "StingerPlan", "TempoChange"]
+
 TEMPO_XFADE_SECONDS = Fraction(1, 20)  # 50 ms: stretched and unstretched takes are aligned on the bar
-
-
-@dataclass(frozen=True)
-class Marker:
-    """Something that happens at an output frame: a beat, a bar, a segment entry, a transition's
-    edit point, a state change, a stinger's entry, a parameter ramp's start, a tempo change, or
-    a refused / replaced command. `position` is bar:beat of the music playing there."""
-
-    kind: str
-    frame: int
-    position: str
-    state: str | None
-    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -108,76 +98,6 @@ class TempoChange:
     reason: str = ""
 
 
-@dataclass
-class _Span:
-    """From output frame `start`, beats follow `grid`; state beat index at grid.origin is
-    `origin_beat` (for intro/outro/bridge spans beats count from the segment's bar 1)."""
-
-    start: int
-    rec: int
-    state: str | None
-    role: str
-    name: str
-    grid: BeatGrid
-    origin_beat: int = 0
-
-    def label(self, frame: int) -> str:
-        bpb = self.grid.meter.beats
-        n = self.grid.beat_index_at(frame) + self.origin_beat
-        return f"{n // bpb + 1}:{n % bpb + 1}"
-
-
-@dataclass
-class _Rec:
-    """One scheduled plan (a transition, the start, or a tempo switch)."""
-
-    id: int
-    kind: str
-    commit: int
-    prev_head: Playhead | None
-    cancelled: bool = False
-    superseded: int | None = None
-
-    def dead_at(self, frame: int) -> bool:
-        return self.cancelled or (self.superseded is not None and frame >= self.superseded)
-
-
-class _Track:
-    """A logical voice: a one-shot segment or a looping main, with the clips it is playing."""
-
-    def __init__(self, rec: int, state: str | None, role: str, *, music: bool = True) -> None:
-        self.rec = rec
-        self.state = state
-        self.role = role
-        self.music = music
-        self.clips: list[Clip] = []
-        self.env = Envelope(1.0)
-        self.stopped_at: int | None = None
-        self.fade: np.ndarray | None = None
-        # main loops only
-        self.stems: list[Stem] = []
-        self.variant = 0
-        self.bpm: Fraction | None = None
-
-    def stop(self, frame: int, table: np.ndarray) -> None:
-        if self.stopped_at is not None and self.stopped_at <= frame:
-            return
-        self.stopped_at, self.fade = frame, table
-        seen: set[int] = set()
-        for c in self.clips:
-            if c.out1 <= frame:
-                continue
-            if id(c.env) not in seen:
-                seen.add(id(c.env))
-                c.env.scale_from(frame, table, 0.0)
-            c.out1 = min(c.out1, frame + len(table))
-
-    def finished(self, frame: int) -> bool:
-        if self.stopped_at is not None and self.fade is not None and frame >= self.stopped_at + len(self.fade):
-            return True
-        return self.role != "main" and all(c.out1 <= frame for c in self.clips) and bool(self.clips)
-
-
 class Sequencer:
     """Plays a `Graph` from a `StemSource` (a `Bank` or a `StemSet`); see the module docstring.
 
@@ -200,34 +120,23 @@ class Sequencer:
         self._seq = itertools.count()
         self._rec_ids = itertools.count(1)
         self._clips: list[Clip] = []
-        self._tracks: list[_Track] = []
+        self._tracks: list[Track] = []
         self._markers: list[Marker] = []
-        self._spans: list[_Span] = []
-        self._nb: tuple[int, int, int] | None = None  # (span index, beat index on its grid, frame)
+        self._grid = SpanGrid()
         self._head: Playhead | None = None
-        self._last: _Rec | None = None
-        self._recs: list[_Rec] = []
+        self._last: Rec | None = None
+        self._recs: list[Rec] = []
         self._state: str | None = None
-        self._main: dict[str, _Track] = {}  # the state's current main track
+        self._main: dict[str, Track] = {}  # the state's current main track
         self._stinger_last: dict[str, int] = {}
         self._tempo_request: Fraction | None = None
         self._tempo_choice: dict[str, Fraction | None] = {}
-        self._session_bars = 0
         self._tables: dict[tuple, np.ndarray] = {}
         self._limiter = Limiter(ceiling_db)
         self._tmp = np.zeros((0, 1), F32)
         self._tmp2 = np.zeros((0, 1), F32)
         self._tmp3 = np.zeros((0, 1), F32)
-        # layer gains: one envelope per (param, layer); layers named by no param stay at 1
-        self._param_values: dict[str, float] = {}
-        self._layer_envs: dict[str, list[Envelope]] = {}
-        self._penv: dict[tuple[str, str], Envelope] = {}
-        for p in graph.params.values():
-            self._param_values[p.name] = p.default
-            for layer in p.layers:
-                env = Envelope(self._layer_target(p, layer, p.default))
-                self._penv[(p.name, layer)] = env
-                self._layer_envs.setdefault(layer, []).append(env)
+        self._layers = LayerGains(graph)  # layers named by no param stay at 1
 
     # -- public state ------------------------------------------------------------------------
     @property
@@ -247,11 +156,11 @@ class Sequencer:
     @property
     def session_bars(self) -> int:
         """How many bar markers have been emitted (the session's bar count so far)."""
-        return self._session_bars
+        return self._grid.session_bars
 
     @property
     def position(self) -> str:
-        span = self._span_at(self._frame)
+        span = self._grid.at(self._frame)
         return span.label(self._frame) if span else ""
 
     def pop_markers(self) -> list[Marker]:
@@ -260,18 +169,11 @@ class Sequencer:
         return out
 
     def params(self) -> dict[str, float]:
-        return dict(self._param_values)
+        return dict(self._layers.values)
 
     def layer_gains(self, frame: int | None = None) -> dict[str, float]:
         """Each param-controlled layer's gain at `frame` (default: now)."""
-        f = self._frame if frame is None else frame
-        out = {}
-        for layer, envs in self._layer_envs.items():
-            g = 1.0
-            for e in envs:
-                g *= float(e.value_at(f))
-            out[layer] = g
-        return out
+        return self._layers.at(self._frame if frame is None else frame)
 
     def next_bar_frame(self) -> int:
         """Output frame of the next downbeat at or after now, on whatever will be playing."""
@@ -279,13 +181,9 @@ class Sequencer:
 
     def next_beat_frame(self, *, bar: bool = False) -> int:
         """Output frame of the next beat (or downbeat) at or after now, on what will be playing."""
-        nb = self._seek(self._frame)
-        while nb is not None:
-            idx, k, f = nb
-            span = self._spans[idx]
-            if not bar or (k + span.origin_beat) % span.grid.meter.beats == 0:
-                return f
-            nb = self._advance(nb)
+        f = self._grid.next_beat_frame(self._frame, bar=bar)
+        if f is not None:
+            return f
         raise SequencerError("nothing is playing: call start() first")
 
     # -- commands ------------------------------------------------------------------------------
@@ -303,7 +201,7 @@ class Sequencer:
         main = self._grid_lookup(state, "main")
         ph = Playhead(state, BeatGrid(self.sample_rate, main.bpm, main.meter, t), 0, self._main_beats(state), entry=t)
         plan = plan_rule(self.graph, ph, rule, t, self._grid_lookup, sample_rate=self.sample_rate)
-        rec = _Rec(next(self._rec_ids), "start", plan.commit_frame, None)
+        rec = Rec(next(self._rec_ids), "start", plan.commit_frame, None)
         self._schedule(plan, rec)
         return plan
 
@@ -326,7 +224,7 @@ class Sequencer:
         if not plan.accepted:
             self._at(t, ("marker", Marker("rejected", t, "", plan.source, {"event": event, "reason": plan.reason})))
             return plan
-        self._schedule(plan, _Rec(next(self._rec_ids), "transition", plan.commit_frame, self._head))
+        self._schedule(plan, Rec(next(self._rec_ids), "transition", plan.commit_frame, self._head))
         return plan
 
     def stinger(self, name: str, *, at_frame: int | None = None) -> StingerPlan:
@@ -338,13 +236,13 @@ class Sequencer:
         t = self._check_frame(at_frame)
         stem = self._stem(name, "stinger")
         earliest = t + stem.grid.entry
-        span = self._span_at(earliest) or self._span_at(t)
+        span = self._grid.at(earliest) or self._grid.at(t)
         if sdef.sync == "immediate" or span is None:
             entry, position = earliest, (span.label(earliest) if span else "")
         else:
             every = span.grid.meter.beats if sdef.sync == "bar" else 1
-            entry = self._next_grid(span, earliest, every)
-            position = self._label_at(entry)
+            entry = self._grid.next_grid(span, earliest, every)
+            position = self._grid.label_at(entry)
         last = self._stinger_last.get(name)
         guard = int(round(sdef.min_interval * self.sample_rate))
         if last is not None and entry - last < guard:
@@ -355,7 +253,7 @@ class Sequencer:
         self._stinger_last[name] = entry
         start = entry - stem.grid.entry
         a0 = max(0, t - start)
-        track = _Track(0, None, "stinger", music=False)
+        track = Track(0, None, "stinger", music=False)
         self._oneshot(track, stem, start + a0, a0, layered=False, gain=10 ** (sdef.gain_db / 20))
         self._at(start + a0, ("clip", None, track))
         self._at(entry, ("marker", Marker("stinger", entry, position, self._head.state if self._head else None, {"name": name, "start": start})))
@@ -373,22 +271,17 @@ class Sequencer:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not pdef.minimum <= value <= pdef.maximum:
             raise SequencerError(f"param {name}={value!r} must be a number between {pdef.minimum:g} and {pdef.maximum:g}")
         t = self._check_frame(at_frame)
-        span = self._span_at(t)
+        span = self._grid.at(t)
         if span is None or pdef.quantize == "immediate":
             q = t
         else:
-            q = self._next_grid(span, t, span.grid.meter.beats if pdef.quantize == "bar" else 1)
+            q = self._grid.next_grid(span, t, span.grid.meter.beats if pdef.quantize == "bar" else 1)
         grid = span.grid if span else BeatGrid(self.sample_rate, self.graph.tempo or Fraction(120), origin=0)
         dur = pdef.ramp if ramp is None else parse_duration(ramp)
         n = max(min_ramp_frames(self.sample_rate), dur.to_frames(grid))
         table = self._table(n, "s-curve", True)
-        gains = {}
-        for layer in pdef.layers:
-            target = self._layer_target(pdef, layer, float(value))
-            self._penv[(name, layer)].ramp(q, n, target, table)
-            gains[layer] = target
-        self._param_values[name] = float(value)
-        pos = self._label_at(q)
+        gains = self._layers.ramp(pdef, float(value), q, n, table)
+        pos = self._grid.label_at(q)
         self._at(max(q, t), ("marker", Marker("param", q, pos, self._head.state if self._head else None, {"name": name, "value": float(value), "gains": gains, "ramp_frames": n})))
         return ParamChange(name, float(value), q, pos, n, gains)
 
@@ -411,7 +304,7 @@ class Sequencer:
         bpb = head.grid.meter.beats
         f = head.next_point(max(t, head.entry), period=bpb, lowest=0)
         n = head.beat_at_or_after(f)
-        rec = _Rec(next(self._rec_ids), "tempo", t, head)
+        rec = Rec(next(self._rec_ids), "tempo", t, head)
         self._recs.append(rec)
         self._last = rec
         self._tempo_choice[state] = self._tempo_key(state, choice)
@@ -419,7 +312,7 @@ class Sequencer:
         self._head = new_head
         pos = head.label(f)
         self._at(f, ("tempo", rec, state, stems, n, choice, pos))
-        self._add_span(_Span(f, rec.id, state, "main", state, new_head.grid, n))
+        self._grid.add(Span(f, rec.id, state, "main", state, new_head.grid, n))
         return TempoChange(True, requested, choice, f, pos)
 
     # -- rendering -----------------------------------------------------------------------------
@@ -443,11 +336,11 @@ class Sequencer:
                 self._run(action, a)
             b = heap[0][0] if heap and heap[0][0] < end else end
             if b > a:
-                gains = self._gains(a, b)
+                gains = self._layers.block(a, b, ch)
                 block = out[a - start : b - start]
                 for clip in self._clips:
                     clip.mix_into(block, a, b, gains, self._tmp, self._tmp2, self._tmp3)
-                self._grid_markers(a, b)
+                self._grid.markers(a, b, self._markers)
                 a = b
                 self._frame = a
                 if any(c.out1 <= a for c in self._clips):
@@ -455,9 +348,7 @@ class Sequencer:
             if a >= end:
                 break
         self._frame = end
-        for envs in self._layer_envs.values():
-            for e in envs:
-                e.prune(end)
+        self._layers.prune(end)
         self._limiter.process(out, start)
         return out
 
@@ -535,17 +426,16 @@ class Sequencer:
         g = self._stem(state, "main").grid
         return g.bars * g.meter.beats
 
-    def _cancel(self, rec: _Rec, t: int) -> None:
+    def _cancel(self, rec: Rec, t: int) -> None:
         rec.cancelled = True
-        self._spans = [s for s in self._spans if s.rec != rec.id]
-        self._nb = None
+        self._grid.drop_rec(rec.id)
         self._head = rec.prev_head
         self._markers_at(t, Marker("cancelled", t, "", self._state, {"plan": rec.id}))
 
     def _markers_at(self, t: int, m: Marker) -> None:
         self._at(t, ("marker", m))
 
-    def _schedule(self, plan: TransitionPlan, rec: _Rec) -> None:
+    def _schedule(self, plan: TransitionPlan, rec: Rec) -> None:
         """Turn an accepted plan into actions at exact frames."""
         t = plan.posted_frame
         target = plan.target
@@ -557,21 +447,21 @@ class Sequencer:
         for seg in plan.segments:
             stem = self._stem(seg.name, seg.role)
             a0 = max(0, t - seg.start)  # a pickup longer than the time left starts part-way, ramped
-            track = _Track(rec.id, target if seg.role == "intro" else plan.source, seg.role)
+            track = Track(rec.id, target if seg.role == "intro" else plan.source, seg.role)
             self._oneshot(track, stem, seg.start + a0, a0, layered=True, gain=1.0)
             self._at(seg.start + a0, ("clip", rec, track))
             self._at(seg.entry, ("marker", Marker("segment", seg.entry, "1:1", track.state,
                                                    {"name": seg.name, "role": seg.role, "plan": rec.id}), rec))
-            self._add_span(_Span(seg.entry, rec.id, track.state, seg.role, seg.name,
+            self._grid.add(Span(seg.entry, rec.id, track.state, seg.role, seg.name,
                                  BeatGrid(self.sample_rate, stem.grid.bpm, stem.grid.meter, seg.entry)))
         self._at(plan.edit_frame, ("edit", rec, plan))
         direct = not plan.segments
         self._at(plan.main_frame, ("main", rec, target, variants, plan.fade_frames if direct else 0, plan.curve))
         main_beats = self._main_beats(target)
-        self._add_span(_Span(plan.main_frame, rec.id, target, "main", target, plan.target_grid, 0))
+        self._grid.add(Span(plan.main_frame, rec.id, target, "main", target, plan.target_grid, 0))
         self._head = target_playhead(plan, main_beats)
 
-    def _oneshot(self, track: _Track, stem: Stem, out0: int, a0: int, *, layered: bool, gain: float) -> None:
+    def _oneshot(self, track: Track, stem: Stem, out0: int, a0: int, *, layered: bool, gain: float) -> None:
         """Prepare a one-shot clip (not yet playing): 1 ms ramps at both ends."""
         r = min_ramp_frames(self.sample_rate)
         clip = Clip(stem, a0, stem.grid.frames, out0, env=track.env, layered=layered, gain=gain, owner=track)
@@ -604,7 +494,7 @@ class Sequencer:
         elif kind == "tempo":
             self._switch_tempo(frame, *action[1:])
 
-    def _edit(self, rec: _Rec, plan: TransitionPlan, frame: int) -> None:
+    def _edit(self, rec: Rec, plan: TransitionPlan, frame: int) -> None:
         if rec.cancelled:
             return
         table = self._table(plan.fade_frames, plan.curve, False)
@@ -624,8 +514,8 @@ class Sequencer:
                 "fade_frames": plan.fade_frames, "curve": plan.curve, "main_frame": plan.main_frame}))
         self._markers.append(Marker("state", frame, pos, plan.target, {"from": prev}))
 
-    def _start_main(self, rec: _Rec, state: str, variants: list[Stem], frame: int, fade: int, curve: str) -> None:
-        track = _Track(rec.id, state, "main")
+    def _start_main(self, rec: Rec, state: str, variants: list[Stem], frame: int, fade: int, curve: str) -> None:
+        track = Track(rec.id, state, "main")
         track.stems = variants
         track.bpm = variants[0].grid.bpm
         track.variant = int(self._rng.integers(len(variants))) if len(variants) > 1 else 0
@@ -637,16 +527,16 @@ class Sequencer:
         self._main[state] = track
         self._play_cycle(track, frame, 0)
 
-    def _play_cycle(self, track: _Track, frame: int, a0: int) -> None:
+    def _play_cycle(self, track: Track, frame: int, a0: int) -> None:
         stem = track.stems[track.variant]
         clip = Clip(stem, a0, stem.grid.exit, frame, env=track.env, owner=track)
         track.clips = [c for c in track.clips if c.out1 > frame] + [clip]
         self._clips.append(clip)
-        self._markers.append(Marker("segment", frame, self._label_at(frame), track.state,
+        self._markers.append(Marker("segment", frame, self._grid.label_at(frame), track.state,
                                     {"name": track.state, "role": "main", "variant": track.variant, "bpm": str(track.bpm), "offset": a0}))
         self._at(clip.out1, ("cycle", track))
 
-    def _tail(self, track: _Track, stem: Stem, frame: int) -> None:
+    def _tail(self, track: Track, stem: Stem, frame: int) -> None:
         """Let `stem`'s tail ring from `frame` (its exit), under the track's envelope."""
         if stem.grid.frames <= stem.grid.exit:
             return
@@ -661,7 +551,7 @@ class Sequencer:
         track.clips.append(clip)
         self._clips.append(clip)
 
-    def _cycle(self, track: _Track, frame: int) -> None:
+    def _cycle(self, track: Track, frame: int) -> None:
         """A main loop cycle ended at `frame`: loop, change variant, or ring out if stopped."""
         stem = track.stems[track.variant]
         if track.stopped_at is not None:
@@ -680,13 +570,13 @@ class Sequencer:
             track.variant = nxt
         self._play_cycle(track, frame, 0)
 
-    def _switch_tempo(self, frame: int, rec: _Rec, state: str, stems: list[Stem], beat: int, bpm: Fraction, pos: str) -> None:
+    def _switch_tempo(self, frame: int, rec: Rec, state: str, stems: list[Stem], beat: int, bpm: Fraction, pos: str) -> None:
         old = self._main.get(state)
         if old is None or old.stopped_at is not None or rec.dead_at(frame):
             return
         n = max(1, int(round(TEMPO_XFADE_SECONDS * self.sample_rate)))
         old.stop(frame, self._table(n, "equal-power", False))
-        track = _Track(old.rec, state, "main")  # later edits stop it like the take it replaces
+        track = Track(old.rec, state, "main")  # later edits stop it like the take it replaces
         track.stems = stems
         track.bpm = bpm
         track.variant = old.variant
@@ -698,105 +588,3 @@ class Sequencer:
         self._main[state] = track
         self._markers.append(Marker("tempo", frame, pos, state, {"bpm": str(bpm)}))
         self._play_cycle(track, frame, a0)
-
-    # -- internals: layers ---------------------------------------------------------------------
-    @staticmethod
-    def _layer_target(p: ParamDef, layer: str, value: float) -> float:
-        lo, hi = p.layers[layer]
-        if value >= hi:
-            return 1.0
-        if value <= lo:
-            return 0.0
-        x = (value - lo) / (hi - lo)
-        return float(x * x * (3.0 - 2.0 * x))
-
-    def _gains(self, a: int, b: int) -> dict:
-        gains: dict[str, Any] = {}
-        unity = True
-        for layer, envs in self._layer_envs.items():
-            g: Any = envs[0].render(a, b)
-            for e in envs[1:]:
-                g = g * e.render(a, b)
-            if type(g) is np.float32:
-                if g != 1.0:
-                    unity = False
-            else:
-                unity = False
-                g2 = np.empty((b - a, self.channels), F32)
-                for c in range(g2.shape[1]):
-                    g2[:, c] = g
-                g = g2
-            gains[layer] = g
-        return {} if unity else gains
-
-    # -- internals: the grid and its markers ---------------------------------------------------
-    def _add_span(self, span: _Span) -> None:
-        self._spans = [s for s in self._spans if s.start < span.start or s.rec == span.rec] + [span]
-        self._spans.sort(key=lambda s: s.start)
-        self._nb = None
-
-    def _span_index(self, frame: int) -> int | None:
-        idx = None
-        for i, s in enumerate(self._spans):
-            if s.start <= frame:
-                idx = i
-            else:
-                break
-        return idx
-
-    def _span_at(self, frame: int) -> _Span | None:
-        i = self._span_index(frame)
-        return None if i is None else self._spans[i]
-
-    def _label_at(self, frame: int) -> str:
-        s = self._span_at(frame)
-        return s.label(frame) if s else ""
-
-    def _next_grid(self, span: _Span, frame: int, every: int) -> int:
-        """First beat of `span`'s grid at or after `frame` whose index is a multiple of `every`."""
-        k = span.grid.beat_index_at(frame)
-        if span.grid.beat_frame(k) < frame:
-            k += 1
-        n = k + span.origin_beat
-        n += (-n) % every
-        return span.grid.beat_frame(n - span.origin_beat)
-
-    def _seek(self, frame: int) -> tuple[int, int, int] | None:
-        i = self._span_index(frame)
-        if i is None:
-            if not self._spans:
-                return None
-            i, frame = 0, self._spans[0].start
-        span = self._spans[i]
-        k = span.grid.beat_index_at(frame)
-        if span.grid.beat_frame(k) < frame:
-            k += 1
-        return self._fix((i, k, span.grid.beat_frame(k)))
-
-    def _fix(self, nb: tuple[int, int, int]) -> tuple[int, int, int]:
-        i, k, f = nb
-        while i + 1 < len(self._spans) and f >= self._spans[i + 1].start:
-            i += 1
-            s = self._spans[i]
-            k, f = 0, s.start
-        return (i, k, f)
-
-    def _advance(self, nb: tuple[int, int, int]) -> tuple[int, int, int]:
-        i, k, _ = nb
-        return self._fix((i, k + 1, self._spans[i].grid.beat_frame(k + 1)))
-
-    def _grid_markers(self, a: int, b: int) -> None:
-        if self._nb is None or self._nb[2] < a:
-            self._nb = self._seek(a)
-        while self._nb is not None and self._nb[2] < b:
-            i, k, f = self._nb
-            span = self._spans[i]
-            bpb = span.grid.meter.beats
-            n = k + span.origin_beat
-            pos = f"{n // bpb + 1}:{n % bpb + 1}"
-            detail = {"role": span.role, "name": span.name, "bpm": str(span.grid.bpm)}
-            if n % bpb == 0:
-                self._session_bars += 1
-                self._markers.append(Marker("bar", f, pos, span.state, {**detail, "session_bar": self._session_bars}))
-            self._markers.append(Marker("beat", f, pos, span.state, detail))
-            self._nb = self._advance(self._nb)

@@ -63,6 +63,10 @@ class Envelope:
     def ramp(self, start: int, n: int, target: float, table: np.ndarray) -> None:
         """Move from the value at `start` to `target` along `table` (0 -> 1, float32, length n)."""
         v0 = self.value_at(start)
+        if F32(target) == v0:
+            # v0 + 0 * table is v0 throughout: hold it (an empty segment) so blocks stay constant
+            self.add(start, table[:0], target)
+            return
         values = (v0 + (F32(target) - v0) * table[:n]).astype(F32)
         self.add(start, values, target)
 
@@ -84,10 +88,16 @@ class Envelope:
         return v
 
     def render(self, a: int, b: int) -> np.float32 | np.ndarray:
-        """The gain over output frames [a, b): a float32 scalar when constant, else an array."""
+        """The gain over output frames [a, b): a float32 scalar when constant, else an array
+        (a read-only view of a segment when [a, b) lies inside one: do not write to it)."""
         c = self.constant_over(a, b)
         if c is not None:
             return c
+        for s, e, values, _ in self.segs:
+            if s <= a and b <= e:  # inside one segment: a view, no copy
+                return values[a - s : b - s]
+            if e > a:
+                break
         out = np.empty(b - a, dtype=F32)
         pos = a
         v = self.initial
@@ -133,6 +143,38 @@ def layer_sum(stem: Stem) -> np.ndarray:
     return total
 
 
+_MISS = object()
+_PREFIX_AFTER = 4  # blocks a set of constant layer gains must hold before its sum is cached
+_PREFIXES: dict[tuple, tuple[Stem, np.ndarray | None]] = {}
+_PREFIXES_MAX = 16  # each is a whole stem's frames
+
+
+def layer_prefix(stem: Stem, gains: tuple) -> np.ndarray | None:
+    """Float32 sum of the stem's first len(gains) layers at constant float32 `gains`, summed
+    exactly as `Clip.mix_into` sums them (zero gains skipped, unity gains not multiplied);
+    None when every gain is zero. Cached (a few whole-stem arrays)."""
+    key = (id(stem), gains)
+    hit = _PREFIXES.get(key)
+    if hit is not None and hit[0] is stem:
+        return hit[1]
+    acc: np.ndarray | None = None
+    owned = False  # acc is our own array (not a stem's layer, which must not be written)
+    for g, arr in zip(gains, stem.layers.values()):
+        if g == 0:
+            continue
+        part = arr if g == ONE else np.multiply(arr, g)
+        if acc is None:
+            acc, owned = part, part is not arr
+        elif not owned:
+            acc, owned = acc + part, True
+        else:
+            acc += part
+    if len(_PREFIXES) >= _PREFIXES_MAX:
+        del _PREFIXES[next(iter(_PREFIXES))]
+    _PREFIXES[key] = (stem, acc)
+    return acc
+
+
 class Clip:
     """One stem's audio frames [a0, a1) playing from output frame `out0`, under an envelope.
 
@@ -140,7 +182,8 @@ class Clip:
     fixed linear gain (a stinger's gain_db).
     """
 
-    __slots__ = ("stem", "a0", "a1", "out0", "out1", "env", "layered", "gain", "names", "arrays", "total", "owner")
+    __slots__ = ("stem", "a0", "a1", "out0", "out1", "env", "layered", "gain", "names", "arrays", "total", "owner",
+                 "pkey", "phits", "pval")
 
     def __init__(self, stem: Stem, a0: int, a1: int, out0: int, *, env: Envelope | None = None,
                  layered: bool = True, gain: float = 1.0, owner: object = None) -> None:
@@ -155,6 +198,23 @@ class Clip:
         self.arrays = tuple(stem.layers.values())
         self.total = layer_sum(stem)
         self.owner = owner
+        self.pkey: tuple = ()  # the leading layers' constant gains in the last block, and
+        self.phits = 0  # for how many blocks in a row, and their partial sum (see _prefix)
+        self.pval: np.ndarray | None | object = _MISS
+
+    def _prefix(self, lg: list, k: int) -> np.ndarray | None | object:
+        """The partial sum of the first `k` layers at their constant gains `lg[:k]` over the
+        whole stem (None: all at zero), or `_MISS` until those gains have held for
+        `_PREFIX_AFTER` blocks (a short-lived gain is not worth a pass over the stem)."""
+        key = tuple(lg[:k])
+        if key != self.pkey:
+            self.pkey, self.phits, self.pval = key, 1, _MISS
+            return _MISS
+        if self.pval is _MISS:
+            self.phits += 1
+            if self.phits >= _PREFIX_AFTER:
+                self.pval = layer_prefix(self.stem, key)
+        return self.pval
 
     def stop(self, frame: int, table: np.ndarray) -> None:
         """Fade out from `frame` along `table` (1 -> 0) and end when it has."""
@@ -181,26 +241,48 @@ class Clip:
         src: np.ndarray | None = None
         if self.layered and gains:
             lg = [gains.get(name, ONE) for name in self.names]
-            if all(type(g) is np.float32 and g == ONE for g in lg):
+            k = 0  # the leading layers at constant gains
+            unity = True
+            for g in lg:
+                if type(g) is not np.float32:
+                    unity = False
+                    break
+                if g != ONE:
+                    unity = False
+                k += 1
+            if unity:
                 src = self.total[s0 : s0 + n]
             else:
+                # The leading constant-gain layers' partial sum, precomputed over the stem once
+                # the gains have held for a few blocks: the same float32 operations in the same
+                # order, so the same bits as summing them here.
+                pre = self._prefix(lg, k) if k else _MISS
                 acc = tmp[:n]
-                first = True
-                for g, arr in zip(lg, self.arrays):
+                pending = None if pre is _MISS or pre is None else pre[s0 : s0 + n]
+                have = False
+                for i in range(0 if pre is _MISS else k, len(lg)):
+                    g, arr = lg[i], self.arrays[i]
                     if type(g) is np.float32:
                         if g == 0:
                             continue
                         part = arr[s0 : s0 + n] if g == ONE else np.multiply(arr[s0 : s0 + n], g, out=tmp2[:n])
                     else:  # g: the layer's gain expanded to (block frames, channels)
                         part = np.multiply(arr[s0 : s0 + n], g[o0 - a : o1 - a], out=tmp2[:n])
-                    if first:
+                    if pending is not None:
+                        np.add(pending, part, out=acc)
+                        pending = None
+                        have = True
+                    elif not have:
                         acc[...] = part
-                        first = False
+                        have = True
                     else:
                         acc += part
-                if first:
+                if pending is not None:
+                    src = pending
+                elif have:
+                    src = acc
+                else:
                     return
-                src = acc
         else:
             src = self.total[s0 : s0 + n]
         # 2. the clip's envelope and fixed gain

@@ -289,15 +289,19 @@ def test_info_reports_states_duration_size_and_build(serial_bank) -> None:
     assert "state calm: intro 1 bars at 120 bpm" in text and "8 stems (14 files), 18.2 s of audio" in text
 
 
-def test_build_cli_prints_plain_progress_and_skips_composer_file_states(tmp_path) -> None:
-    g = tmp_path / "files.toml"
-    g.write_text(tiny() + '\n[states.theme]\nfiles = { main = "x.wav" }\nterminal = true\n\n[[transitions]]\nfrom = "*"\nto = "theme"\non = "t"\n')
+def test_build_cli_prints_plain_progress_and_names_a_missing_composer_file(tmp_path) -> None:
+    g = tmp_path / "tiny.toml"
+    g.write_text(tiny())
     res = cli("bank", "build", str(g), "--jobs", "1", "--generator", REF, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "tiny: 8 stems, 0 reused from cache, 8 to generate" in res.stdout
     assert "[8/8] generated" in res.stdout
-    assert "note: state 'theme' uses composer files (main)" in res.stdout
     assert (tmp_path / "loops" / "tiny" / "manifest.json").is_file()  # the default place
+    # a state of composer files whose file is not there: refused before anything is generated
+    g.write_text(tiny() + '\n[states.theme]\nfiles = { main = "x.wav" }\nterminal = true\n\n[[transitions]]\nfrom = "*"\nto = "theme"\non = "t"\n')
+    res = cli("bank", "build", str(g), "--jobs", "1", "--generator", REF, cwd=tmp_path)
+    assert res.returncode == 2
+    assert f"[states.theme].files.main = 'x.wav': no such file ({tmp_path / 'x.wav'})" in res.stderr
 
 
 SMALL = """\

@@ -122,3 +122,83 @@ def test_a_missing_file_names_what_was_looked_for(tmp_path):
                     path=str(tmp_path / "m.toml"))
     with pytest.raises(BankError, match=r"no stem file for 2 segment\(s\).*a\.intro\.\{wav,flac,mp3,ogg\}.*a\.main\."):
         FilesGenerator(g, tmp_path)
+
+
+MIXED = """\
+[soundtrack]
+name = "mixed"
+tempo = 120
+key = "A minor"
+start = "calm"
+
+[states.calm]
+prompt = "calm ambient pads"
+main = 1
+layers = ["harmony", "bass"]
+
+[states.fight]
+files = {{ intro = "{intro}", main = "composer/fight-loop.wav" }}
+layers = ["drums", "harmony"]
+
+[[transitions]]
+from = "calm"
+to = "fight"
+on = "go"
+sync = "bar"
+
+[[transitions]]
+from = "fight"
+to = "calm"
+on = "stop"
+"""
+
+
+def test_bank_build_mixes_a_procedural_state_and_a_files_state(tmp_path, loop_audio):
+    """`bank build` (not `bank import`) takes a state's `files` through conform; the sequencer
+    plays a transition from the generated state into it, landing on the grid."""
+    from soundtrack.bank import Bank, build_bank, verify_bank
+    from soundtrack.graph import load_graph
+    from soundtrack.sequencer import Sequencer
+
+    times, y = loop_audio
+    (tmp_path / "composer").mkdir()
+    sf.write(tmp_path / "composer" / "fight-in.flac", y, SR)
+    sf.write(tmp_path / "composer" / "fight-loop.wav", y, SR)
+    gpath = tmp_path / "mixed.toml"
+    gpath.write_text(MIXED.format(intro="composer/fight-in.flac"))
+    out = tmp_path / "bank"
+    report = build_bank(gpath, out=out, jobs=1)
+    assert sorted(report.generated) == ["calm/main/0", "fight/intro", "fight/main/0"] and not report.skipped
+    assert verify_bank(out).ok
+    g = load_graph(gpath)
+    bank = Bank(out, graph=g)
+    recs = {r["id"]: r for r in bank.manifest["stems"]}
+    assert recs["calm/main/0"]["generator"]["name"] == "procedural"
+    assert recs["fight/main/0"]["generator"]["name"] == "files"
+    assert recs["fight/intro"]["source"]["file"] == "composer/fight-in.flac"
+    assert bank.manifest["states"]["fight"]["files"] == {"intro": "composer/fight-in.flac", "main": "composer/fight-loop.wav"}
+    # the files state's bar counts are its files' (2 bars each, plus a pickup before the intro)
+    assert (bank.manifest["states"]["fight"]["intro"], bank.manifest["states"]["fight"]["main"]) == (2, 2)
+    intro, main = bank.grid("fight", "intro"), bank.grid("fight", "main")
+    assert intro.entry > 0 and (main.entry, main.exit, main.bpm) == (0, 2 * 96000, 120)
+
+    s = Sequencer(g, bank)
+    s.start()
+    s.render(30_000)
+    bar = s.next_bar_frame()
+    plan = s.post("go")
+    # bar sync: the fight intro's bar 1 lands on a calm bar line, its pickup sounding before it
+    assert plan.accepted and plan.edit_frame >= bar and (plan.edit_frame - bar) % 96000 == 0
+    cue = plan.segments[0]
+    assert (cue.role, cue.entry, cue.start) == ("intro", plan.edit_frame, plan.edit_frame - intro.entry)
+    assert plan.main_frame == plan.edit_frame + 2 * 96000
+    audio = s.render(plan.main_frame + 96000 - s.frame)
+    start = s.frame - audio.shape[0]
+    # the loop's downbeats (its accented beat 1) sound within 5 ms of the grid the plan set
+    beats = [plan.main_frame + k * 24000 - start for k in (0, 4)]
+    assert np.max(np.abs(attack_offsets_ms(audio, beats))) < 5.0
+
+    # an edited composer file rebuilds its own stem and nothing else
+    sf.write(tmp_path / "composer" / "fight-in.flac", y * 0.5, SR)
+    again = build_bank(gpath, out=out, jobs=1)
+    assert again.generated == ["fight/intro"] and sorted(again.reused) == ["calm/main/0", "fight/main/0"]

@@ -147,3 +147,131 @@ def test_cli_sequencer_and_bank_do_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ}, check=True)
     assert out.stdout.strip() == "clean"
+
+
+CHAIN = """\
+[soundtrack]
+name = "chain"
+tempo = 240
+key = "D minor"
+sample_rate = 48000
+generator = "musicgen"
+start = "a"
+
+[generator]
+model = "tiny-musicgen"
+device = "cpu"
+
+[states.a]
+prompt = "dark synth pulse"
+intro = {intro}
+main = 1
+variants = 2
+outro = 1
+layers = ["bass", "harmony"]
+
+[states.b]
+prompt = "bright arps"
+main = 1
+layers = ["bass", "harmony"]
+
+[[transitions]]
+from = "a"
+to = "b"
+on = "go"
+
+[[transitions]]
+from = "b"
+to = "a"
+on = "back"
+"""
+
+
+@pytest.fixture(scope="module")
+def chain_bank(tmp_path_factory):
+    """A musicgen bank whose graph names a local tiny model (saved next to it), built in this process."""
+    from soundtrack.bank import build_bank
+
+    root = tmp_path_factory.mktemp("chain")
+    tiny_musicgen().save_pretrained(root / "tiny-musicgen")
+    graph = root / "chain.toml"
+    graph.write_text(CHAIN.format(intro=1))
+    report = build_bank(graph, out=root / "j1", jobs=1)
+    return root, graph, report
+
+
+@neural
+def test_graph_model_reaches_the_generator_and_continuations_key_on_what_they_follow(chain_bank):
+    root, graph, report = chain_bank
+    assert sorted(report.generated) == ["a/intro", "a/main/0", "a/main/1", "a/outro", "b/main/0"]
+    manifest = json.loads((root / "j1" / "manifest.json").read_text())
+    # the graph's relative model folder, resolved next to the graph, is the generator's identity
+    assert manifest["generator"] == {"name": "musicgen", "version": f"1+{(root / 'tiny-musicgen').resolve()}"}
+    info = json.loads((root / "j1" / "build.json").read_text())["generator"]
+    assert info["options"] == {"device": "cpu", "model": str((root / "tiny-musicgen").resolve())} and info["chain"]
+    recs = {r["id"]: r for r in manifest["stems"]}
+    # mains continue from the intro, the outro from main 0; a state with no intro starts fresh
+    assert recs["a/main/0"]["context"] == recs["a/main/1"]["context"] == recs["a/intro"]["key"]
+    assert recs["a/outro"]["context"] == recs["a/main/0"]["key"]
+    assert "context" not in recs["a/intro"] and "context" not in recs["b/main/0"]
+    from soundtrack.bank import Bank, verify_bank
+
+    assert verify_bank(root / "j1").ok
+    bank = Bank(root / "j1")
+    for role in ("intro", "main", "outro"):
+        g = bank.grid("a", role)
+        assert g.bpm == 240 and g.exit - g.entry == 48000  # one bar of 4/4 at 240 bpm (short: fast tests), 48 kHz
+    assert bank.stem("a", "main", 1).meta["model"] == str((root / "tiny-musicgen").resolve())
+
+
+@neural
+def test_cli_model_and_two_workers_give_the_same_bank_bit_for_bit(chain_bank):
+    from test_bank import bank_bytes
+
+    root, graph, _ = chain_bank
+    run = subprocess.run([sys.executable, "-m", "soundtrack", "bank", "build", str(graph), "--jobs", "2",
+                          "--model", str(root / "tiny-musicgen"), "--out", str(root / "j2"), "--quiet"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "5 generated" in run.stdout
+    assert bank_bytes(root / "j2") == bank_bytes(root / "j1")
+
+
+@neural
+def test_a_changed_intro_rebuilds_what_continues_from_it_and_nothing_else(chain_bank, tmp_path):
+    import shutil
+
+    from soundtrack.bank import build_bank
+
+    root, graph, _ = chain_bank
+    shutil.copytree(root / "j1", tmp_path / "bank")
+    edited = root / "edited.toml"  # next to the model folder, like the original
+    edited.write_text(CHAIN.format(intro=2))
+    r = build_bank(edited, out=tmp_path / "bank", jobs=1)
+    assert sorted(r.generated) == ["a/intro", "a/main/0", "a/main/1", "a/outro"] and r.reused == ["b/main/0"]
+    assert len(r.unreferenced) == 4  # the old intro, mains and outro stay as cache
+
+
+def test_generator_table_is_validated_naming_file_table_and_key():
+    from soundtrack.errors import GraphError
+    from soundtrack.graph import parse_graph
+
+    base = '[soundtrack]\nname = "g"\n{t}\n[states.a]\nprompt = "x"\n'
+    g = parse_graph(base.format(t='[generator]\nmodel = "facebook/musicgen-small"\ndevice = "auto"\nguidance_scale = 4'))
+    assert g.generator_options == {"model": "facebook/musicgen-small", "guidance_scale": 4.0}  # auto = no option
+    for table, msg in [
+        ('[generator]\nmodle = "x"', r"g\.toml: \[generator\]\.modle is not a known key; valid keys are model, device, guidance_scale, max_batch"),
+        ('[generator]\ndevice = "gpu"', r"g\.toml: \[generator\]\.device = 'gpu' must be one of auto, cpu, cuda, cuda:N, mps"),
+        ('[generator]\nguidance_scale = 0.5', r"\[generator\]\.guidance_scale = 0\.5 must be between 1 \(no guidance\) and 20"),
+        ('[generator]\nmax_batch = 0', r"\[generator\]\.max_batch = 0 must be between 1 and 64"),
+        ('[generator]\nmodel = 3', r"\[generator\]\.model = 3 must be a string"),
+    ]:
+        with pytest.raises(GraphError, match=msg):
+            parse_graph(base.format(t=table), path="g.toml")
+
+
+def test_options_change_the_version_so_the_cache_key_follows_the_model():
+    a = MusicgenGenerator(model="facebook/musicgen-small")
+    assert a.version == "1+facebook/musicgen-small"
+    assert MusicgenGenerator(model="facebook/musicgen-medium").version == "1+facebook/musicgen-medium"
+    assert MusicgenGenerator(model="m", guidance_scale=4.0, max_batch=2).version == "1+m+guidance=4+batch=2"

@@ -179,6 +179,28 @@ def test_layers_follow_the_parameter_from_the_next_beat() -> None:
         s.set_param("loudness", 0.5)
 
 
+def test_steady_partial_layer_gains_mix_exactly_in_small_blocks_and_leave_the_stems_alone() -> None:
+    # intensity 0.4: drums held at half gain (smoothstep of 0.5), melody out; many small blocks
+    # reuse the precomputed sum of the constant-gain layers, which must give the same bits
+    calm = [STEMS.stem("calm", "main", v) for v in range(GRAPH.states["calm"].variants)]
+    before = [{k: v.copy() for k, v in stem.layers.items()} for stem in calm]
+    whole, chunked = seq(), seq()
+    for s in (whole, chunked):
+        s.render(O + 1000)
+        s.set_param("intensity", 0.4)
+    out = whole.render(3 * 32_000)
+    parts = [chunked.render(300) for _ in range(3 * 32_000 // 300)]
+    parts.append(chunked.render(3 * 32_000 - 300 * len(parts)))
+    assert np.array_equal(np.concatenate(parts), out)
+    mains = played(whole.pop_markers(), "segment", role="main")
+    m = [x for x in mains if x.frame > O + 1000][0]  # the first cycle after the ramp: half drums + bass + harmony, bit for bit
+    stem = STEMS.stem("calm", "main", m.detail["variant"])
+    want = stem.layers["drums"] * np.float32(0.5) + stem.layers["bass"] + stem.layers["harmony"]
+    a = m.frame - (O + 1000) + TAIL["main"]  # after the previous variant's tail
+    assert np.array_equal(out[a : a + 32_000 - TAIL["main"]], want[TAIL["main"] : 32_000])
+    assert all(np.array_equal(stem.layers[k], v) for stem, b in zip(calm, before) for k, v in b.items())
+
+
 def test_a_stinger_overlaps_the_music_on_the_beat_and_is_guarded() -> None:
     s = seq()
     ref = seq()

@@ -8,6 +8,14 @@ bank, each file to a temporary name renamed into place, a stem's record after it
 manifest last. So the bank is the same bytes whatever the executor, the number of workers or
 the order they finish in, and a build killed at any moment leaves only finished stems behind
 valid names; the next build reuses them.
+
+Jobs: one per stem (with its tempo variants) for a generator like the procedural one; one per
+state for a generator with `generate_chain` (musicgen: the intro, then the mains continuing it,
+then the outro continuing main 0; a state is remade whole when any of its stems is missing,
+because a batch's audio depends on all of its specs); one per composer file for a state with
+``files`` (conformed through `soundtrack.importer`), so a graph can mix generated and composed
+states. Generator options (a graph's ``[generator]`` table, ``--model``) travel in every job and
+construct the generator in each worker.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from soundtrack.bank.plan import CODEC, FORMAT, FORMAT_VERSION, BankPlan, PlannedStem, plan_bank
-from soundtrack.bank.render import RenderJob, Rendered, render_job, resolve_generator
+from soundtrack.bank.render import Link, RenderJob, Rendered, can_chain, render_job, resolve_generator
 from soundtrack.bank.store import (
     BUILD_INFO,
     MANIFEST,
@@ -81,11 +89,33 @@ def default_out(graph: Graph) -> Path:
     return Path("loops") / graph.name
 
 
-def make_plan(graph: Graph, *, generator: str | None = None) -> BankPlan:
-    """The plan for `graph` with `generator` (default: the graph's), its version read from it."""
+def generator_options(graph: Graph, generator: str | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The constructor options for the build's generator: the graph's ``[generator]`` table when
+    the generator is the graph's own (it configures that one), then `options` (the CLI's) on top.
+    A `model` that names an existing folder becomes its absolute path (relative to the graph's
+    folder for the graph's option, to the current one for the CLI's)."""
     ref = generator or graph.generator
-    gen = resolve_generator(ref)
-    return plan_bank(graph, generator=ref, generator_name=gen.name, generator_version=gen.version)
+    out: dict[str, Any] = {}
+    if ref == graph.generator:
+        out.update(graph.generator_options)
+        m = out.get("model")
+        if isinstance(m, str) and (Path(graph.path).parent / m).is_dir():
+            out["model"] = str((Path(graph.path).parent / m).resolve())
+    for k, v in (options or {}).items():
+        if v is None:
+            continue
+        out[k] = str(Path(v).resolve()) if k == "model" and isinstance(v, str) and Path(v).is_dir() else v
+    return out
+
+
+def make_plan(graph: Graph, *, generator: str | None = None, options: dict[str, Any] | None = None) -> BankPlan:
+    """The plan for `graph` with `generator` (default: the graph's) built with `options` (see
+    `generator_options`), its version read from it; chained when it has `generate_chain`."""
+    ref = generator or graph.generator
+    opts = generator_options(graph, generator, options)
+    gen = resolve_generator(ref, opts)
+    return plan_bank(graph, generator=ref, generator_name=gen.name, generator_version=gen.version,
+                     chain=can_chain(gen), options=opts)
 
 
 def finished_record(root: Path, key: str) -> dict[str, Any] | None:
@@ -107,20 +137,20 @@ def finished_record(root: Path, key: str) -> dict[str, Any] | None:
 
 def _estimate(job: RenderJob) -> float:
     """Rough seconds of music a job makes, to hand out long jobs first (better load balance)."""
-    s = job.spec
-    beats = s.beats if s.beats is not None else s.bars * (s.meter.beats if s.meter else 4)
-    return float(beats * 60 / (s.tempo or 120)) * (1 + 2 * len(job.variants))
+    total = 0.0
+    for link in job.links():
+        s = link.spec
+        beats = s.beats if s.beats is not None else s.bars * (s.meter.beats if s.meter else 4)
+        total += float(beats * 60 / (s.tempo or 120)) * (1 + 2 * len(link.variants))
+    return total
 
 
 def _jobs_for(plan: BankPlan, done: set[str]) -> list[tuple[RenderJob, list[PlannedStem]]]:
-    jobs = []
-    for p in plan.stems:
-        if p.base is not None:
-            continue
-        variants = [v for v in plan.stems if v.base == p.key and v.key not in done]
-        if p.key in done and not variants:
-            continue
-        job = RenderJob(
+    def variants_of(p: PlannedStem) -> list[PlannedStem]:
+        return [v for v in plan.stems if v.base == p.key and v.key not in done]
+
+    def job(p: PlannedStem, variants: list[PlannedStem], **kw: Any) -> RenderJob:
+        return RenderJob(
             generator=plan.generator,
             generator_name=plan.generator_name,
             generator_version=plan.generator_version,
@@ -129,8 +159,31 @@ def _jobs_for(plan: BankPlan, done: set[str]) -> list[tuple[RenderJob, list[Plan
             target_lufs=plan.target_lufs,
             ceiling_dbtp=plan.ceiling_dbtp,
             variants=tuple((v.key, v.tempo) for v in variants if v.tempo is not None),
+            options=plan.generator_options,
+            source=p.source,
+            **kw,
         )
-        jobs.append((job, [p, *variants]))
+
+    jobs = []
+    chains: dict[str, list[PlannedStem]] = {}  # state -> its base stems, in plan order
+    for p in plan.stems:
+        if p.base is not None:
+            continue
+        if plan.chain and p.kind == "state" and p.source is None:
+            chains.setdefault(p.name, []).append(p)
+            continue
+        variants = variants_of(p)
+        if p.key in done and not variants:
+            continue
+        jobs.append((job(p, variants), [p, *variants]))
+    for segs in chains.values():
+        per = {p.key: variants_of(p) for p in segs}
+        if all(p.key in done and not per[p.key] for p in segs):
+            continue
+        # the whole state again: finished stems come back bit-identical and are not rewritten
+        links = tuple(Link(p.spec, p.key, tuple((v.key, v.tempo) for v in per[p.key] if v.tempo is not None))
+                      for p in segs)
+        jobs.append((job(segs[0], [], chain=links), [x for p in segs for x in (p, *per[p.key])]))
     jobs.sort(key=lambda jp: -_estimate(jp[0]))  # stable: ties keep plan order
     return jobs
 
@@ -185,13 +238,16 @@ def build_bank(
     executor: Executor | None = None,
     prune: bool = False,
     progress: Callable[[Progress], None] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> BuildReport:
     """Build (or bring up to date) the loop bank of `graph` in `out` (default ``loops/NAME``).
 
     `jobs`: worker processes (default: all cores; 1 = in this process). `generator`: a registered
     name or ``"module:Factory"`` (default: the graph's). `scheduler`: a Dask scheduler address
     such as ``tcp://10.0.0.5:8786``; `executor`: any concurrent.futures executor instead. `prune`
-    deletes stems on disk that the graph no longer needs. Raises BankError when another build
+    deletes stems on disk that the graph no longer needs. `options`: generator constructor options
+    on top of the graph's ``[generator]`` table, e.g. ``{"model": "facebook/musicgen-medium"}``
+    (the CLI's --model). Raises BankError when another build
     holds the bank, GenerationError when a stem cannot be made (finished stems are kept).
     """
     t0 = time.perf_counter()
@@ -200,7 +256,7 @@ def build_bank(
     n_jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise BankError(f"jobs={jobs!r} must be a whole number of worker processes >= 1")
-    plan = make_plan(g, generator=generator)
+    plan = make_plan(g, generator=generator, options=options)
     report = BuildReport(path=root, stems=len(plan.stems), skipped=list(plan.skipped))
     emit = progress or (lambda p: None)
 
@@ -307,6 +363,11 @@ def manifest_for(plan: BankPlan, records: dict[str, dict[str, Any]]) -> dict[str
         rec = dict(records[p.key])
         rec.update({"id": p.id, "kind": p.kind, "name": p.name, "role": p.role, "variant": p.variant,
                     "tempo": None if p.tempo is None else str(p.tempo), "base": p.base})
+        if p.context is not None:  # only chained stems carry these keys: older manifests are unchanged
+            rec["context"] = p.context
+        if p.source is not None:
+            rec["source"] = {"file": g.states[p.name].files[p.role], "sha256": p.source.sha256,
+                             "declared": p.source.declared.to_dict()}
         stems.append(rec)
         if p.tempo is not None and str(p.tempo) not in built_tempi.setdefault(p.name, []):
             built_tempi[p.name].append(str(p.tempo))
@@ -320,8 +381,7 @@ def manifest_for(plan: BankPlan, records: dict[str, dict[str, Any]]) -> dict[str
         "loudness": {"target_lufs": plan.target_lufs, "true_peak_dbtp": plan.ceiling_dbtp},
         "codec": dict(CODEC),
         "states": {
-            s.name: {"intro": s.intro, "main": s.main, "variants": s.variants, "outro": s.outro,
-                     "layers": list(s.layers), "tempi": built_tempi.get(s.name, [])}
+            s.name: _state_entry(s, plan, records, built_tempi.get(s.name, []))
             for s in g.states.values() if any(p.kind == "state" and p.name == s.name for p in plan.stems)
         },
         "stingers": {s.name: {"beats": s.beats, "layers": list(s.layers)} for s in g.stingers.values()},
@@ -329,6 +389,18 @@ def manifest_for(plan: BankPlan, records: dict[str, dict[str, Any]]) -> dict[str
         "skipped": list(plan.skipped),
         "stems": stems,
     }
+
+
+def _state_entry(s: Any, plan: BankPlan, records: dict[str, dict[str, Any]], tempi: list[str]) -> dict[str, Any]:
+    """A state's manifest entry; a state of composer files has the bar counts its files gave."""
+    entry = {"intro": s.intro, "main": s.main, "variants": s.variants, "outro": s.outro,
+             "layers": list(s.layers), "tempi": tempi}
+    if s.files:
+        bars = {p.role: int(records[p.key]["grid"]["bars"]) for p in plan.stems
+                if p.kind == "state" and p.name == s.name and p.base is None}
+        entry.update({"intro": bars.get("intro", 0), "main": bars["main"], "outro": bars.get("outro", 0),
+                      "files": dict(sorted(s.files.items()))})
+    return entry
 
 
 def _build_info(plan: BankPlan, report: BuildReport, jobs: int) -> dict[str, Any]:
@@ -344,7 +416,8 @@ def _build_info(plan: BankPlan, report: BuildReport, jobs: int) -> dict[str, Any
         "reused": len(report.reused),
         "pruned": len(report.pruned),
         "unreferenced": len(report.unreferenced),
-        "generator": {"name": plan.generator_name, "version": plan.generator_version},
+        "generator": {"name": plan.generator_name, "version": plan.generator_version,
+                      "options": {k: v for k, v in plan.generator_options}, "chain": plan.chain},
     }
 
 

@@ -12,6 +12,16 @@ state's keys. All segments of one state share that seed: intro, main variants an
 told apart by `role` and `variant` in the spec (both in the key), and a shared seed keeps the
 generator's own choices (key, tempo, style when the graph leaves them open) the same across
 a state's segments.
+
+Continuation (`chain=True`, for a generator with `generate_chain`, such as musicgen): a state's
+segments are made together, each main continuing from the intro and the outro from main 0, so
+a continuing stem's key also holds the key of the stem it continues from (`context`): a changed
+intro rebuilds everything that follows it. Without continuation there is no `context` in the
+key, so procedural keys are what they always were.
+
+Composer files (a state's ``files``): such a state's segments are planned with generator
+``files`` and a version that hashes the file's bytes and declaration
+(`soundtrack.importer.graph_sources`; planning reads and hashes those files, and nothing else).
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from soundtrack.graph import Graph
+from soundtrack.importer import FileSource, graph_sources
 from soundtrack.stem import StemSpec
 
 FORMAT = "soundtrack-bank"
@@ -52,6 +63,13 @@ class PlannedStem:
     key: str
     tempo: Fraction | None = None
     base: str | None = None
+    context: str | None = None  # key of the stem this one continues from (chained generation)
+    source: FileSource | None = None  # a composer file: made by the `files` generator
+
+    @property
+    def generator(self) -> dict[str, str] | None:
+        """The identity of what makes this stem when it is not the bank's generator (files)."""
+        return None if self.source is None else {"name": "files", "version": self.source.version}
 
 
 @dataclass(frozen=True)
@@ -68,6 +86,8 @@ class BankPlan:
     stems: tuple[PlannedStem, ...]
     skipped: tuple[str, ...] = ()
     stretch_version: str | None = None
+    chain: bool = False  # state segments are generated together, continuing (generate_chain)
+    generator_options: tuple[tuple[str, Any], ...] = ()  # constructor options, sorted by name
 
     def by_key(self) -> dict[str, PlannedStem]:
         return {p.key: p for p in self.stems}
@@ -92,10 +112,14 @@ def stem_key(
     sample_rate: int,
     target_lufs: float,
     ceiling_dbtp: float = TRUE_PEAK_CEILING_DBTP,
+    context: str | None = None,
 ) -> str:
-    """The content key (64 hex digits) of a generated stem; see the module docstring."""
+    """The content key (64 hex digits) of a generated stem; see the module docstring. `context`:
+    the key of the stem it continues from (absent from the hashed data when None)."""
+    extra = {} if context is None else {"context": context}
     return _sha256_json(
         {
+            **extra,
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "codec": CODEC,
@@ -130,31 +154,32 @@ def plan_bank(
     generator_name: str,
     generator_version: str,
     ceiling_dbtp: float = TRUE_PEAK_CEILING_DBTP,
+    chain: bool = False,
+    options: dict[str, Any] | None = None,
 ) -> BankPlan:
     """Every stem `graph` needs, in graph order: per state its intro, main variants, outro (and
-    their tempo variants), then stingers, then bridges. Pure: no audio, no files."""
+    their tempo variants), then stingers, then bridges. No audio; the only files read are the
+    composer files states name (hashed). `chain`: the generator continues a state's segments
+    (see the module docstring). `options`: the generator's constructor options, carried to the
+    workers (their effect on the audio is in `generator_version`)."""
     sr = graph.sample_rate
     stems: list[PlannedStem] = []
     skipped: list[str] = []
     stretch_version = stretch_available()
+    sources = graph_sources(graph) if any(s.files for s in graph.states.values()) else {}
 
-    def key_of(spec: StemSpec) -> str:
+    def key_of(spec: StemSpec, *, context: str | None = None, source: FileSource | None = None) -> str:
         return stem_key(
             spec,
-            generator=generator_name,
-            generator_version=generator_version,
+            generator="files" if source is not None else generator_name,
+            generator_version=source.version if source is not None else generator_version,
             sample_rate=sr,
             target_lufs=graph.loudness,
             ceiling_dbtp=ceiling_dbtp,
+            context=context,
         )
 
     for s in graph.states.values():
-        if s.files:
-            skipped.append(
-                f"state {s.name!r} uses composer files ({', '.join(sorted(s.files))}); importing them into a bank "
-                "is not supported yet, so it has no stems in this bank"
-            )
-            continue
         seed = derive_seed(s.seed, "state", s.name)
         segments: list[tuple[str, int, int]] = []
         if s.intro > 0:
@@ -169,19 +194,29 @@ def plan_bank(
                 "because soundtrack.stretch is not available"
             )
             tempi = []
+        chained = chain and not s.files
+        keys: dict[tuple[str, int], str] = {}
         for role, bars, variant in segments:
             spec = StemSpec(
                 prompt=s.prompt, role=role, bars=bars, tempo=s.tempo, meter=s.meter, key=s.key,
                 layers=s.layers, seed=seed, variant=variant, sample_rate=sr,
             )
             sid = f"{s.name}/{role}" + (f"/{variant}" if role == "main" else "")
-            key = key_of(spec)
-            stems.append(PlannedStem(sid, "state", s.name, role, variant, spec, key))
+            # what generate_chain continues from: mains from the intro, the outro from main 0
+            context = None
+            if chained and role == "main":
+                context = keys.get(("intro", 0))
+            elif chained and role == "outro":
+                context = keys.get(("main", 0))
+            source = sources.get((s.name, role))
+            key = keys[(role, variant)] = key_of(spec, context=context, source=source)
+            stems.append(PlannedStem(sid, "state", s.name, role, variant, spec, key, context=context, source=source))
             for t in tempi:
                 stems.append(
                     PlannedStem(
                         f"{sid}@{t}", "state", s.name, role, variant, spec,
                         stretched_key(key, t, stretch_version=str(stretch_version)), tempo=t, base=key,
+                        source=source,
                     )
                 )
     for st in graph.stingers.values():
@@ -207,4 +242,6 @@ def plan_bank(
         stems=tuple(stems),
         skipped=tuple(skipped),
         stretch_version=stretch_version,
+        chain=chain,
+        generator_options=tuple(sorted((options or {}).items())),
     )

@@ -1,5 +1,8 @@
 """The worker side of a build: one job = one generated stem (plus its tempo variants), rendered to
-loudness-matched 24-bit FLAC bytes and a JSON-safe record.
+loudness-matched 24-bit FLAC bytes and a JSON-safe record. Two other kinds of job: a **chain**
+(a whole state for a generator with `generate_chain`: intro, main variants, outro made in one
+call, each continuing the one before) and an **import** (a composer file, conformed by
+`soundtrack.importer.import_source`; no generator is instantiated).
 
 `render_job` is a module-level function of picklable arguments, so the same job runs in this
 process, in a `ProcessPoolExecutor` worker or on a Dask worker on another machine. It depends on
@@ -18,24 +21,50 @@ from soundtrack.bank.loudness import match_loudness
 from soundtrack.bank.store import encode_flac, layer_path, sha256_bytes
 from soundtrack.errors import GenerationError, SoundtrackError
 from soundtrack.generate.base import Generator, available, get_generator, register
+from soundtrack.importer import FileSource
 from soundtrack.stem import Stem, StemSpec
 
-_GENERATORS: dict[str, Generator] = {}  # one instance per process and reference
+Options = tuple[tuple[str, Any], ...]  # constructor options, sorted by name (hashable, picklable)
+_GENERATORS: dict[tuple[str, Options], Generator] = {}  # one instance per process, reference and options
 
 
-def resolve_generator(ref: str) -> Generator:
-    """The generator `ref` names: a registered name, or ``"package.module:Factory"`` for one that
-    is importable but not registered (it is registered under that reference on first use)."""
-    gen = _GENERATORS.get(ref)
+def resolve_generator(ref: str, options: Options | dict[str, Any] = ()) -> Generator:
+    """The generator `ref` names, constructed with `options` (a graph's [generator] table, the
+    CLI's --model): a registered name, or ``"package.module:Factory"`` for one that is importable
+    but not registered (it is registered under that reference on first use)."""
+    opts: Options = tuple(sorted(options.items())) if isinstance(options, dict) else tuple(options)
+    gen = _GENERATORS.get((ref, opts))
     if gen is None:
         if ref not in available() and ":" in ref:
             register(ref, ref)
-        gen = get_generator(ref)
+        try:
+            gen = get_generator(ref, **dict(opts))
+        except TypeError as e:
+            if not opts:
+                raise
+            raise GenerationError(
+                f"generator {ref!r} does not take the options {', '.join(k for k, _ in opts)} (from the graph's "
+                f"[generator] table or --model): {e}"
+            ) from None
         for attr in ("name", "version"):
             if not isinstance(getattr(gen, attr, None), str):
                 raise GenerationError(f"generator {ref!r} has no string `{attr}`; the bank's cache key needs it")
-        _GENERATORS[ref] = gen
+        _GENERATORS[(ref, opts)] = gen
     return gen
+
+
+def can_chain(gen: Generator) -> bool:
+    """Whether `gen` generates a state's segments as a continuing chain (`generate_chain`)."""
+    return callable(getattr(gen, "generate_chain", None))
+
+
+@dataclass(frozen=True)
+class Link:
+    """One segment of a chain job: its spec, its key and its tempo variants (key, bpm)."""
+
+    spec: StemSpec
+    key: str
+    variants: tuple[tuple[str, Fraction], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,6 +80,12 @@ class RenderJob:
     target_lufs: float
     ceiling_dbtp: float
     variants: tuple[tuple[str, Fraction], ...] = ()
+    options: Options = ()
+    source: FileSource | None = None  # an import job: this file, not the generator
+    chain: tuple[Link, ...] = ()  # a chain job: these segments in order (spec/key are the first's)
+
+    def links(self) -> tuple[Link, ...]:
+        return self.chain or (Link(self.spec, self.key, self.variants),)
 
 
 @dataclass
@@ -104,37 +139,52 @@ def finish_stem(stem: Stem, *, key: str, spec: StemSpec, target_lufs: float, cei
 
 
 def render_job(job: RenderJob) -> list[Rendered]:
-    """Run one job (see RenderJob); the base stem first, then its tempo variants in order."""
-    gen = resolve_generator(job.generator)
-    if (gen.name, gen.version) != (job.generator_name, job.generator_version):
-        raise GenerationError(
-            f"this worker's generator {job.generator!r} is {gen.name} {gen.version}, but the bank was planned with "
-            f"{job.generator_name} {job.generator_version}; install the same version on every worker"
-        )
-    ident = {"name": gen.name, "version": gen.version}
+    """Run one job (see RenderJob): per segment, the base stem first, then its tempo variants."""
     t0 = time.perf_counter()
-    try:
-        stem = gen.generate(job.spec)
-    except GenerationError:
-        raise
-    except Exception as e:  # a generator bug must name the stem it failed on
-        raise GenerationError(f"generator {gen.name!r} failed on {job.spec.role} {job.spec.prompt!r}: {type(e).__name__}: {e}") from e
-    if set(stem.layers) != set(job.spec.layers):
-        raise GenerationError(
-            f"generator {gen.name!r} returned layers {sorted(stem.layers)} for a spec asking for {list(job.spec.layers)}"
-        )
-    out = [finish_stem(stem, key=job.key, spec=job.spec, target_lufs=job.target_lufs,
-                       ceiling_dbtp=job.ceiling_dbtp, generator=ident)]
-    if job.variants:
-        from soundtrack.stretch import stretch_stem  # only planned when it exists
+    if job.source is not None:
+        from soundtrack.importer import import_source
 
-        for key, bpm in job.variants:
-            try:
-                stretched = stretch_stem(stem, bpm)
-            except SoundtrackError as e:
-                raise GenerationError(f"stretching to {bpm} bpm failed: {e}") from e
-            out.append(finish_stem(stretched, key=key, spec=stretched.spec, target_lufs=job.target_lufs,
-                                   ceiling_dbtp=job.ceiling_dbtp, generator=ident, tempo=bpm))
+        ident = {"name": "files", "version": job.source.version}
+        stems = [import_source(job.source, job.spec)]
+        name = "files"
+    else:
+        gen = resolve_generator(job.generator, job.options)
+        if (gen.name, gen.version) != (job.generator_name, job.generator_version):
+            raise GenerationError(
+                f"this worker's generator {job.generator!r} is {gen.name} {gen.version}, but the bank was planned with "
+                f"{job.generator_name} {job.generator_version}; install the same version on every worker"
+            )
+        ident = {"name": gen.name, "version": gen.version}
+        name = gen.name
+        try:
+            if job.chain:
+                stems = list(gen.generate_chain([link.spec for link in job.chain]))  # type: ignore[attr-defined]
+            else:
+                stems = [gen.generate(job.spec)]
+        except GenerationError:
+            raise
+        except Exception as e:  # a generator bug must name the stem it failed on
+            raise GenerationError(f"generator {gen.name!r} failed on {job.spec.role} {job.spec.prompt!r}: {type(e).__name__}: {e}") from e
+        if len(stems) != len(job.links()):
+            raise GenerationError(f"generator {gen.name!r} returned {len(stems)} stems for a chain of {len(job.links())}")
+    out: list[Rendered] = []
+    for link, stem in zip(job.links(), stems):
+        if set(stem.layers) != set(link.spec.layers):
+            raise GenerationError(
+                f"generator {name!r} returned layers {sorted(stem.layers)} for a spec asking for {list(link.spec.layers)}"
+            )
+        out.append(finish_stem(stem, key=link.key, spec=link.spec, target_lufs=job.target_lufs,
+                               ceiling_dbtp=job.ceiling_dbtp, generator=ident))
+        if link.variants:
+            from soundtrack.stretch import stretch_stem  # only planned when it exists
+
+            for key, bpm in link.variants:
+                try:
+                    stretched = stretch_stem(stem, bpm)
+                except SoundtrackError as e:
+                    raise GenerationError(f"stretching to {bpm} bpm failed: {e}") from e
+                out.append(finish_stem(stretched, key=key, spec=stretched.spec, target_lufs=job.target_lufs,
+                                       ceiling_dbtp=job.ceiling_dbtp, generator=ident, tempo=bpm))
     seconds = time.perf_counter() - t0
     for r in out:
         r.seconds = seconds / len(out)

@@ -9,12 +9,17 @@ server and the sequencer start fast without them.
   the user allows it (``allow_download=True`` or ``SOUNDTRACK_ALLOW_DOWNLOAD=1``); otherwise a
   missing model is a GenerationError that says how to get it.
 - **Device**: CUDA, then Apple MPS, then CPU, unless `device` is given.
+- **Options from a graph or the CLI**: a graph's ``[generator]`` table (`model`, `device`,
+  `guidance_scale`, `max_batch`) and ``soundtrack bank build --model`` / ``soundtrack generate
+  --model`` reach this constructor (in every worker process). `version` is ``"1+MODEL"`` plus
+  any non-default guidance or batch size, so the bank's cache key changes with the model.
 - **Prompt**: the spec's prompt plus role words, tempo, key and meter, e.g. ``"dark ambient,
   soft strings, opening intro that builds, 84 bpm, in D minor, 4/4 time"``.
 - **Continuation**: `generate(spec, context=stem)` continues from the end of a previous stem
   (the model hears its last seconds as an audio prompt, and the prompt is sliced off the
   output); `generate_chain(specs)` makes a state's segments in order so each main follows the
-  intro and the outro follows the first main.
+  intro and the outro follows the first main. `soundtrack bank build` uses it for every state
+  (one job per state), and a continuing stem's cache key holds the key it continues from.
 - **Batching**: `generate_many(specs)` generates several variants in one batch (a GPU's cheap
   parallelism); the batch's random state comes from all of its specs' seeds.
 - **Output**: 32 kHz mono, resampled (polyphase) to the spec's rate, made stereo, then
@@ -52,6 +57,8 @@ MAX_WINDOW_SECONDS = 28.0  # MusicGen was trained on 30 s clips; longer audio co
 CONTEXT_SECONDS = 4.0  # how much of the previous segment the model hears
 DEFAULT_TEMPO = Fraction(120)
 CODE_VERSION = "1"
+DEFAULT_GUIDANCE = 3.0
+DEFAULT_MAX_BATCH = 4
 
 ROLE_WORDS = {
     "intro": "opening intro that builds in",
@@ -126,10 +133,10 @@ class MusicgenGenerator:
         model: str | Any | None = None,
         device: str | None = None,
         allow_download: bool | None = None,
-        guidance_scale: float = 3.0,
+        guidance_scale: float = DEFAULT_GUIDANCE,
         threads: int | None = None,
         tokenize: Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray]] | None = None,
-        max_batch: int = 4,
+        max_batch: int = DEFAULT_MAX_BATCH,
     ) -> None:
         if model is None:
             model = os.environ.get(MODEL_ENV, DEFAULT_MODEL)
@@ -159,7 +166,14 @@ class MusicgenGenerator:
 
     @property
     def version(self) -> str:
-        return f"{CODE_VERSION}+{self.model_id}"
+        """Code version, model id, and every non-default option that changes the audio
+        (guidance; batch size, since a batch's random state comes from all of its specs)."""
+        v = f"{CODE_VERSION}+{self.model_id}"
+        if self.guidance_scale != DEFAULT_GUIDANCE:
+            v += f"+guidance={self.guidance_scale:g}"
+        if self.max_batch != DEFAULT_MAX_BATCH:
+            v += f"+batch={self.max_batch}"
+        return v
 
     # -- loading -----------------------------------------------------------------------------
     def _load(self) -> Any:

@@ -1,0 +1,90 @@
+"""Parameter-driven layer gains: each `[params.*]` parameter fades the layers it names.
+
+One `Envelope` per (parameter, layer); a layer named by several parameters gets the product of
+their gains, and layers named by none stay at unity. Gains are functions of the absolute output
+frame, so rendering in blocks of any size gives the same values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from soundtrack.graph import Graph, ParamDef
+from soundtrack.voices import F32, Envelope
+
+
+def layer_target(p: ParamDef, layer: str, value: float) -> float:
+    """The gain of `layer` when parameter `p` is `value`: 0 below its range, 1 above it, an
+    S-curve (smoothstep) between."""
+    lo, hi = p.layers[layer]
+    if value >= hi:
+        return 1.0
+    if value <= lo:
+        return 0.0
+    x = (value - lo) / (hi - lo)
+    return float(x * x * (3.0 - 2.0 * x))
+
+
+class LayerGains:
+    """The parameters' values and the layer gain envelopes they drive."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.values: dict[str, float] = {}
+        self.layer_envs: dict[str, list[Envelope]] = {}
+        self._penv: dict[tuple[str, str], Envelope] = {}
+        for p in graph.params.values():
+            self.values[p.name] = p.default
+            for layer in p.layers:
+                env = Envelope(layer_target(p, layer, p.default))
+                self._penv[(p.name, layer)] = env
+                self.layer_envs.setdefault(layer, []).append(env)
+
+    def ramp(self, p: ParamDef, value: float, frame: int, n: int, table: np.ndarray) -> dict[str, float]:
+        """Move `p`'s layers toward their gains at `value` along `table` (0 -> 1, n frames) from
+        output frame `frame`; returns each layer's target gain."""
+        gains = {}
+        for layer in p.layers:
+            target = layer_target(p, layer, value)
+            self._penv[(p.name, layer)].ramp(frame, n, target, table)
+            gains[layer] = target
+        self.values[p.name] = value
+        return gains
+
+    def at(self, frame: int) -> dict[str, float]:
+        """Each param-controlled layer's gain at output frame `frame`."""
+        out = {}
+        for layer, envs in self.layer_envs.items():
+            g = 1.0
+            for e in envs:
+                g *= float(e.value_at(frame))
+            out[layer] = g
+        return out
+
+    def block(self, a: int, b: int, channels: int) -> dict[str, Any]:
+        """The gains over output frames [a, b): layer -> float32 scalar (constant) or a
+        (b - a, channels) float32 array; {} when every layer is at unity."""
+        gains: dict[str, Any] = {}
+        unity = True
+        for layer, envs in self.layer_envs.items():
+            g: Any = envs[0].render(a, b)
+            for e in envs[1:]:
+                g = g * e.render(a, b)
+            if type(g) is np.float32:
+                if g != 1.0:
+                    unity = False
+            else:
+                unity = False
+                g2 = np.empty((b - a, channels), F32)
+                for c in range(channels):
+                    g2[:, c] = g
+                g = g2
+            gains[layer] = g
+        return {} if unity else gains
+
+    def prune(self, frame: int) -> None:
+        """Forget envelope segments that ended before `frame`."""
+        for envs in self.layer_envs.values():
+            for e in envs:
+                e.prune(frame)
