@@ -49,7 +49,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         soundfont=args.soundfont,
         **({"layers": tuple(args.layer_names.split(","))} if args.layer_names else {}),
     )
-    stem = get_generator(args.generator, **({"model": args.model} if args.model else {})).generate(spec)
+    if args.model:  # options through the bank's resolver: a generator without them is a clear error
+        from soundtrack.bank.render import resolve_generator
+
+        stem = resolve_generator(args.generator, {"model": args.model}).generate(spec)
+    else:
+        stem = get_generator(args.generator).generate(spec)
     out = Path(args.out)
     write_audio(out, stem.mix, stem.sample_rate)
     written = [out]

@@ -275,3 +275,11 @@ def test_options_change_the_version_so_the_cache_key_follows_the_model():
     assert a.version == "1+facebook/musicgen-small"
     assert MusicgenGenerator(model="facebook/musicgen-medium").version == "1+facebook/musicgen-medium"
     assert MusicgenGenerator(model="m", guidance_scale=4.0, max_batch=2).version == "1+m+guidance=4+batch=2"
+
+
+def test_generate_cli_model_for_a_generator_without_one_is_a_clear_error(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "soundtrack", "generate", "calm pads", "--bars", "1", "--model",
+                          "facebook/musicgen-small", "--out", str(tmp_path / "x.wav")], capture_output=True, text=True)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "generator 'procedural' does not take the options model" in run.stderr
+    assert not (tmp_path / "x.wav").exists()
