@@ -105,7 +105,7 @@ def test_invalid_toml_names_the_file_and_line():
 
 
 def test_unknown_table():
-    assert "[stinger] is not a known table; valid tables are soundtrack, states, stingers" in _err(BASE + "\n[stinger.x]\nprompt='x'\n")
+    assert "[stinger] is not a known table; valid tables are soundtrack, generator, states, stingers" in _err(BASE + "\n[stinger.x]\nprompt='x'\n")
 
 
 def test_event_with_two_meanings_in_one_state():
