@@ -156,7 +156,9 @@ def librosa_mod():
     return librosa
 
 
-@pytest.mark.parametrize("style", ["rock", "synthwave", "chiptune", "folk"])
+# Every style with a beat-keeping drum part. Horror is left out on purpose: its percussion is a
+# sparse, irregular heartbeat, and librosa hears it at about 1.9x the declared 65 bpm.
+@pytest.mark.parametrize("style", ["rock", "synthwave", "chiptune", "folk", "orchestral", "lofi", "jazz", "ambient"])
 def test_independent_beat_tracker_hears_the_declared_tempo(gen, librosa_mod, style):
     stem = gen.generate(StemSpec(f"{style} music", role="main", bars=8, seed=5))
     if "drums" not in stem.layers:

@@ -1,16 +1,16 @@
 """The asyncio msgpack-RPC server: TCP, Unix socket or stdio, many clients, one Session.
 
-Each connection has a reader task (decode, dispatch, enqueue the response) and a writer task
-(drain a bounded outgoing queue to the socket). A client that stops reading fills only its own
-queue: its notifications are dropped past the limit, and a response that does not fit cuts that
-client off; no other client ever waits on it. Unparseable bytes close the connection that sent
+Each connection has one reader task: it decodes a chunk, dispatches every request in it inline
+and writes the responses in one piece to the transport, whose buffer is bounded in bytes (no
+task switch or drain per message). A client that stops reading fills only its own buffer: its
+notifications are dropped past the limit, and a response that does not fit cuts that client
+off; no other client ever waits on it. Unparseable bytes close the connection that sent
 them, after an ``error`` notification saying why. See docs/protocol.md.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import ipaddress
 import logging
 import os
@@ -29,6 +29,7 @@ from soundtrack.ipc.protocol import (
     ErrorCode,
     FramingError,
     Limits,
+    Request,
     RpcError,
     encode_notification,
     encode_response,
@@ -40,76 +41,87 @@ _READ_CHUNK = 65536
 
 
 class Connection:
-    """One client: its outgoing queue (bounded in bytes) and its writer task."""
+    """One client: writes go straight to its transport, whose buffer is bounded in bytes.
+
+    `transport.write` never blocks (what the kernel will not take waits in the transport's
+    buffer), so writing inline costs no task switch per message, and a client that stops
+    reading still holds up nobody: `send` checks the buffer against
+    ``limits.max_outgoing_bytes`` first. While the reader handles one chunk of requests the
+    connection is *corked*: responses are gathered and go out in one write (one syscall for a
+    pipelining client's batch).
+    """
 
     def __init__(self, cid: int, writer: asyncio.StreamWriter, peer: str, limits: Limits) -> None:
         self.id = cid
         self.peer = peer
         self.writer = writer
+        self.transport = writer.transport
         self.limits = limits
         self.authed = False
         self.reading = False
         self.closing = False
         self.dropped = 0  # notifications dropped because the client was not reading
-        self._out: collections.deque[bytes] = collections.deque()
-        self._out_bytes = 0
-        self._wake = asyncio.Event()
+        self._corked: list[bytes] | None = None
+        self._corked_bytes = 0
         self.task: asyncio.Task[Any] | None = None
-        self.writer_task: asyncio.Task[Any] | None = None
 
     def send(self, data: bytes, *, droppable: bool) -> bool:
         """Queue `data`; never blocks. False if it was dropped (or the client was cut off)."""
         if self.closing:
             return False
-        if self._out_bytes + len(data) > self.limits.max_outgoing_bytes:
+        queued = self.transport.get_write_buffer_size() + self._corked_bytes
+        if queued + len(data) > self.limits.max_outgoing_bytes:
             if droppable:
                 self.dropped += 1
                 return False
             log.warning("client %d (%s) is not reading its responses; disconnecting it", self.id, self.peer)
             self.abort()
             return False
-        self._out.append(data)
-        self._out_bytes += len(data)
-        self._wake.set()
+        if self._corked is not None:
+            self._corked.append(data)
+            self._corked_bytes += len(data)
+            return True
+        try:
+            self.transport.write(data)
+        except (ConnectionError, OSError, RuntimeError):
+            self.abort()
+            return False
         return True
 
-    async def writer_loop(self) -> None:
-        try:
-            while True:
-                while self._out:
-                    data = self._out.popleft()
-                    self.writer.write(data)
-                    await self.writer.drain()
-                    self._out_bytes -= len(data)
-                if self.closing:
-                    break
-                self._wake.clear()
-                await self._wake.wait()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            self._out.clear()
-            self._out_bytes = 0
-            try:
-                self.writer.close()
-            except (ConnectionError, OSError, RuntimeError):
-                pass
+    def cork(self) -> None:
+        """Gather what `send` is given until `uncork`."""
+        if self._corked is None:
+            self._corked = []
 
-    def close(self) -> None:
-        """Send what is queued, then close."""
+    def uncork(self) -> None:
+        """Write what was gathered since `cork`, in one piece."""
+        out, self._corked, self._corked_bytes = self._corked, None, 0
+        if out and not self.closing:
+            try:
+                self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            except (ConnectionError, OSError, RuntimeError):
+                self.abort()
+
+    async def close(self, timeout: float = 2.0) -> None:
+        """Send what is queued, then close (abort if the client takes longer than `timeout`)."""
+        self.uncork()
         self.closing = True
-        self._wake.set()
+        try:
+            self.writer.close()
+            await asyncio.wait_for(self.writer.wait_closed(), timeout=timeout)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            self.abort()
+        except (ConnectionError, OSError, RuntimeError):
+            pass
 
     def abort(self) -> None:
         """Close now, dropping what is queued (a client that does not read)."""
         self.closing = True
-        self._out.clear()
-        self._out_bytes = 0
+        self._corked, self._corked_bytes = None, 0
         try:
-            self.writer.transport.abort()
+            self.transport.abort()
         except (AttributeError, RuntimeError):
             pass
-        self._wake.set()
         if self.task is not None and self.reading:
             self.task.cancel()
 
@@ -200,7 +212,6 @@ class Server:
         conn = Connection(cid, writer, peer, self.limits)
         conn.authed = self.token is None
         conn.task = asyncio.current_task()
-        conn.writer_task = asyncio.create_task(conn.writer_loop())
         self.conns[cid] = conn
         self.session.connect(cid, conn.send)
         log.info("client %d connected (%s)", cid, peer)
@@ -214,15 +225,22 @@ class Server:
                     conn.reading = False
                 if not data:
                     break
+                conn.cork()
                 try:
                     for obj in decoder.feed(data):
-                        await self._handle(conn, obj)
+                        deferred = self._handle(conn, obj)
+                        if deferred is not None:
+                            conn.uncork()
+                            await self._finish(conn, *deferred)
+                            conn.cork()
                         if self._closing or conn.closing:
                             break
                 except FramingError as e:
                     log.info("client %d (%s): %s; closing its connection", cid, peer, e)
                     conn.send(encode_notification("error", [{"code": int(e.code), "message": str(e)}]), droppable=False)
                     break
+                finally:
+                    conn.uncork()
         except asyncio.CancelledError:
             pass
         except (ConnectionError, OSError) as e:
@@ -230,14 +248,14 @@ class Server:
         finally:
             self.session.disconnect(cid)
             del self.conns[cid]
-            conn.close()
-            try:
-                await asyncio.wait_for(asyncio.shield(conn.writer_task), timeout=2.0)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
-                conn.abort()
+            await conn.close()
             log.info("client %d disconnected%s", cid, f" ({conn.dropped} notifications dropped)" if conn.dropped else "")
 
-    async def _handle(self, conn: Connection, obj: Any) -> None:
+    def _handle(self, conn: Connection, obj: Any) -> tuple[Request, Deferred] | None:
+        """Answer one decoded message; runs inline on the loop (no await on the common path).
+
+        Returns (request, Deferred) when the method's slow part must run in a thread first:
+        the caller awaits `_finish`, so one connection's requests still run in order."""
         try:
             req = parse_message(obj, self.limits)
         except RpcError as e:
@@ -247,23 +265,37 @@ class Server:
                 conn.send(encode_response(msgid, err, None), droppable=False)
             else:
                 conn.send(encode_notification("error", [err]), droppable=False)
-            return
-        error: dict[str, Any] | None = None
-        result: Any = None
+            return None
         try:
             if not conn.authed:
                 self._authenticate(conn, req.method, req.params)
             result = self.session.dispatch(conn.id, req.method, req.params)
-            if isinstance(result, Deferred):
-                value = await asyncio.to_thread(result.work)
-                result = result.finish(value)
-        except RpcError as e:
-            error = e.to_wire()
-        except SoundtrackError as e:
-            error = {"code": int(ErrorCode.REJECTED), "message": str(e)}
-        except Exception as e:  # a bug must not take the server (or other clients) down
-            log.exception("internal error in %s from client %d", req.method, conn.id)
-            error = {"code": int(ErrorCode.INTERNAL_ERROR), "message": f"internal error in {req.method}: {type(e).__name__}: {e}"}
+        except Exception as e:  # _reply sorts the client's mistakes from the server's bugs
+            self._reply(conn, req, None, e)
+            return None
+        if isinstance(result, Deferred):
+            return req, result
+        self._reply(conn, req, result, None)
+        return None
+
+    async def _finish(self, conn: Connection, req: Request, deferred: Deferred) -> None:
+        try:
+            value = await asyncio.to_thread(deferred.work)
+            result = deferred.finish(value)
+        except Exception as e:
+            self._reply(conn, req, None, e)
+            return
+        self._reply(conn, req, result, None)
+
+    def _reply(self, conn: Connection, req: Request, result: Any, exc: Exception | None) -> None:
+        error: dict[str, Any] | None = None
+        if isinstance(exc, RpcError):
+            error = exc.to_wire()
+        elif isinstance(exc, SoundtrackError):
+            error = {"code": int(ErrorCode.REJECTED), "message": str(exc)}
+        elif exc is not None:  # a bug must not take the server (or other clients) down
+            log.error("internal error in %s from client %d", req.method, conn.id, exc_info=exc)
+            error = {"code": int(ErrorCode.INTERNAL_ERROR), "message": f"internal error in {req.method}: {type(exc).__name__}: {exc}"}
         if req.msgid is not None:
             try:
                 data = encode_response(req.msgid, error, None if error else result)
