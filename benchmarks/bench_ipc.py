@@ -2,9 +2,11 @@
 asyncio msgpack echo server (same framing, no engine) as the peer.
 
 - `event` and `render(1024)` round-trip p50/p99 over TCP loopback and a Unix socket;
-- sustained streaming of 1024-frame float32 stereo blocks in x real time, by one controller
-  while 0, 3 or 15 monitor clients (1, 4, 16 clients in all) are subscribed to every
-  notification and poll `status` (one session has one controller: the others watch).
+- sustained streaming of 1024- and 4096-frame float32 stereo blocks in x real time, by one
+  controller pulling in lock step (one request at a time) or pipelined (2 or 4 requests in
+  flight, as a game's audio thread prefetching with `Client.render_stream` does), while 0, 3 or
+  15 monitor clients (1, 4, 16 clients in all) are subscribed to every notification and poll
+  `status` (one session has one controller: the others watch).
 
 Run: `python benchmarks/bench_ipc.py` (prints JSON), or through benchmarks/run.py.
 """
@@ -61,14 +63,18 @@ sync = "beat"
 
 ECHO_SERVER = r"""
 import asyncio, sys, msgpack
-PCM = b"\0" * (1024 * 2 * 4)
+PCMS = {}
 async def handle(reader, writer):
     u = msgpack.Unpacker(raw=False)
     while data := await reader.read(65536):
         u.feed(data)
         for m in u:
-            result = {"frame": 0, "frames": 1024, "channels": 2, "format": "f32", "pcm": PCM, "markers": []} \
-                if m[2] == "render" else {"accepted": True, "edit_frame": 0, "position": "1:1"}
+            if m[2] == "render":
+                n = m[3][0]
+                pcm = PCMS.get(n) or PCMS.setdefault(n, b"\0" * (n * 2 * 4))
+                result = {"frame": 0, "frames": n, "channels": 2, "format": "f32", "pcm": pcm, "markers": []}
+            else:
+                result = {"accepted": True, "edit_frame": 0, "position": "1:1"}
             writer.write(msgpack.packb([1, m[1], None, result], use_bin_type=True))
         await writer.drain()
     writer.close()
@@ -133,8 +139,9 @@ def _round_trips(addr: str, *, engine: bool, n: int = 2000) -> dict[str, tuple[f
     return out
 
 
-def _stream(addr: str, *, monitors: int, engine: bool, seconds: float = 2.0) -> float:
-    """x real time of a controller pulling BLOCK frames in lock step while `monitors` watch."""
+def _stream(addr: str, *, monitors: int, engine: bool, block: int, in_flight: int, seconds: float = 1.5) -> float:
+    """x real time of a controller pulling `block`-frame blocks with `in_flight` requests
+    outstanding (1 = lock step) while `monitors` other clients watch."""
     stop = threading.Event()
     threads = []
 
@@ -155,17 +162,25 @@ def _stream(addr: str, *, monitors: int, engine: bool, seconds: float = 2.0) -> 
         c.hello(role="controller")
         c.load()
         c.start()
+    blocks = c.render_stream(block, in_flight=in_flight)
+    next(blocks)  # warm up: the first block of a state reads its stems
     frames = 0
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        c.call("render", BLOCK, "f32")
-        frames += BLOCK
+        audio, _ = next(blocks)
+        frames += audio.shape[0]
     elapsed = time.perf_counter() - t0
+    blocks.close()
     stop.set()
     for t in threads:
         t.join(5)
     c.close()
     return frames / RATE / elapsed
+
+
+# (block frames, requests in flight, clients): lock step and pipelined for one client at both
+# block sizes, then the game's likely setting and lock step under 4 and 16 clients.
+STREAMS = [(b, k, 1) for b in (1024, 4096) for k in (1, 2, 4)] + [(1024, k, n) for n in (4, 16) for k in (1, 4)]
 
 
 def run() -> list[dict]:
@@ -196,14 +211,17 @@ def run() -> list[dict]:
                             "ratio": round(v / pv, 2), "note": "lock-step blocking Python client, loopback",
                         })
                 if kind == "tcp":
-                    for clients in (1, 4, 16):
-                        x = _stream(eng_addr, monitors=clients - 1, engine=True)
-                        px = _stream(echo_addr, monitors=clients - 1, engine=False)
+                    for block, in_flight, clients in STREAMS:
+                        x = _stream(eng_addr, monitors=clients - 1, engine=True, block=block, in_flight=in_flight)
+                        px = _stream(echo_addr, monitors=clients - 1, engine=False, block=block, in_flight=in_flight)
+                        mode = "lock-step" if in_flight == 1 else f"{in_flight} in flight"
                         results.append({
-                            "name": f"ipc pull streaming, {clients} client(s) (tcp)", "value": round(x, 1), "unit": "x real time",
+                            "name": f"ipc pull streaming {block}-frame blocks, {mode}, {clients} client(s) (tcp)",
+                            "value": round(x, 1), "unit": "x real time",
                             "peer": "bare asyncio msgpack echo server", "peer_value": round(px, 1), "ratio": round(x / px, 2),
-                            "note": f"{BLOCK}-frame float32 stereo blocks in lock step by the controller; "
-                                    f"{clients - 1} monitor(s) subscribed to all notifications polling status",
+                            "note": f"float32 stereo; the controller keeps {in_flight} render request(s) outstanding "
+                                    f"(Client.render_stream); {clients - 1} monitor(s) subscribed to all notifications "
+                                    "polling status every 10 ms",
                         })
             finally:
                 for p in (eng, echo):

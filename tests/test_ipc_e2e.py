@@ -198,6 +198,51 @@ def test_pulled_audio_and_plan_match_the_sequencer_offline(live: LiveServer, ban
         assert [p["state"] for k, p in ed if k == "state"][:2] == ["calm", "fight"]
 
 
+def test_pipelined_requests_are_answered_in_order_and_stream_the_same_audio(live: LiveServer, bank_dir: Path) -> None:
+    with live.unix() as game:
+        game.hello(role="controller")
+        game.subscribe(["bar"])
+        game.load(seed=SEED)
+        game.start()
+        # One write carrying a batch: renders, a bad request and a ping. The answers come back in
+        # request order, the bad one as its own error, and the bar notification (frame 0) before
+        # the response to the render whose block holds it.
+        batch = [[0, 100 + i, "render", [BLOCK]] for i in range(3)] + [[0, 200, "render", [0]], [0, 201, "ping", ["ok"]]]
+        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        game.close()  # hand control to the raw socket, which sends the batch
+        raw.connect(str(live.unix_path))
+        raw.sendall(msgpack.packb([0, 1, "subscribe", [["bar"]]]) + b"".join(msgpack.packb(m) for m in batch))
+        u = msgpack.Unpacker(raw=False)
+        got: list[Any] = []
+        while len([m for m in got if m[0] == 1]) < 6:
+            data = raw.recv(65536)
+            assert data, "the server closed the connection"
+            u.feed(data)
+            got.extend(u)
+        raw.close()
+    responses = [m for m in got if m[0] == 1]
+    assert [m[1] for m in responses] == [1, 100, 101, 102, 200, 201]
+    assert [m[3]["frame"] for m in responses[1:4]] == [0, BLOCK, 2 * BLOCK]
+    assert responses[4][2]["code"] == ErrorCode.OUT_OF_RANGE and responses[5][3] == "ok"
+    assert got.index([2, "bar", [next(m[2][0] for m in got if m[0] == 2)]]) < got.index(responses[1])
+    pcm = np.concatenate([np.frombuffer(m[3]["pcm"], "<f4").reshape(BLOCK, 2) for m in responses[1:4]])
+
+    with live.tcp() as game:
+        game.hello(role="controller")
+        game.load(seed=SEED)
+        game.start()
+        stream = game.render_stream(BLOCK, in_flight=3)
+        blocks = [next(stream) for _ in range(12)]
+        stream.close()  # reads the two responses still owed, so the next call gets its own
+        assert game.status()["frame"] == 14 * BLOCK
+        with pytest.raises(ValueError, match="in_flight=0"):
+            next(game.render_stream(BLOCK, in_flight=0))
+    assert [b["frame"] for _, b in blocks] == [i * BLOCK for i in range(12)]
+    want, _ = offline(bank_dir, 0, 12 * BLOCK, None)
+    np.testing.assert_array_equal(np.concatenate([a for a, _ in blocks]), want)
+    np.testing.assert_array_equal(pcm, want[: 3 * BLOCK])
+
+
 def test_control_belongs_to_one_client_and_is_freed_when_it_leaves(live: LiveServer) -> None:
     game = live.tcp()
     editor = live.unix()

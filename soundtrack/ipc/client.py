@@ -6,6 +6,7 @@
         c.start()
         plan = c.event("enemy_spotted")      # {"from", "to", "edit_frame", "bar", "beat", ...}
         audio, block = c.render(1024)        # float32 (1024, channels), block["frame"] = its first frame
+        for audio, block in c.render_stream(1024, in_flight=2): ...  # pipelined pulls
         for kind, payload in c.take_notifications(): ...
 
 Notifications that arrive while a call waits for its response are kept, in order, for
@@ -18,7 +19,7 @@ import collections
 import socket
 import subprocess
 import time
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import msgpack
 import numpy as np
@@ -185,10 +186,32 @@ class Client:
     def render(self, frames: int, *, format: str = "f32") -> tuple[np.ndarray, dict[str, Any]]:
         """The next `frames` frames as float32 (frames, channels) (int16 if format="s16"), and
         the block's info (frame, frames, channels, format, markers)."""
-        r = self.call("render", frames, format)
-        dtype = "<f4" if r["format"] == "f32" else "<i2"
-        audio = np.frombuffer(r.pop("pcm"), dtype=dtype).reshape(r["frames"], r["channels"])
-        return audio, r
+        return _block(self.call("render", frames, format))
+
+    def render_stream(self, frames: int, *, in_flight: int = 2, format: str = "f32") -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+        """Blocks of `frames` frames, in order, forever, like `render`, with `in_flight` render
+        requests kept outstanding (msgpack-rpc pipelines by msgid), so the round trip of one
+        block overlaps the server's work on the next. ``in_flight=1`` is lock step.
+
+        The session's clock runs up to `in_flight` - 1 blocks ahead of the block handed over:
+        an `event` sent meanwhile lands that much later in what you hear (its plan's frames say
+        exactly where). Closing the generator reads and discards the responses still owed.
+        """
+        if isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight < 1:
+            raise ValueError(f"render_stream: in_flight={in_flight!r} must be an integer >= 1")
+        params = [frames, format]
+        pending = collections.deque(self.send("render", params) for _ in range(in_flight))
+        try:
+            while True:
+                block = _block(self.result(pending.popleft(), "render"))
+                yield block
+                pending.append(self.send("render", params))
+        finally:
+            while pending and not self.closed:
+                try:
+                    self.result(pending.popleft(), "render")
+                except RemoteError:
+                    pass
 
     def subscribe(self, kinds: Sequence[str] | None = None) -> dict[str, Any]:
         return self.call("subscribe", list(kinds)) if kinds else self.call("subscribe")
@@ -204,3 +227,10 @@ class Client:
 
     def ping(self, payload: Any = None) -> Any:
         return self.call("ping", payload)
+
+
+def _block(r: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+    """A `render` result as (audio (frames, channels) float32 or int16, the rest of the result)."""
+    dtype = "<f4" if r["format"] == "f32" else "<i2"
+    audio = np.frombuffer(r.pop("pcm"), dtype=dtype).reshape(r["frames"], r["channels"])
+    return audio, r

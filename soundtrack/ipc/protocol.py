@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -215,8 +216,20 @@ def _default(o: Any) -> Any:
     raise TypeError(f"cannot encode {type(o).__name__} for the wire")
 
 
+_packers = threading.local()
+
+
 def pack(obj: Any) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True, default=_default)
+    # One Packer per thread, kept: `msgpack.packb` makes a new one per call, and its 256 KiB
+    # buffer is a fresh mmap each time, whose page faults cost more than packing a block.
+    packer = getattr(_packers, "packer", None)
+    if packer is None:
+        packer = _packers.packer = msgpack.Packer(use_bin_type=True, default=_default)
+    try:
+        return packer.pack(obj)
+    except BaseException:
+        packer.reset()  # a failed pack leaves partial output in the buffer
+        raise
 
 
 def encode_request(msgid: int, method: str, params: Sequence[Any]) -> bytes:

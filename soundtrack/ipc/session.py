@@ -306,7 +306,9 @@ class Session:
         plan = seq.post(event, at_frame=at)
         if getattr(plan, "accepted", False) and hasattr(plan, "commit_frame"):
             t = plan.posted_frame
-            self._plans = [x for x in self._plans if t >= x.commit_frame] + [plan]
+            # Drop plans that have finished as well as those this one replaces: a game that never
+            # calls status must not make every event slower than the last.
+            self._plans = [x for x in self._plans if t >= x.commit_frame and max(x.edit_frame, x.main_frame) > now] + [plan]
         return {"event": event, **plan_to_wire(plan)}
 
     def _m_set_param(self, cid: int, params: list[Any]) -> dict[str, Any]:
@@ -401,10 +403,26 @@ class Session:
 # -- wire forms of the sequencer's objects ------------------------------------------------------
 
 
+_PLAIN = (bool, int, float, str, bytes, type(None))
+_FIELDS: dict[type, tuple[str, ...]] = {}  # dataclass type -> its field names (fields() is slow)
+
+
+def _field_names(v: Any) -> tuple[str, ...]:
+    names = _FIELDS.get(type(v))
+    if names is None:
+        names = _FIELDS[type(v)] = tuple(f.name for f in dataclasses.fields(v))
+    return names
+
+
 def _wire_value(v: Any) -> Any:
+    t = type(v)
+    if t in _PLAIN:  # the common case first: an `event` result is a dozen of these
+        return v
+    if t in _FIELDS or dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return {name: _wire_value(getattr(v, name)) for name in _field_names(v)}
     if isinstance(v, enum.Enum):
         return _wire_value(v.value)
-    if isinstance(v, (bool, int, float, str, bytes)) or v is None:
+    if isinstance(v, (bool, int, float, str, bytes)):
         return v
     if isinstance(v, (np.integer,)):
         return int(v)
@@ -414,8 +432,6 @@ def _wire_value(v: Any) -> Any:
         return [_wire_value(x) for x in v]
     if isinstance(v, dict):
         return {str(k): _wire_value(x) for k, x in v.items()}
-    if dataclasses.is_dataclass(v):
-        return {f.name: _wire_value(getattr(v, f.name)) for f in dataclasses.fields(v)}
     return str(v)
 
 
@@ -439,8 +455,11 @@ def marker_to_wire(m: Any) -> dict[str, Any]:
 
 def plan_to_wire(plan: Any) -> dict[str, Any]:
     """A TransitionPlan / StingerPlan / ParamChange / TempoChange as a result map."""
-    d = _wire_value(plan)
-    d.pop("target_grid", None)
+    if dataclasses.is_dataclass(plan):  # target_grid is for the sequencer, not the wire
+        d = {name: _wire_value(getattr(plan, name)) for name in _field_names(plan) if name != "target_grid"}
+    else:
+        d = _wire_value(plan)
+        d.pop("target_grid", None)
     if "source" in d and "target" in d:
         d["from"], d["to"] = d["source"], d["target"]
     return with_bar_beat(d)
