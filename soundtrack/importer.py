@@ -212,11 +212,9 @@ def find_file(folder: Path, name: str, role: str, variant: int = 0) -> Path | No
 
 
 def _sha256_file(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from soundtrack.bank.store import sha256_file  # lazily: the bank's planner imports this module
+
+    return sha256_file(p)
 
 
 class FilesGenerator:
