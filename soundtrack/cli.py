@@ -310,11 +310,12 @@ def _add_bank_import(bank_sub: argparse._SubParsersAction) -> None:
 def _cmd_render(args: argparse.Namespace) -> int:
     from soundtrack.audio import write_audio
     from soundtrack.graph import load_graph
-    from soundtrack.timeline import describe, load_script, plot_timeline, run_session, stems_for
+    from soundtrack.bank import open_bank
+    from soundtrack.timeline import describe, load_script, plot_timeline, run_session
 
     graph = load_graph(args.graph)
     script = load_script(args.events)
-    source = stems_for(graph, bank=args.bank, say=lambda m: print(m, file=sys.stderr))
+    _, source = open_bank(graph, bank=args.bank, say=lambda m: print(m, file=sys.stderr))
     result = run_session(graph, source, script, seed=args.seed)
     out = write_audio(Path(args.out), result.audio, result.sample_rate)
     for line in describe(result):

@@ -298,11 +298,3 @@ def plot_timeline(result: SessionResult, path: str | Path, *, title: str | None 
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
-
-
-def stems_for(graph: Graph, *, bank: str | Path | None = None, say: Any = None) -> StemSource:
-    """The stems to play `graph` with: the bank at `bank` (default ``loops/NAME``), built first
-    (incrementally) when it is missing or stale."""
-    from soundtrack.bank import open_bank
-
-    return open_bank(graph, bank=bank, say=say)[1]

@@ -19,7 +19,6 @@ import enum
 import logging
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
