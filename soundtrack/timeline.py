@@ -230,7 +230,8 @@ def describe(result: SessionResult) -> list[str]:
             lines.append(f"{f / sr:8.3f}s  {what}: {res.source} -> {res.target} at {res.edit_frame / sr:.3f}s "
                          f"(frame {res.edit_frame}, bar {res.position}, {res.sync})")
         elif hasattr(res, "ramp_frames"):
-            lines.append(f"{f / sr:8.3f}s  {what}: layers {res.gains} from {res.frame / sr:.3f}s")
+            gains = ", ".join(f"{k} {v:.2f}" for k, v in res.gains.items())
+            lines.append(f"{f / sr:8.3f}s  {what}: layer gains {gains} from {res.frame / sr:.3f}s")
         elif hasattr(res, "start"):
             lines.append(f"{f / sr:8.3f}s  {what}: stinger at {res.frame / sr:.3f}s (bar {res.position})")
         else:
@@ -282,7 +283,7 @@ def plot_timeline(result: SessionResult, path: str | Path, *, title: str | None 
             ax_w.plot([m.frame / sr], [0.0], marker="x", color="purple")
     ax_w.set_ylim(-1, 1)
     ax_w.set_ylabel("output")
-    ax_w.set_title(title or f"{result.graph_name}: {secs:.1f} s session")
+    ax_w.set_title(title or f"{result.graph_name}: {secs:.1f} s session", pad=16)  # above the state names
     t = result.gain_frames / sr
     for k, v in result.gains.items():
         ax_g.step(t, v, where="post", label=k)
