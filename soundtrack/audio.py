@@ -183,24 +183,34 @@ def true_peak_dbtp(audio: np.ndarray) -> float:
     return gain_to_db(max(float(np.max(np.abs(up))), float(np.max(np.abs(a)))))
 
 
-def limit(audio: np.ndarray, sample_rate: int, *, ceiling_db: float = -1.0, lookahead_ms: float = 2.0) -> np.ndarray:
-    """A transparent look-ahead peak limiter: audio already under the ceiling is returned unchanged.
+def limiter_gain(audio: np.ndarray, sample_rate: int, *, ceiling: float, lookahead_ms: float = 2.0) -> np.ndarray:
+    """Per-frame gain (float64, frames) that keeps every sample of `audio` under `ceiling` (linear).
 
     Gain reduction starts `lookahead_ms` before a peak and releases over the same time, as a
-    smooth per-sample curve (a minimum filter then a moving average), so it never clicks.
+    smooth per-sample curve (a minimum filter then a moving average), so it never clicks; 1.0
+    everywhere when nothing needs limiting. One curve can be applied to several layers alike.
     """
     from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
-    a = as_frames(audio)
-    ceiling = db_to_gain(ceiling_db)
-    peak = np.max(np.abs(a), axis=1) if a.size else np.zeros(0, np.float32)
-    if peak.size == 0 or float(peak.max()) <= ceiling:
-        return a
-    need = np.minimum(1.0, ceiling / np.maximum(peak.astype(np.float64), 1e-12))
+    peak = np.max(np.abs(audio), axis=1).astype(np.float64)
+    need = np.minimum(1.0, ceiling / np.maximum(peak, 1e-12))
+    if need.size == 0 or float(need.min()) >= 1.0:
+        return np.ones(peak.shape[0])
     n = max(1, int(round(lookahead_ms * 1e-3 * sample_rate)))
     g = minimum_filter1d(need, size=2 * n + 1, mode="nearest")
     g = uniform_filter1d(g, size=n, mode="nearest")
-    g = np.minimum(g, need)  # the moving average can only lower the gain further; make it exact
+    return np.minimum(g, need)  # the moving average can only lower the gain further; make it exact
+
+
+def limit(audio: np.ndarray, sample_rate: int, *, ceiling_db: float = -1.0, lookahead_ms: float = 2.0) -> np.ndarray:
+    """A transparent look-ahead peak limiter: audio already under the ceiling is returned unchanged
+    (see `limiter_gain` for the curve)."""
+    a = as_frames(audio)
+    if a.size == 0:
+        return a
+    g = limiter_gain(a, sample_rate, ceiling=db_to_gain(ceiling_db), lookahead_ms=lookahead_ms)
+    if float(g.min()) >= 1.0:
+        return a
     return (a * g[:, None]).astype(np.float32)
 
 

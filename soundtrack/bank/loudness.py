@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from soundtrack.audio import SILENCE_LUFS, db_to_gain, integrated_loudness, true_peak_dbtp
+from soundtrack.audio import SILENCE_LUFS, db_to_gain, integrated_loudness, limiter_gain, true_peak_dbtp
 
 PCM24_SCALE = float(2**23)
 MAX_GAIN_DB = 40.0  # never lift near-silence by more than this (it is not music, it is noise)
@@ -40,24 +40,6 @@ def measure_loudness(mix: np.ndarray, sample_rate: int) -> float:
     if 0 < a.shape[0] < need:
         a = np.tile(a, (-(-need // a.shape[0]), 1))
     return integrated_loudness(a, sample_rate)
-
-
-def limiter_gain(mix: np.ndarray, sample_rate: int, *, ceiling: float, lookahead_ms: float = 2.0) -> np.ndarray:
-    """Per-frame gain (float64, frames) that keeps every sample of `mix` under `ceiling` (linear).
-
-    Gain reduction starts `lookahead_ms` before a peak and releases over the same time (a
-    minimum filter then a moving average), so it never clicks; 1.0 where nothing needs limiting.
-    """
-    from scipy.ndimage import minimum_filter1d, uniform_filter1d
-
-    peak = np.max(np.abs(mix), axis=1).astype(np.float64)
-    need = np.minimum(1.0, ceiling / np.maximum(peak, 1e-12))
-    if need.size == 0 or float(need.min()) >= 1.0:
-        return np.ones(peak.shape[0])
-    n = max(1, int(round(lookahead_ms * 1e-3 * sample_rate)))
-    g = minimum_filter1d(need, size=2 * n + 1, mode="nearest")
-    g = uniform_filter1d(g, size=n, mode="nearest")
-    return np.minimum(g, need)
 
 
 def quantize_pcm24(audio: np.ndarray) -> np.ndarray:
