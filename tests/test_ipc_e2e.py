@@ -379,6 +379,34 @@ def test_fuzz_random_and_malformed_frames_leave_the_server_and_other_clients_int
         assert game.status()["frame"] == n
 
 
+def test_stop_fades_out_from_the_next_bar_then_plays_silence(bank_dir: Path, tmp_path: Path) -> None:
+    from soundtrack.voices import ramp_table
+
+    server = LiveServer(bank_dir, tmp_path / "stop.sock")
+    try:
+        with server.tcp() as game:
+            game.hello(role="controller")
+            game.load(seed=SEED)
+            game.start()
+            pre = 10 * BLOCK
+            before = pull(game, pre)
+            stop = game.stop(fade="1 beats")
+            # 120 bpm 4/4 at 48 kHz: the next bar after frame 10240 is 96000; a beat is 24000 frames
+            assert (stop["frame"], stop["fade_frames"], stop["end_frame"]) == (96_000, 24_000, 120_000)
+            with pytest.raises(RemoteError):
+                game.stop()  # already stopping: refused, not restarted
+            total = (stop["end_frame"] // BLOCK + 4) * BLOCK
+            got = np.concatenate([before, pull(game, total - pre)])
+    finally:
+        server.stop()
+    want, _ = offline(bank_dir, pre, total, None)
+    np.testing.assert_array_equal(got[:96_000], want[:96_000])  # untouched up to the bar
+    gains = ramp_table(24_000, "equal-power", fade_in=False)
+    np.testing.assert_array_equal(got[96_000:120_000], want[96_000:120_000] * gains[:, None])
+    assert not np.any(got[120_000:])  # silence after the fade
+    assert np.max(np.abs(np.diff(got[95_990:96_010, 0]))) <= np.max(np.abs(np.diff(want[95_990:96_010, 0]))) + 1e-6
+
+
 def test_a_client_that_stops_reading_is_cut_off_without_blocking_others(bank_dir: Path, tmp_path: Path) -> None:
     server = LiveServer(bank_dir, tmp_path / "slow.sock", limits=Limits(max_outgoing_bytes=256 << 10))
     try:
