@@ -434,7 +434,7 @@ def _add_fill(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("graph", help="graph TOML file (or a bank directory)")
     p.add_argument("--duration", required=True, help="seconds, e.g. 95.25")
-    p.add_argument("--out", required=True, help="audio file: .wav, .flac, .ogg, .mp3, .m4a")
+    p.add_argument("--out", required=True, help="audio file: .wav, .flac, .ogg, .mp3, .m4a, .aac")
     p.add_argument("--state", default=None, help="state to play (default: the graph's start state)")
     _podcast_common(p)
     p.set_defaults(func=_cmd_fill)

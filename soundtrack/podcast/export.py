@@ -9,7 +9,7 @@ integrated loudness (BS.1770-4) and limits it so its true peak stays at or under
 | .wav | soundfile (24-bit PCM) | a sidecar NAME.chapters.json (Podcasting 2.0) |
 | .flac, .ogg | soundfile | the same sidecar |
 | .mp3 | ffmpeg + libmp3lame (Xing/LAME header: decoders trim the encoder delay and padding) | ID3v2 CHAP/CTOC frames (from ffmetadata) and the sidecar |
-| .m4a, .aac | ffmpeg AAC in MP4 (edit list trims the priming; ffmpeg decodes up to one AAC frame, 1024 samples, of end padding more) | MP4 chapters (from ffmetadata) and the sidecar |
+| .m4a, .aac | ffmpeg AAC in MP4, padding moved to the front and trimmed by the edit list (`mp4gapless`): exact length | MP4 chapters (from ffmetadata) and the sidecar |
 
 Presets: podcast -16 LUFS (Apple), streaming -14 (Spotify), mono -19 (Apple's mono
 equivalent of -16), broadcast -23 (EBU R128).
@@ -31,6 +31,7 @@ import numpy as np
 
 from soundtrack.audio import as_frames, integrated_loudness, normalize_loudness, true_peak_dbtp, write_audio
 from soundtrack.podcast.chapters import Chapter, ffmetadata, podcast_json
+from soundtrack.podcast.mp4gapless import Mp4Error, lead_pad, trim_edit_list
 from soundtrack.podcast.plan import PodcastError
 
 FORMATS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac")
@@ -62,12 +63,16 @@ def _encode(audio: np.ndarray, sr: int, path: Path, *, chapters: list[Chapter] |
             bitrate: str) -> None:
     """Encode with ffmpeg from a float WAV, chapters from an ffmetadata file; atomic rename."""
     ext = path.suffix.lower()
-    codec = ["-c:a", "libmp3lame", "-b:a", bitrate, "-id3v2_version", "3", "-write_xing", "1", "-f", "mp3"] if ext == ".mp3" else \
-        ["-c:a", "aac", "-b:a", bitrate, "-movflags", "+faststart", "-f", "mp4" if ext == ".aac" else "ipod"]
+    mp4 = ext != ".mp3"
+    codec = ["-c:a", "aac", "-b:a", bitrate, "-movflags", "+faststart", "-use_editlist", "1",
+             "-movie_timescale", str(sr), "-f", "mp4" if ext == ".aac" else "ipod"] if mp4 else \
+        ["-c:a", "libmp3lame", "-b:a", bitrate, "-id3v2_version", "3", "-write_xing", "1", "-f", "mp3"]
+    # AAC: silence in front fills the last frame exactly; the edit list then skips it (mp4gapless)
+    pad = lead_pad(audio.shape[0]) if mp4 else 0
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="soundtrack-export-") as tmp:
         wav = Path(tmp) / "in.wav"
-        write_audio(wav, audio, sr)
+        write_audio(wav, np.concatenate([np.zeros((pad, audio.shape[1]), audio.dtype), audio]) if pad else audio, sr)
         cmd = [_ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(wav)]
         if chapters or title:
             meta = Path(tmp) / "meta.txt"
@@ -79,6 +84,12 @@ def _encode(audio: np.ndarray, sr: int, path: Path, *, chapters: list[Chapter] |
         if r.returncode != 0:
             part.unlink(missing_ok=True)
             raise PodcastError(f"{path}: ffmpeg failed ({r.returncode}): {r.stderr.strip()[-400:]}")
+        if mp4:
+            try:
+                trim_edit_list(part, audio.shape[0], pad)
+            except Mp4Error as e:
+                part.unlink(missing_ok=True)
+                raise PodcastError(f"{path}: cannot make the AAC export sample-exact: {e}") from None
         os.replace(part, path)
 
 
