@@ -175,6 +175,12 @@ class Sequencer:
         """Each param-controlled layer's gain at `frame` (default: now)."""
         return self._layers.at(self._frame if frame is None else frame)
 
+    def beat_grid_at(self, frame: int | None = None) -> BeatGrid | None:
+        """The beat grid ruling output frame `frame` (default: now), tempo variants included;
+        None before anything is scheduled."""
+        span = self._grid.at(self._frame if frame is None else frame)
+        return None if span is None else span.grid
+
     def next_bar_frame(self) -> int:
         """Output frame of the next downbeat at or after now, on whatever will be playing."""
         return self.next_beat_frame(bar=True)

@@ -365,14 +365,15 @@ class Session:
         if self._fade is not None:
             raise RpcError(ErrorCode.REJECTED, f"stop: already stopping at frame {self.stopping_at}")
         # The sequencer has no notion of stopping: the session fades its output from the next
-        # bar, per sample, then keeps returning silence.
-        grid = self.source.bank.grid(seq.state, "main").beat_grid
+        # bar, per sample, then keeps returning silence. Beats and bars are those of the music
+        # playing at that bar (a tempo variant's, an outro's), not the state's base tempo.
+        begin = int(seq.next_bar_frame())
+        grid = seq.beat_grid_at(begin)
         try:
             n = parse_duration("1 bars" if fade is None else fade).to_frames(grid)
         except SoundtrackError as e:
             raise RpcError(ErrorCode.OUT_OF_RANGE, f"stop: fade={fade!r}: {e}") from None
         n = max(n, min_ramp_frames(self.sample_rate))
-        begin = int(seq.next_bar_frame())
         self._fade = (begin, ramp_table(n, "equal-power", fade_in=False))
         self.stopping_at = begin + n
         return {"frame": begin, "end_frame": begin + n, "fade_frames": n}
@@ -395,7 +396,9 @@ class Session:
     def _tempo_info(self) -> dict[str, Any]:
         if self.seq is None or not self.started or self.seq.state is None:
             return {}
-        grid = self.source.bank.grid(self.seq.state, "main")
+        grid = self.seq.beat_grid_at()  # what plays now: a tempo variant's grid, an intro's, ...
+        if grid is None:
+            return {}
         return {"tempo": float(grid.bpm), "tempo_exact": str(Fraction(grid.bpm)), "meter": str(grid.meter)}
 
 
