@@ -359,3 +359,37 @@ def test_procedural_bank_is_bit_identical_across_jobs_and_loudness_matched(tmp_p
         # the main loop of the 110 bpm state is one 4/4 bar long: 4 * 48000 * 60 / 110 frames, exactly
         if r["id"] == "calm/main/0":
             assert stem.grid.body_frames == 104727
+
+
+def test_console_progress_draws_a_tqdm_bar_on_a_terminal_and_plain_lines_elsewhere() -> None:
+    import io
+
+    from soundtrack.bank.build import Progress
+    from soundtrack.bank.progress import ConsoleProgress
+
+    events = [Progress("start", 4, 1, 0, 0.0), Progress("stem", 4, 1, 1, 2.0, "calm.main.0"),
+              Progress("stem", 4, 1, 2, 4.0, "calm.outro"), Progress("stem", 4, 1, 3, 6.0, "fight.main.0"),
+              Progress("finish", 4, 1, 3, 6.0)]
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty = Tty()
+    show = ConsoleProgress(stream=tty, label="dungeon")  # bar=None: a terminal gets the bar
+    for p in events:
+        show(p)
+    final = tty.getvalue().split("\r")[-1]
+    assert final.startswith("dungeon: 100%") and "4/4" in final and "generated=3, reused=1" in final
+    assert show._tqdm is None  # closed at finish
+
+    log = io.StringIO()
+    show = ConsoleProgress(stream=log, label="dungeon")
+    for p in events:
+        show(p)
+    assert log.getvalue().splitlines() == [
+        "dungeon: 4 stems, 1 reused from cache, 3 to generate",
+        "[2/4] generated calm.main.0 (2.0 s, ~4 s left)",
+        "[3/4] generated calm.outro (4.0 s, ~2 s left)",
+        "[4/4] generated fight.main.0 (6.0 s, ~0 s left)",
+    ]
