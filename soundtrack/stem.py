@@ -170,6 +170,11 @@ class Stem:
         for name, a in self.layers.items():
             if a.shape != self.mix.shape or a.dtype != np.float32:
                 raise TypeError(f"layer {name!r} is {a.dtype} {a.shape}, mix is float32 {self.mix.shape}")
+        # A bank hands the same Stem to every sequencer and session: an in-place edit by one
+        # would be heard by all, so the audio is read-only (copy it to change it).
+        self.mix.setflags(write=False)
+        for a in self.layers.values():
+            a.setflags(write=False)
 
     @classmethod
     def from_layers(cls, spec: StemSpec, grid: StemGrid, layers: dict[str, np.ndarray], **kw: Any) -> Stem:

@@ -248,6 +248,11 @@ def test_bank_loads_stems_lazily_and_exactly(serial_bank, graph_path, tmp_path) 
         assert sr == 48000 and np.array_equal(audio, s.layers[layer])
     assert np.array_equal(s.mix, s.layers["drums"] + s.layers["pad"])
     assert b.stem("calm", "intro") is s  # loaded once
+    # ... and shared by every sequencer that plays it, so nobody may change it in place
+    with pytest.raises(ValueError, match="read-only"):
+        s.layers["pad"][0] += 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        s.mix *= 0.5
     assert b.stem("fight", "main", tempo=150) is b.stem("fight", "main")  # its own tempo is the base stem
     fast = b.stem("fight", "main", tempo=160)  # the tempo variant: 2 bars of 4/4 at 160 bpm, exactly
     assert (fast.grid.bpm, fast.grid.entry, fast.grid.exit, fast.grid.frames) == (160, 0, 144000, 144000)
