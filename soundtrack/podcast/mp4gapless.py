@@ -1,15 +1,15 @@
-"""Sample-exact AAC in MP4: move the encoder's padding to the front, where every decoder trims it.
+"""Sample-exact AAC in MP4: move the encoder's padding to the front, where decoders trim it.
 
 An AAC encoder emits whole 1024-sample frames after 1024 samples of priming, so N samples become
 ceil(N / 1024) frames plus one, and the last frame carries padding. MP4 says where the real audio
 lies with an edit list (`elst`: skip `media_time` samples, then play `segment_duration`), but
 decoders differ on the end: ffmpeg 5.1 trims the start and decodes the whole last frame, so 48000
-samples come back as 48128. Every decoder that honours edit lists honours the start, though. So the
-exporter prepends `lead_pad(N)` samples of silence, which makes the padded length a whole number of
-frames (no end padding at all), and `trim_edit_list` then widens the edit's start skip over that
-silence and sets its duration to exactly N. The result decodes to N samples, aligned, whether the
-decoder trims the end or not; one that ignores edit lists altogether hears priming plus silence first,
-as with any AAC file.
+samples came back as 48128. Decoders that read edit lists do trim the start (ffmpeg and GStreamer
+here). So the exporter prepends `lead_pad(N)` samples of silence, which makes the padded length a
+whole number of frames (no end padding at all), and `trim_edit_list` widens the edit's start skip
+over that silence and sets its duration to exactly N. The file then decodes to N samples, aligned,
+whether the decoder trims the end or not; one that ignores edit lists hears priming plus silence
+first, as with any AAC file.
 
 The patch rewrites fixed-size fields in place (the edit list, the track and movie durations), so
 box sizes and chunk offsets stay valid.
@@ -21,11 +21,12 @@ import os
 import struct
 from pathlib import Path
 
+from soundtrack.errors import SoundtrackError
+
 AAC_FRAME = 1024
-_CONTAINERS = {b"moov", b"trak", b"mdia", b"edts"}
 
 
-class Mp4Error(RuntimeError):
+class Mp4Error(SoundtrackError, RuntimeError):
     """The MP4 does not have the layout this patch expects (one audio track, one edit)."""
 
 
