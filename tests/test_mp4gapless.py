@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
+from soundtrack.podcast import Chapter
 from soundtrack.podcast.export import export
 from soundtrack.podcast.mp4gapless import Mp4Error, lead_pad, trim_edit_list
 
@@ -62,8 +64,6 @@ def test_aac_exports_decode_to_exact_length_aligned(tmp_path, frames, sr, suffix
 
 
 def test_aac_export_keeps_chapters_on_time(tmp_path) -> None:
-    from soundtrack.podcast import Chapter
-
     sr = 48_000
     p = tmp_path / "ep.m4a"
     export(_tone(sr * 6 + 333, sr), sr, p, chapters=[Chapter(0.0, "A"), Chapter(2.5, "B")], target_lufs=-16)
@@ -76,8 +76,6 @@ def test_aac_export_keeps_chapters_on_time(tmp_path) -> None:
 
 def _encode_plain(tmp_path: Path, *extra: str) -> Path:
     src = tmp_path / "in.wav"
-    import soundfile as sf
-
     sf.write(src, _tone(4_800, 48_000), 48_000)
     out = tmp_path / "plain.m4a"
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), "-c:a", "aac", *extra, "-f", "ipod",
