@@ -445,6 +445,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from soundtrack.podcast.chapters import podcast_json
     from soundtrack.podcast.export import export
 
+    if args.mix and not args.voice:  # refused before any work, not after music.wav is written
+        raise SoundtrackError("--mix needs --voice: the mix is the voice over the ducked music")
     graph, source = open_stems(args.graph, say=lambda m: print(m, file=sys.stderr))
     chapters = load_chapters(args.chapters)
     voice = None
@@ -467,8 +469,6 @@ def _cmd_score(args: argparse.Namespace) -> int:
     print(f"{out.path}: music, {music.shape[0]} frames = {music.shape[0] / sr:.6f} s, {len(ep.chapters)} chapters "
           f"({', '.join(f'{c.title or c.state}={c.state}' for c in ep.chapters)}); chapters kept as {out.chapters}")
     if args.mix:
-        if voice is None:
-            raise SoundtrackError("--mix needs --voice: the mix is the voice over the ducked music")
         rep = export(mix_voice(music, voice), sr, args.mix, target_lufs=args.loudness, chapters=ep.chapters)
         print(f"{rep.path}: mix at {rep.lufs:.1f} LUFS, true peak {rep.true_peak_db:.1f} dBTP; chapters kept as {rep.chapters}")
     if args.chapters_out:

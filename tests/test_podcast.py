@@ -397,4 +397,9 @@ def test_cli_score_with_voice_writes_music_and_a_chaptered_mix(banks, speech, tm
     assert r.returncode == 0, r.stderr
     assert sf.info(str(tmp_path / "music.wav")).frames == voice.shape[0]
     assert [c["tags"]["title"] for c in _ffprobe_chapters(tmp_path / "mix.mp3")] == ["Hello", "Break"]
+    # --mix without a voice is refused before anything is scored or written
+    bad = _cli("score", str(path), "--chapters", "ch.txt", "--duration", "8", "--out", "m2.wav", "--mix", "m2.mp3",
+               cwd=tmp_path)
+    assert bad.returncode == 2 and "--mix needs --voice" in bad.stderr
+    assert not (tmp_path / "m2.wav").exists()
     assert _ffprobe_samples(tmp_path / "mix.mp3") == voice.shape[0]
