@@ -454,6 +454,12 @@ def test_token_is_required_before_anything_else(bank_dir: Path, tmp_path: Path) 
             assert e.value.code == ErrorCode.UNAUTHORIZED
             assert c.hello(token="s3cret")["role"] == "controller"
             assert c.status()["controller"] == c.hello(token="s3cret")["client_id"]
+        with server.tcp() as c:  # the positional form, as docs/protocol.md gives it, is the same hello
+            with pytest.raises(RemoteError) as e:
+                c.call("hello", "monitor", 1, "pos", "wrong")
+            assert e.value.code == ErrorCode.UNAUTHORIZED
+            assert c.call("hello", "monitor", 1, "pos", "s3cret")["role"] == "monitor"
+            assert c.status()["clients"] >= 1
     finally:
         server.stop()
 

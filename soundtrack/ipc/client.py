@@ -25,7 +25,7 @@ import msgpack
 import numpy as np
 
 from soundtrack.errors import ProtocolError
-from soundtrack.ipc.protocol import NOTIFICATION, RESPONSE, ErrorCode, encode_request
+from soundtrack.ipc.protocol import NOTIFICATION, PROTOCOL_VERSION, RESPONSE, ErrorCode, encode_request
 
 
 class RemoteError(ProtocolError):
@@ -169,7 +169,7 @@ class Client:
 
     # -- the methods ----------------------------------------------------------------------------
     def hello(self, *, role: str = "controller", token: str | None = None, client: str = "soundtrack-python") -> dict[str, Any]:
-        return self.call("hello", role=role, token=token, client=client, version=1)
+        return self.call("hello", role=role, token=token, client=client, version=PROTOCOL_VERSION)
 
     def load(self, path: str | None = None, *, seed: int | None = None) -> dict[str, Any]:
         return self.call("load", path=path, seed=seed) if (path or seed is not None) else self.call("load")

@@ -25,6 +25,7 @@ import msgpack
 from soundtrack.errors import ProtocolError
 
 PROTOCOL_VERSION = 1
+HELLO_PARAMS = ("role", "version", "client", "token")  # hello's parameter order (server and session)
 REQUEST, RESPONSE, NOTIFICATION = 0, 1, 2
 MAX_MSGID = 2**32 - 1
 

@@ -27,8 +27,10 @@ from soundtrack.ipc.protocol import (
     DEFAULT_LIMITS,
     Decoder,
     ErrorCode,
+    HELLO_PARAMS,
     FramingError,
     Limits,
+    Params,
     Request,
     RpcError,
     encode_notification,
@@ -306,8 +308,11 @@ class Server:
 
     def _authenticate(self, conn: Connection, method: str, params: list[Any]) -> None:
         given = None
-        if method == "hello" and len(params) == 1 and isinstance(params[0], dict):
-            given = params[0].get("token")
+        if method == "hello":
+            try:  # named or positional, as hello itself reads it
+                given = Params("hello", params, HELLO_PARAMS).values.get("token")
+            except RpcError:
+                given = None
         if not isinstance(given, str) or not _same(given, self.token or ""):
             raise RpcError(ErrorCode.UNAUTHORIZED, "this server needs hello({token: ...}) with the right token first")
         conn.authed = True
