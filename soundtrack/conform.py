@@ -7,10 +7,10 @@ is (`entry`), where the music ends (`exit`) and how long the audio is:
 
 1. `soundtrack.beats.detect_beats` finds the beats and the bar phase (or takes a declared first
    downbeat and tempo).
-2. Rubber Band's time map (R3 engine, ``--fine``) moves every detected beat onto the target grid
-   in one pass; the audio before the first beat and after the last is stretched by the mean
-   ratio. (R3 ignores the first segment of a time map, so a short identity segment of silence is
-   prepended and removed afterwards.)
+2. Rubber Band's time map (R3 engine, ``--fine``; `soundtrack.stretch.timemap_stretch`) moves
+   every detected beat onto the target grid in one pass; the audio before the first beat and
+   after the last is stretched by the mean ratio. (R3 ignores the first segment of a time map, so
+   a short identity segment of silence is prepended and removed afterwards.)
 3. The role shapes the result:
 
    - ``main``: a seamless loop of whole bars. The loop starts at the downbeat whose surroundings
@@ -42,53 +42,16 @@ from soundtrack.audio import as_frames, fade_curve
 from soundtrack.beats import BeatTrack, detect_beats, find_attacks
 from soundtrack.errors import AudioError, TimingError
 from soundtrack.stem import ROLES, StemGrid
+from soundtrack.stretch import timemap_stretch
 from soundtrack.timing import BeatGrid, Meter, check_sample_rate, parse_bpm
 
 CONFORM_VERSION = "1"
 SEAM_SECONDS = 0.04  # the loop seam's equal-power overlap (at most a quarter beat)
 TAIL_FLOOR_DB = -70.0  # a tail is trimmed where it stays below this (dBFS)
 OUTRO_FADE_SECONDS = 0.05
-_RB_LEAD_SECONDS = 0.25  # identity segment prepended for Rubber Band R3's time map
 CORRECTION_RADIUS_SECONDS = 0.04  # how far the stretched attacks may be from their grid frames to be corrected
 
 Role = Literal["intro", "main", "outro", "stinger", "bridge"]
-
-
-def timemap_stretch(audio: np.ndarray, sample_rate: int, time_map: list[tuple[int, int]]) -> np.ndarray:
-    """Rubber Band R3 (``--fine``) time-map stretch with an exact length contract.
-
-    `time_map` is ``[(source_frame, target_frame), ...]``, strictly increasing in both, starting at
-    (0, 0) and ending at ``(len(audio), T)``; returns exactly `T` frames (float32, same channels),
-    with each source frame of the map at its target frame (within about 2 ms).
-    """
-    import pyrubberband
-
-    x = as_frames(audio)
-    n = x.shape[0]
-    if not time_map or tuple(time_map[0]) != (0, 0) or int(time_map[-1][0]) != n:
-        raise TimingError(f"time map must run from (0, 0) to ({n}, T), got {time_map[:1]} ... {time_map[-1:]}")
-    src = np.array([p[0] for p in time_map], dtype=np.int64)
-    dst = np.array([p[1] for p in time_map], dtype=np.int64)
-    if np.any(np.diff(src) <= 0) or np.any(np.diff(dst) <= 0):
-        raise TimingError("time map must be strictly increasing in source and target frames")
-    target = int(dst[-1])
-    lead = int(_RB_LEAD_SECONDS * sample_rate)
-    # pyrubberband writes 16-bit WAV: scale to a safe peak and back so nothing clips
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
-    scale = 0.5 / peak if peak > 0 else 1.0
-    padded = np.concatenate([np.zeros((lead, x.shape[1]), np.float32), x * scale])
-    # the lead runs at the first segment's ratio, so the stretcher does not have to ramp
-    first = next(((int(s), int(d)) for s, d in zip(src, dst) if s > 0), (n, target))
-    lead_t = max(1, int(round(lead * first[1] / first[0])))
-    tm = [(0, 0), (lead, lead_t)] + [(lead + int(s), lead_t + int(d)) for s, d in zip(src, dst) if s > 0]
-    try:
-        y = pyrubberband.timemap_stretch(padded, sample_rate, tm, rbargs={"--fine": ""})
-    except (RuntimeError, OSError) as e:
-        raise AudioError(f"rubberband failed to conform {n} frames: {e}") from None
-    y = np.asarray(y, dtype=np.float32).reshape(-1, x.shape[1])[lead_t:] / scale
-    if y.shape[0] < target:
-        y = np.concatenate([y, np.zeros((target - y.shape[0], x.shape[1]), np.float32)])
-    return np.ascontiguousarray(y[:target], dtype=np.float32)
 
 
 def conform(

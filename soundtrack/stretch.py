@@ -3,15 +3,18 @@ pyrubberband, pitch unchanged.
 
 - `time_stretch(audio, sample_rate, target_frames=...)` (or ``ratio=``) returns exactly the
   frames asked for.
+- `timemap_stretch(audio, sample_rate, time_map)` moves each source frame of a time map onto its
+  target frame (how `conform` puts detected beats on the grid), with an exact length.
 - `stretch_stem(stem, bpm)` makes a tempo variant of a stem: the grid's entry, exit and length
-  are exact for the new tempo (a uniform stretch puts bar 1 and the last bar's end within a
-  frame of them; the audio is cut to the exact length), and every layer goes through one
-  multichannel call, so the
-  layers are stretched identically and still sum to the mix. A main loop is stretched with one
-  loop cycle of context on either side, so the stretched loop still wraps seamlessly.
+  are exact for the new tempo (`stretched_grid`; a uniform stretch puts bar 1 and the last bar's
+  end within a frame of them; the audio is cut to the exact length), and every layer goes through
+  one multichannel call, so the layers are stretched identically and still sum to the mix. A
+  main loop is stretched with one loop cycle of context on either side, so the stretched loop
+  still wraps seamlessly.
 
-Rubber Band runs as the `rubberband` CLI (a subprocess per call); this module is used at
-bank-build time, never while playing.
+Rubber Band runs as the `rubberband` CLI (a subprocess per call, through a 16-bit WAV file, so
+every call is scaled to `RB_PEAK` and back); this module is used at bank-build and import time,
+never while playing.
 """
 
 from __future__ import annotations
@@ -20,39 +23,46 @@ from fractions import Fraction
 
 import numpy as np
 
-from soundtrack.errors import AudioError, SoundtrackError
+from soundtrack.audio import as_frames
+from soundtrack.errors import AudioError, SoundtrackError, TimingError
 from soundtrack.stem import Stem, StemGrid, StemSpec
 from soundtrack.timing import BeatGrid, as_fraction, parse_bpm, round_half_up
 
-STRETCH_VERSION = "rubberband-r3-1"  # goes into the bank's cache key of tempo variants
+STRETCH_VERSION = "rubberband-r3-2"  # goes into the bank's cache key of tempo variants
 RB_ARGS = {"--fine": ""}  # the R3 engine: best transients and beat timing (see ANCHORS.md)
+# pyrubberband passes audio through a 16-bit WAV: every call runs at this peak and is scaled
+# back, so nothing clips (6 dB of headroom for Rubber Band's overshoot) and quiet audio keeps
+# its resolution
+RB_PEAK = 0.5
 MAX_RATIO = 4.0
 LOOP_CONTEXT_SECONDS = 1.0
+_RB_LEAD_SECONDS = 0.25  # identity segment prepended for Rubber Band R3's time map
 
 
-def _rubberband(audio: np.ndarray, sample_rate: int, factor: Fraction) -> np.ndarray:
-    """Run Rubber Band R3 stretching uniformly to `factor` x the length (pitch unchanged).
-
-    A uniform ``--tempo`` stretch, not a ``--timemap``: with the R3 engine (3.1) a time map
-    leaves the first anchor's region unstretched, so anchors are met by cutting instead.
+def _rubberband(audio: np.ndarray, sample_rate: int, *, frames: int, factor: Fraction | None = None,
+                time_map: list[tuple[int, int]] | None = None, skip: int = 0) -> np.ndarray:
+    """Run Rubber Band (`RB_ARGS`) on float32 (frames, channels) `audio`, stretched uniformly to
+    `factor` x its length or along `time_map` (``[(source_frame, target_frame), ...]``), pitch
+    unchanged. Returns exactly `frames` frames of the output from frame `skip` on (cut, or
+    zero-padded), at the input's level.
     """
     import pyrubberband
 
     a = np.ascontiguousarray(audio, dtype=np.float32)
+    peak = float(np.max(np.abs(a))) if a.size else 0.0
+    scale = RB_PEAK / peak if peak > 0 else 1.0
     try:
-        out = pyrubberband.time_stretch(a, sample_rate, float(1 / factor), rbargs=dict(RB_ARGS))
+        if time_map is None:
+            out = pyrubberband.time_stretch(a * scale, sample_rate, float(1 / factor), rbargs=dict(RB_ARGS))
+        else:
+            out = pyrubberband.timemap_stretch(a * scale, sample_rate, time_map, rbargs=dict(RB_ARGS))
     except Exception as e:  # the CLI missing or failing: say which and how to fix it
         raise AudioError(f"rubberband failed on {a.shape[0]} frames x {a.shape[1]} channels: {e} "
                          "(is the rubberband CLI, version 3 or later, installed?)") from e
-    return np.asarray(out, dtype=np.float32).reshape(-1, a.shape[1])
-
-
-def _exact(audio: np.ndarray, frames: int) -> np.ndarray:
-    """Trim or zero-pad to exactly `frames` frames."""
-    if audio.shape[0] >= frames:
-        return np.ascontiguousarray(audio[:frames])
-    pad = np.zeros((frames - audio.shape[0], audio.shape[1]), dtype=np.float32)
-    return np.concatenate([audio, pad])
+    y = np.asarray(out, dtype=np.float32).reshape(-1, a.shape[1])[skip:] / scale
+    if y.shape[0] >= frames:
+        return np.ascontiguousarray(y[:frames])
+    return np.concatenate([y, np.zeros((frames - y.shape[0], a.shape[1]), dtype=np.float32)])
 
 
 def time_stretch(audio: np.ndarray, sample_rate: int, *, ratio: float | Fraction | None = None,
@@ -84,7 +94,46 @@ def time_stretch(audio: np.ndarray, sample_rate: int, *, ratio: float | Fraction
                          f"between {1 / MAX_RATIO:g} and {MAX_RATIO:g}")
     if target_frames == n:
         return a.copy()
-    return _exact(_rubberband(a, sample_rate, Fraction(target_frames, n)), target_frames)
+    return _rubberband(a, sample_rate, factor=Fraction(target_frames, n), frames=target_frames)
+
+
+def timemap_stretch(audio: np.ndarray, sample_rate: int, time_map: list[tuple[int, int]]) -> np.ndarray:
+    """Rubber Band R3 (``--fine``) time-map stretch with an exact length contract.
+
+    `time_map` is ``[(source_frame, target_frame), ...]``, strictly increasing in both, starting at
+    (0, 0) and ending at ``(len(audio), T)``; returns exactly `T` frames (float32, same channels),
+    with each source frame of the map at its target frame (within about 2 ms).
+    """
+    x = as_frames(audio)
+    n = x.shape[0]
+    if not time_map or tuple(time_map[0]) != (0, 0) or int(time_map[-1][0]) != n:
+        raise TimingError(f"time map must run from (0, 0) to ({n}, T), got {time_map[:1]} ... {time_map[-1:]}")
+    src = np.array([p[0] for p in time_map], dtype=np.int64)
+    dst = np.array([p[1] for p in time_map], dtype=np.int64)
+    if np.any(np.diff(src) <= 0) or np.any(np.diff(dst) <= 0):
+        raise TimingError("time map must be strictly increasing in source and target frames")
+    target = int(dst[-1])
+    # R3 leaves a time map's first segment unstretched: prepend an identity lead of silence,
+    # run at the first segment's ratio so the stretcher does not have to ramp, and cut it after
+    lead = int(_RB_LEAD_SECONDS * sample_rate)
+    padded = np.concatenate([np.zeros((lead, x.shape[1]), np.float32), x])
+    first = next(((int(s), int(d)) for s, d in zip(src, dst) if s > 0), (n, target))
+    lead_t = max(1, int(round(lead * first[1] / first[0])))
+    tm = [(0, 0), (lead, lead_t)] + [(lead + int(s), lead_t + int(d)) for s, d in zip(src, dst) if s > 0]
+    return _rubberband(padded, sample_rate, time_map=tm, skip=lead_t, frames=target)
+
+
+def stretched_grid(grid: StemGrid, bpm: Fraction) -> StemGrid:
+    """The exact grid `stretch_stem` gives a stem with grid `grid` at `bpm`: the body the same
+    whole number of beats at the new tempo, the pickup and the tail scaled (rounded half up)."""
+    if bpm == grid.bpm:
+        return grid
+    factor = grid.bpm / bpm  # output length / input length
+    beats = round_half_up(Fraction(grid.body_frames) / BeatGrid(grid.sample_rate, grid.bpm, grid.meter).frames_per_beat)
+    body = BeatGrid(grid.sample_rate, bpm, grid.meter).beats_to_frames(beats)
+    entry = round_half_up(grid.entry * factor)
+    tail = round_half_up(grid.tail_frames * factor)
+    return StemGrid(grid.sample_rate, bpm, grid.meter, entry, entry + body, entry + body + tail, grid.bars)
 
 
 def stretch_stem(stem: Stem, bpm: Fraction | int | float | str) -> Stem:
@@ -100,17 +149,13 @@ def stretch_stem(stem: Stem, bpm: Fraction | int | float | str) -> Stem:
     if not 1 / MAX_RATIO <= factor <= MAX_RATIO:
         raise AudioError(f"stretching {float(g.bpm):g} bpm to {float(new_bpm):g} bpm is a factor of {float(factor):g}; "
                          f"it must be between {1 / MAX_RATIO:g} and {MAX_RATIO:g}")
-    new_grid_beats = BeatGrid(g.sample_rate, new_bpm, g.meter)
-    beats = round_half_up(Fraction(g.body_frames) / BeatGrid(g.sample_rate, g.bpm, g.meter).frames_per_beat)
-    body = new_grid_beats.beats_to_frames(beats)
-    entry = round_half_up(g.entry * factor)
-    tail = round_half_up(g.tail_frames * factor)
-    exit_ = entry + body
-    frames = exit_ + tail
+    grid = stretched_grid(g, new_bpm)
     names = list(stem.layers)
     ch = stem.channels
     stacked = np.concatenate([stem.layers[k] for k in names], axis=1)  # frames x (layers * channels)
     sr = g.sample_rate
+    # a uniform --tempo stretch, not a --timemap: with the R3 engine (3.1) a time map leaves the
+    # first anchor's region unstretched, so the grid is met by cutting instead
     if stem.spec.role == "main" and g.entry == 0 and g.body_frames > 0:
         # loop context each side (up to LOOP_CONTEXT_SECONDS), so the wrap point is stretched
         # like any other frame and the stretched loop still wraps seamlessly
@@ -118,19 +163,15 @@ def stretch_stem(stem: Stem, bpm: Fraction | int | float | str) -> Stem:
         p = min(g.exit, int(LOOP_CONTEXT_SECONDS * sr))
         p_out = round_half_up(p * factor)
         ext = np.concatenate([cycle[g.exit - p :], cycle, cycle[:p]])
-        out = _rubberband(ext, sr, factor)
-        loop = _exact(out[p_out:], body)
-        if tail:
+        result = _rubberband(ext, sr, factor=factor, skip=p_out, frames=grid.body_frames)
+        if grid.tail_frames:
             tail_src = np.concatenate([cycle[g.exit - p :], stacked[g.exit :]])
-            tout = _rubberband(tail_src, sr, factor)
-            result = np.concatenate([loop, _exact(tout[p_out:], tail)])
-        else:
-            result = loop
+            tail = _rubberband(tail_src, sr, factor=factor, skip=p_out, frames=grid.tail_frames)
+            result = np.concatenate([result, tail])
     else:
-        result = _exact(_rubberband(stacked, sr, factor), frames)
+        result = _rubberband(stacked, sr, factor=factor, frames=grid.frames)
     layers = {k: np.ascontiguousarray(result[:, i * ch : (i + 1) * ch]) for i, k in enumerate(names)}
     spec = StemSpec(**{**_spec_fields(stem.spec), "tempo": new_bpm})
-    grid = StemGrid(sr, new_bpm, g.meter, entry, exit_, frames, g.bars)
     meta = {**stem.meta, "stretched_from_bpm": str(g.bpm), "stretch": "rubberband R3 (--fine)"}
     try:
         return Stem.from_layers(spec, grid, layers, key=stem.key, style=stem.style, meta=meta, midi=None)

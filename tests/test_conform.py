@@ -12,8 +12,9 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from soundtrack.conform import conform, timemap_stretch
+from soundtrack.conform import conform
 from soundtrack.errors import AudioError, TimingError
+from soundtrack.stretch import timemap_stretch
 
 SR = 48000
 

@@ -92,3 +92,24 @@ def test_a_stretched_main_loop_still_wraps_seamlessly() -> None:
     inner = float(np.abs(np.diff(loop[1000:-1000])).max())
     assert wrap <= 1.5 * inner
     assert stretch_stem(stem, 120) is stem
+
+
+def _sine(level: float) -> np.ndarray:
+    return (level * np.sin(2 * np.pi * 440.0 * np.arange(SR) / SR)).astype(np.float32)[:, None]
+
+
+def _ideal(level: float) -> np.ndarray:
+    """The stretch of a half-scale sine, scaled to `level`: stretching must commute with gain."""
+    return time_stretch(_sine(0.5), SR, ratio=1.25).astype(np.float64) * (level / 0.5)
+
+
+def test_a_stretch_above_full_scale_is_not_clipped() -> None:
+    out = time_stretch(_sine(1.5), SR, ratio=1.25)  # +3.5 dBFS: Rubber Band's 16-bit WAV would clip it
+    assert np.abs(out).max() > 1.4
+    assert np.abs(out - _ideal(1.5)).max() < 1e-5
+
+
+def test_a_quiet_stretch_keeps_more_than_16_bit_resolution() -> None:
+    level = 10 ** (-70 / 20)  # a -70 dBFS sine spans only about +-10 steps of 16 bits
+    out = time_stretch(_sine(level), SR, ratio=1.25)
+    assert np.abs(out - _ideal(level)).max() < 1e-3 / 32768

@@ -27,7 +27,6 @@ Composer files (a state's ``files``): such a state's segments are planned with g
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from dataclasses import dataclass
 from fractions import Fraction
@@ -36,6 +35,7 @@ from typing import Any, Literal
 from soundtrack.graph import Graph
 from soundtrack.importer import FileSource, graph_sources
 from soundtrack.stem import StemSpec
+from soundtrack.stretch import STRETCH_VERSION
 
 FORMAT = "soundtrack-bank"
 FORMAT_VERSION = 1
@@ -136,17 +136,6 @@ def stretched_key(base_key: str, bpm: Fraction, *, stretch_version: str) -> str:
     return _sha256_json({"base": base_key, "bpm": str(Fraction(bpm)), "stretch_version": stretch_version})
 
 
-def stretch_available() -> str | None:
-    """The stretcher's version when `soundtrack.stretch.stretch_stem` exists, else None."""
-    try:
-        mod = importlib.import_module("soundtrack.stretch")
-    except ImportError:
-        return None
-    if not callable(getattr(mod, "stretch_stem", None)):
-        return None
-    return str(getattr(mod, "STRETCH_VERSION", getattr(mod, "__version__", "1")))
-
-
 def plan_bank(
     graph: Graph,
     *,
@@ -164,8 +153,6 @@ def plan_bank(
     workers (their effect on the audio is in `generator_version`)."""
     sr = graph.sample_rate
     stems: list[PlannedStem] = []
-    skipped: list[str] = []
-    stretch_version = stretch_available()
     sources = graph_sources(graph) if any(s.files for s in graph.states.values()) else {}
 
     def key_of(spec: StemSpec, *, context: str | None = None, source: FileSource | None = None) -> str:
@@ -188,12 +175,6 @@ def plan_bank(
         if s.outro > 0:
             segments.append(("outro", s.outro, 0))
         tempi = [t for t in s.tempi if t != s.tempo]
-        if tempi and stretch_version is None:
-            skipped.append(
-                f"state {s.name!r}: tempo variants {', '.join(f'{float(t):g}' for t in tempi)} bpm are not built "
-                "because soundtrack.stretch is not available"
-            )
-            tempi = []
         chained = chain and not s.files
         keys: dict[tuple[str, int], str] = {}
         for role, bars, variant in segments:
@@ -215,7 +196,7 @@ def plan_bank(
                 stems.append(
                     PlannedStem(
                         f"{sid}@{t}", "state", s.name, role, variant, spec,
-                        stretched_key(key, t, stretch_version=str(stretch_version)), tempo=t, base=key,
+                        stretched_key(key, t, stretch_version=STRETCH_VERSION), tempo=t, base=key,
                         source=source,
                     )
                 )
@@ -240,8 +221,7 @@ def plan_bank(
         target_lufs=graph.loudness,
         ceiling_dbtp=ceiling_dbtp,
         stems=tuple(stems),
-        skipped=tuple(skipped),
-        stretch_version=stretch_version,
+        stretch_version=STRETCH_VERSION,
         chain=chain,
         generator_options=tuple(sorted((options or {}).items())),
     )

@@ -12,8 +12,7 @@ its job alone: the same job gives the same bytes wherever it runs.
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -23,6 +22,7 @@ from soundtrack.errors import GenerationError, SoundtrackError
 from soundtrack.generate.base import Generator, available, get_generator, register
 from soundtrack.importer import FileSource
 from soundtrack.stem import Stem, StemSpec
+from soundtrack.stretch import stretch_stem
 
 Options = tuple[tuple[str, Any], ...]  # constructor options, sorted by name (hashable, picklable)
 _GENERATORS: dict[tuple[str, Options], Generator] = {}  # one instance per process, reference and options
@@ -95,8 +95,6 @@ class Rendered:
     key: str
     record: dict[str, Any]
     files: dict[str, bytes]
-    seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _json_safe(obj: Any) -> Any:
@@ -140,7 +138,6 @@ def finish_stem(stem: Stem, *, key: str, spec: StemSpec, target_lufs: float, cei
 
 def render_job(job: RenderJob) -> list[Rendered]:
     """Run one job (see RenderJob): per segment, the base stem first, then its tempo variants."""
-    t0 = time.perf_counter()
     if job.source is not None:
         from soundtrack.importer import import_source
 
@@ -175,17 +172,11 @@ def render_job(job: RenderJob) -> list[Rendered]:
             )
         out.append(finish_stem(stem, key=link.key, spec=link.spec, target_lufs=job.target_lufs,
                                ceiling_dbtp=job.ceiling_dbtp, generator=ident))
-        if link.variants:
-            from soundtrack.stretch import stretch_stem  # only planned when it exists
-
-            for key, bpm in link.variants:
-                try:
-                    stretched = stretch_stem(stem, bpm)
-                except SoundtrackError as e:
-                    raise GenerationError(f"stretching to {bpm} bpm failed: {e}") from e
-                out.append(finish_stem(stretched, key=key, spec=stretched.spec, target_lufs=job.target_lufs,
-                                       ceiling_dbtp=job.ceiling_dbtp, generator=ident, tempo=bpm))
-    seconds = time.perf_counter() - t0
-    for r in out:
-        r.seconds = seconds / len(out)
+        for key, bpm in link.variants:
+            try:
+                stretched = stretch_stem(stem, bpm)
+            except SoundtrackError as e:
+                raise GenerationError(f"stretching to {bpm} bpm failed: {e}") from e
+            out.append(finish_stem(stretched, key=key, spec=stretched.spec, target_lufs=job.target_lufs,
+                                   ceiling_dbtp=job.ceiling_dbtp, generator=ident, tempo=bpm))
     return out

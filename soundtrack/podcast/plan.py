@@ -2,7 +2,8 @@
 
 Pure arithmetic on stem grids (no audio, no Rubber Band): `plan_fill` and `plan_sections` return
 `Section`s that `render.render_plan` plays through the sequencer. Every frame here is computed
-with the same formulas the sequencer and `stretch.stretch_stem` use, and the renderer checks the
+with the same formulas the sequencer uses, and the grids of stretched stems with
+`stretch.stretched_grid` (the one `stretch.stretch_stem` makes); the renderer checks the
 sequencer's plans against them.
 
 **How a fill of N frames is shaped** (`plan_fill`). A state plays its intro (its pickup from
@@ -43,6 +44,7 @@ import numpy as np
 
 from soundtrack.errors import SoundtrackError
 from soundtrack.stem import Stem, StemGrid, StemSource
+from soundtrack.stretch import stretched_grid
 from soundtrack.timing import BeatGrid, round_half_up
 
 MIN_FILL_SECONDS = 1.0  # shorter fills are refused: there is no music to speak of in less
@@ -149,18 +151,6 @@ class EpisodePlan:
 # -- grids -------------------------------------------------------------------------------------
 
 
-def scaled_grid(g: StemGrid, tempo: Fraction) -> StemGrid:
-    """The grid `stretch.stretch_stem(stem, tempo)` gives a stem with grid `g` (same formulas)."""
-    if tempo == g.bpm:
-        return g
-    factor = g.bpm / tempo
-    beats = round_half_up(Fraction(g.body_frames) / BeatGrid(g.sample_rate, g.bpm, g.meter).frames_per_beat)
-    body = BeatGrid(g.sample_rate, tempo, g.meter).beats_to_frames(beats)
-    entry = round_half_up(g.entry * factor)
-    tail = round_half_up(g.tail_frames * factor)
-    return StemGrid(g.sample_rate, tempo, g.meter, entry, entry + body, entry + body + tail, g.bars)
-
-
 def tail_cut_frames(stem: Stem, db: float | None) -> int:
     """Frames from the stem's exit after which its tail stays `db` below the stem's peak
     (the whole tail when `db` is None: never cut)."""
@@ -229,15 +219,15 @@ class _Fit:
 def _layout(sg: StateGrids, form: str, tempo: Fraction, m: int, with_lead: bool) -> tuple[int, int, int, int]:
     """(lead, outro entry, exit, full tail) for `form` with `m` main bars at `tempo`, frames from
     the audio start (the first pickup when `with_lead`, else the first bar 1)."""
-    main = scaled_grid(sg.main, tempo)
+    main = stretched_grid(sg.main, tempo)
     bpb = sg.beats_per_bar
-    outro = scaled_grid(sg.outro, tempo) if sg.outro is not None else None
+    outro = stretched_grid(sg.outro, tempo) if sg.outro is not None else None
     if form == "outro":
         assert outro is not None
         lead = outro.entry if with_lead else 0
         return lead, lead, lead + outro.body_frames, outro.tail_frames
     if form == "full" and sg.intro is not None:
-        intro = scaled_grid(sg.intro, tempo)
+        intro = stretched_grid(sg.intro, tempo)
         lead = intro.entry if with_lead else 0
         main_frame = lead + intro.body_frames
     else:
@@ -385,7 +375,7 @@ def _final_section(name: str, sg: StateGrids, fit: _Fit, *, start: int, end: int
         if intro_bars:
             landings.append({"what": "intro bar 1", "frame": origin})
         if fit.form in ("full", "no-intro"):
-            main0 = origin + (scaled_grid(sg.intro, fit.tempo).body_frames if intro_bars and sg.intro else 0)
+            main0 = origin + (stretched_grid(sg.intro, fit.tempo).body_frames if intro_bars and sg.intro else 0)
             landings.append({"what": f"main bar 1 ({fit.main_bars} bars)", "frame": main0})
         if sg.outro is not None:
             landings.append({"what": f"outro bar 1 ({outro_bars} bars)", "frame": start + oentry})
@@ -444,7 +434,7 @@ def _exact_section(name: str, sg: StateGrids, cue: Cue, *, origin: int, start: i
             if abs(ratio - 1) > Fraction(max_stretch).limit_denominator(10**9) or not 20 <= tempo <= 300:
                 continue
             # the sequencer's arithmetic: the intro's body, then the main grid from its end
-            ib = scaled_grid(sg.intro, tempo).body_frames if fixed else 0
+            ib = stretched_grid(sg.intro, tempo).body_frames if fixed else 0
             if BeatGrid(sample_rate, tempo, sg.main.meter, origin + ib).beat_frame(beats - fixed) != edit:
                 continue  # a half-frame tie rounds the other way: try the next count
             if best is None or abs(ratio - 1) < abs(best[2] - 1):
@@ -467,7 +457,7 @@ def _exact_section(name: str, sg: StateGrids, cue: Cue, *, origin: int, start: i
     if intro_bars:
         landings.append({"what": "intro bar 1", "frame": origin})
         landings.append({"what": f"main bar 1 ({(beats - fixed) / bpb:g} bars)",
-                         "frame": origin + scaled_grid(sg.intro, tempo).body_frames})
+                         "frame": origin + stretched_grid(sg.intro, tempo).body_frames})
     else:
         landings.append({"what": f"main bar 1 ({(beats - fixed) / bpb:g} bars)", "frame": origin})
     landings.append({"what": f"transition ({sync}){' + outro' if outro else ''}", "frame": edit})
@@ -506,7 +496,7 @@ def plan_sections(graph: Any, source: StemSource, cues: list[Cue], frames: int, 
         sg = sg_of(cue.state)
         name = f"s{i}"
         if i == 0:
-            lead = scaled_grid(sg.intro, sg.tempo).entry if sg.intro is not None else 0
+            lead = stretched_grid(sg.intro, sg.tempo).entry if sg.intro is not None else 0
             origin = lead  # estimated: the pickup scales with the stretch (fixed below)
         if i + 1 < len(cues):
             nxt = cues[i + 1]
@@ -517,18 +507,18 @@ def plan_sections(graph: Any, source: StemSource, cues: list[Cue], frames: int, 
                 for _ in range(4):
                     sec = _exact_section(name, sg, cue, origin=origin, start=0, edit=nxt.frame, intro=True,
                                          outro=outro, max_stretch=max_stretch, sample_rate=sr)
-                    lead = scaled_grid(sg.intro, sec.tempo).entry
+                    lead = stretched_grid(sg.intro, sec.tempo).entry
                     if lead == origin:
                         break
                     origin = lead
             sec = _exact_section(name, sg, cue, origin=origin, start=start, edit=nxt.frame,
                                  intro=intro_in and sg.intro is not None, outro=outro, max_stretch=max_stretch,
                                  sample_rate=sr)
-            if i == 0 and sg.intro is not None and scaled_grid(sg.intro, sec.tempo).entry != origin:
+            if i == 0 and sg.intro is not None and stretched_grid(sg.intro, sec.tempo).entry != origin:
                 raise PodcastError(f"chapter {cue.title!r}: cannot place the intro's pickup exactly")
             sections.append(sec)
             nsg = sg_of(nxt.state)
-            origin = nxt.frame + (scaled_grid(sg.outro, sec.tempo).body_frames if outro and sg.outro else 0)
+            origin = nxt.frame + (stretched_grid(sg.outro, sec.tempo).body_frames if outro and sg.outro else 0)
             intro_in = (rule is None or rule.intro) and nsg.intro is not None
             start = origin
             continue
