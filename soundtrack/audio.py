@@ -4,14 +4,13 @@ loudness (ITU-R BS.1770-4 integrated LUFS, true peak) and a transparent safety l
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
 from soundtrack.errors import AudioError
+from soundtrack.files import atomic_path
 
 Curve = Literal["linear", "equal-power", "s-curve"]
 CURVES: tuple[str, ...] = ("linear", "equal-power", "s-curve")
@@ -58,7 +57,7 @@ def read_audio(path: str | Path, *, channels: int | None = None) -> tuple[np.nda
 
 
 def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, *, subtype: str | None = None) -> Path:
-    """Write audio atomically: to a temporary name in the same folder, then renamed.
+    """Write audio atomically (see `soundtrack.files.atomic_path`).
 
     The format follows the suffix (.wav float32 by default so nothing is lost, .flac 24-bit,
     .ogg Vorbis). A crash never leaves a half-written file behind a valid name.
@@ -71,15 +70,8 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, *, subtyp
         raise AudioError(f"{path}: unsupported suffix {path.suffix!r}; use .wav, .flac, .ogg or .mp3")
     if subtype is None:
         subtype = {"WAV": "FLOAT", "FLAC": "PCM_24", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}[fmt]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         sf.write(tmp, as_frames(audio), sample_rate, format=fmt, subtype=subtype)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -172,6 +164,16 @@ def peak_dbfs(audio: np.ndarray) -> float:
     return gain_to_db(float(np.max(np.abs(a))) if a.size else 0.0)
 
 
+# BS.1770-4 true peak: 4x oversampling, measured this many input frames at a time so a long
+# file never needs its whole oversampled copy (an hour of 48 kHz stereo would be 11 GB in float64)
+_TP_UP = 4
+_TP_CHUNK = 1 << 16
+# input frames of context on each side of a chunk: resample_poly's 81-tap filter reaches 10 at
+# 4x, so every kept oversampled sample is computed exactly as in one whole-signal pass and the
+# peak is bit-identical (with 9 some samples near a chunk's edge differ)
+_TP_CONTEXT = 32
+
+
 def true_peak_dbtp(audio: np.ndarray) -> float:
     """True peak in dBTP: the peak of the signal 4x oversampled (BS.1770-4 Annex 2)."""
     from scipy.signal import resample_poly
@@ -179,8 +181,14 @@ def true_peak_dbtp(audio: np.ndarray) -> float:
     a = as_frames(audio)
     if a.size == 0:
         return gain_to_db(0.0)
-    up = resample_poly(a.astype(np.float64), 4, 1, axis=0)
-    return gain_to_db(max(float(np.max(np.abs(up))), float(np.max(np.abs(a)))))
+    n = a.shape[0]
+    peak = float(np.max(np.abs(a)))
+    for start in range(0, n, _TP_CHUNK):
+        stop = min(n, start + _TP_CHUNK)
+        lo, hi = max(0, start - _TP_CONTEXT), min(n, stop + _TP_CONTEXT)
+        up = resample_poly(a[lo:hi].astype(np.float64), _TP_UP, 1, axis=0)
+        peak = max(peak, float(np.max(np.abs(up[(start - lo) * _TP_UP:(stop - lo) * _TP_UP]))))
+    return gain_to_db(peak)
 
 
 def limiter_gain(audio: np.ndarray, sample_rate: int, *, ceiling: float, lookahead_ms: float = 2.0) -> np.ndarray:
@@ -214,24 +222,36 @@ def limit(audio: np.ndarray, sample_rate: int, *, ceiling_db: float = -1.0, look
     return (a * g[:, None]).astype(np.float32)
 
 
-def normalize_loudness(
-    audio: np.ndarray, sample_rate: int, *, target_lufs: float, true_peak_db: float = -1.0
-) -> tuple[np.ndarray, float]:
-    """Gain `audio` to `target_lufs` integrated, then limit so true peak <= `true_peak_db`.
+class Normalized(NamedTuple):
+    """What `normalize_loudness` returns: the audio, the gain applied (dB) and the audio's true peak (dBTP)."""
 
-    Returns the audio and the gain applied in dB. Silence is returned unchanged.
+    audio: np.ndarray
+    gain_db: float
+    true_peak_db: float
+
+
+def normalize_loudness(
+    audio: np.ndarray, sample_rate: int, *, target_lufs: float | None, true_peak_db: float = -1.0
+) -> Normalized:
+    """Gain `audio` to `target_lufs` integrated (None: keep its level), then limit so true peak
+    <= `true_peak_db`.
+
+    Returns the audio, the gain applied in dB and the true peak it measured on the result (so
+    callers need not measure again). Silence is returned unchanged.
     """
     a = as_frames(audio)
     measured = integrated_loudness(a, sample_rate)
     if measured <= SILENCE_LUFS:
-        return a, 0.0
-    gain_db = target_lufs - measured
+        return Normalized(a, 0.0, true_peak_dbtp(a))
+    gain_db = 0.0 if target_lufs is None else target_lufs - measured
     out = (a * db_to_gain(gain_db)).astype(np.float32)
+    peak = true_peak_dbtp(out)
     # the limiter works on samples; leave a margin for inter-sample peaks, tightened until it holds
     margin = 0.3
     for _ in range(6):
-        if true_peak_dbtp(out) <= true_peak_db:
+        if peak <= true_peak_db:
             break
         out = limit((a * db_to_gain(gain_db)).astype(np.float32), sample_rate, ceiling_db=true_peak_db - margin)
+        peak = true_peak_dbtp(out)
         margin += 0.3
-    return out, gain_db
+    return Normalized(out, gain_db, peak)

@@ -41,6 +41,7 @@ import numpy as np
 
 from soundtrack.audio import as_frames, read_audio
 from soundtrack.errors import AudioError, BankError, GenerationError
+from soundtrack.files import sha256_file
 from soundtrack.graph import Graph
 from soundtrack.pitch import Key
 from soundtrack.stem import Stem, StemSpec
@@ -183,7 +184,7 @@ def graph_sources(graph: Graph) -> dict[tuple[str, str], FileSource]:
             if path.suffix.lower() not in EXTENSIONS:
                 raise BankError(f"{where}.files.{role} = {s.files[role]!r}: unsupported audio type {path.suffix!r}; "
                                 f"use one of {', '.join(EXTENSIONS)}")
-            out[(s.name, role)] = FileSource(str(path), _sha256_file(path), read_declaration(path))
+            out[(s.name, role)] = FileSource(str(path), sha256_file(path), read_declaration(path))
     return out
 
 
@@ -191,7 +192,7 @@ def import_source(source: FileSource, spec: StemSpec) -> Stem:
     """`import_stem` for a planned FileSource, refusing a file changed since it was planned."""
     p = Path(source.path)
     try:
-        now = _sha256_file(p)
+        now = sha256_file(p)
     except OSError as e:
         raise BankError(f"{p}: cannot read the composer file: {e.strerror}") from None
     if now != source.sha256:
@@ -209,12 +210,6 @@ def find_file(folder: Path, name: str, role: str, variant: int = 0) -> Path | No
                 if p.is_file():
                     return p
     return None
-
-
-def _sha256_file(p: Path) -> str:
-    from soundtrack.bank.store import sha256_file  # lazily: the bank's planner imports this module
-
-    return sha256_file(p)
 
 
 class FilesGenerator:
@@ -262,7 +257,7 @@ class FilesGenerator:
         h = hashlib.sha256()
         for k in sorted(self._files):
             p, decl = self._files[k]
-            h.update(json.dumps([k, _sha256_file(p), decl.to_dict()]).encode())
+            h.update(json.dumps([k, sha256_file(p), decl.to_dict()]).encode())
         self.version = f"{IMPORT_VERSION}+{h.hexdigest()[:16]}"
 
     def files(self) -> list[Path]:

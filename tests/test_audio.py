@@ -1,5 +1,7 @@
 """Loudness against an independent meter, true peak, the limiter, fades and atomic writes."""
 
+import os
+
 import numpy as np
 import pyloudnorm
 import pytest
@@ -50,14 +52,40 @@ def test_true_peak_sees_inter_sample_peaks():
     assert true_peak_dbtp(x) == pytest.approx(0.0, abs=0.2)
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 1000, 1 << 16])
+def test_true_peak_in_chunks_equals_one_whole_pass(monkeypatch, chunk):
+    import soundtrack.audio as audio_mod
+    from scipy.signal import resample_poly
+
+    rng = np.random.default_rng(chunk)
+    x = (rng.standard_normal((3 * 1000 + 17, 2)) * 0.1).astype(np.float32)
+    for edge in (999, 1000, 1001, 2999, 3000, 7, 0, x.shape[0] - 1):  # spikes at and beside chunk edges
+        x[edge] = (0.9, -0.9)
+    whole = resample_poly(x.astype(np.float64), 4, 1, axis=0)
+    expected = 20 * np.log10(max(float(np.max(np.abs(whole))), float(np.max(np.abs(x)))))
+    monkeypatch.setattr(audio_mod, "_TP_CHUNK", chunk)
+    assert true_peak_dbtp(x) == expected  # exactly: the overlap carries the filter's whole reach
+
+
 @pytest.mark.parametrize("target", [-23.0, -16.0, -14.0])
 def test_normalize_hits_target_with_true_peak_ceiling(target):
     sr = 48_000
     x = _music_like(sr, 5.0, 3) * 3.0
-    y, gain = normalize_loudness(x, sr, target_lufs=target, true_peak_db=-1.0)
+    y, gain, peak = normalize_loudness(x, sr, target_lufs=target, true_peak_db=-1.0)
     assert y.shape == x.shape and y.dtype == np.float32
     assert pyloudnorm.Meter(sr).integrated_loudness(y.astype(np.float64)) == pytest.approx(target, abs=0.5)
-    assert true_peak_dbtp(y) <= -1.0
+    assert peak == true_peak_dbtp(y) and peak <= -1.0
+    assert gain == pytest.approx(target - integrated_loudness(x, sr))
+
+
+def test_normalize_without_a_target_keeps_the_level_and_still_limits():
+    sr = 48_000
+    quiet = _music_like(sr, 3.0, 6) * 0.3
+    y, gain, peak = normalize_loudness(quiet, sr, target_lufs=None, true_peak_db=-1.0)
+    assert gain == 0.0 and np.array_equal(y, quiet) and peak == true_peak_dbtp(quiet) < -1.0
+    loud = _music_like(sr, 3.0, 6) * 2.0  # over 0 dBTP
+    y, gain, peak = normalize_loudness(loud, sr, target_lufs=None, true_peak_db=-1.0)
+    assert gain == 0.0 and peak == true_peak_dbtp(y) <= -1.0 < true_peak_dbtp(loud)
 
 
 def test_limiter_leaves_quiet_audio_untouched_and_catches_peaks():
@@ -111,3 +139,17 @@ def test_failed_write_leaves_no_file_and_keeps_the_old_one(tmp_path):
     assert (tmp_path / "x.wav").read_bytes() == before
     with pytest.raises(AudioError, match="unsupported suffix '.xyz'"):
         write_audio(tmp_path / "x.xyz", good, 48_000)
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac"])
+def test_written_files_get_the_umask_mode_like_any_file(tmp_path, umask_022, suffix):
+    p = write_audio(tmp_path / "sub" / f"a{suffix}", np.zeros((10, 2), np.float32), 48_000)
+    assert p.stat().st_mode & 0o777 == 0o644  # not the 0o600 of a temporary file
+    assert [f.name for f in p.parent.iterdir()] == [p.name]

@@ -1,4 +1,4 @@
-"""Loop banks under stress: a real Dask cluster, a real SIGKILL mid-build, two builds at once."""
+"""Loop banks under stress: a real Dask cluster, a real SIGKILL mid-build (and mid-write), two builds at once."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from soundtrack.bank import BankError, build_bank, verify_bank
+from soundtrack.bank.store import remove_partials, write_atomic
 
 from test_bank import IDS, bank_bytes, cli, env, graph_path, serial_bank  # noqa: F401  (fixtures)
 from test_bank_tones import REF, SLOW_REF
@@ -94,3 +95,25 @@ def test_second_build_of_the_same_bank_is_refused_naming_the_first(graph_path, s
     assert first.returncode == 0, stderr
     assert verify_bank(out).ok
     assert bank_bytes(out) == bank_bytes(serial_bank)
+
+
+def test_atomic_write_gets_the_umask_mode_and_a_killed_one_leaves_the_old_file_and_a_partial(tmp_path) -> None:
+    target = tmp_path / "tiny" / "stems" / "x.json"
+    old = os.umask(0o022)
+    try:
+        write_atomic(target, b"{}\n")
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o644  # shared like any file, not a temporary file's 0o600
+    with pytest.raises(TypeError):
+        write_atomic(target, "not bytes")  # type: ignore[arg-type]
+    code = ("import os, signal, sys; from soundtrack.files import atomic_path\n"
+            "with atomic_path(sys.argv[1]) as tmp:\n"
+            "    tmp.write_bytes(b'half')\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)  # mid-write, as write_atomic would be\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(target)], env=env())
+    assert proc.returncode == -signal.SIGKILL
+    assert target.read_bytes() == b"{}\n"  # the old file, whole
+    removed = remove_partials(tmp_path / "tiny")  # what the next build does first
+    assert len(removed) == 1 and removed[0].name.startswith(".x.json.") and removed[0].parent == target.parent
+    assert [p.name for p in target.parent.iterdir()] == ["x.json"]

@@ -1,7 +1,10 @@
-"""M4A/AAC exports decode to exactly the samples given, aligned, at any length and rate."""
+"""M4A/AAC exports decode to exactly the samples given, aligned, at any length and rate; encoded
+exports land all or nothing, with the mode of any new file."""
 
 from __future__ import annotations
 
+import importlib
+import os
 import shutil
 import struct
 import subprocess
@@ -14,6 +17,7 @@ import soundfile as sf
 from soundtrack.podcast import Chapter
 from soundtrack.podcast.export import export
 from soundtrack.podcast.mp4gapless import Mp4Error, lead_pad, trim_edit_list
+from soundtrack.podcast.plan import PodcastError
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 
@@ -74,6 +78,32 @@ def test_aac_export_keeps_chapters_on_time(tmp_path) -> None:
     assert _decode(p, 2).shape[0] == sr * 6 + 333
 
 
+@pytest.mark.parametrize("suffix", [".m4a", ".mp3", ".wav"])
+def test_exports_get_the_umask_mode_like_any_file(tmp_path, suffix) -> None:
+    old = os.umask(0o022)
+    try:
+        p = export(_tone(4_800, 48_000), 48_000, tmp_path / "out" / f"ep{suffix}", target_lufs=None).path
+    finally:
+        os.umask(old)
+    assert p.stat().st_mode & 0o777 == 0o644  # not the 0o600 of a temporary file
+    assert [f.name for f in p.parent.iterdir()] == [p.name]
+
+
+@pytest.mark.parametrize("error", [Mp4Error("no moov box"), KeyboardInterrupt()])
+def test_a_failed_encode_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch, error) -> None:
+    p = tmp_path / "ep.m4a"
+    p.write_bytes(b"the old episode")
+
+    def fail(*args: object) -> None:
+        raise error
+
+    # the module, not the `export` function that soundtrack.podcast re-exports under the same name
+    monkeypatch.setattr(importlib.import_module("soundtrack.podcast.export"), "trim_edit_list", fail)
+    with pytest.raises(PodcastError if isinstance(error, Mp4Error) else KeyboardInterrupt):
+        export(_tone(4_800, 48_000), 48_000, p, target_lufs=None)
+    assert [f.name for f in tmp_path.iterdir()] == ["ep.m4a"] and p.read_bytes() == b"the old episode"
+
+
 def _encode_plain(tmp_path: Path, *extra: str) -> Path:
     src = tmp_path / "in.wav"
     sf.write(src, _tone(4_800, 48_000), 48_000)
@@ -88,7 +118,7 @@ def test_trim_refuses_a_file_without_an_edit_list(tmp_path) -> None:
     before = p.read_bytes()
     with pytest.raises(Mp4Error, match="no edit list"):
         trim_edit_list(p, 4_800, 0)
-    assert p.read_bytes() == before  # nothing half-written
+    assert p.read_bytes() == before  # refused before writing: the file is untouched
 
 
 def test_trim_refuses_a_timescale_that_cannot_say_the_length(tmp_path) -> None:

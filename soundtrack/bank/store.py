@@ -18,19 +18,18 @@ import io
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from soundtrack.errors import BankError
+from soundtrack.files import PART_SUFFIX, atomic_path, sha256_file  # noqa: F401  (sha256_file: re-exported for build)
 
 MANIFEST = "manifest.json"
 BUILD_INFO = "build.json"
 LOCK = ".lock"
 STEMS = "stems"
-PART_SUFFIX = ".part"
 KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 STEM_FILE_RE = re.compile(r"^(?P<key>[0-9a-f]{64})(?:\.(?P<layer>[A-Za-z_][A-Za-z0-9_\-]*)\.flac|\.json)$")
 
@@ -48,44 +47,15 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def canonical_json(obj: Any) -> bytes:
     """Deterministic JSON: sorted keys, fixed indentation, a final newline."""
     return (json.dumps(obj, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary name beside `path`, fsync it, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PART_SUFFIX, dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a bank is shared like any file
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    global _UMASK
-    if _UMASK is None:
-        _UMASK = os.umask(0o022)
-        os.umask(_UMASK)
-    return _UMASK
-
-
-_UMASK: int | None = None
+    """Write `data` to `path` all or nothing: a temporary name beside it, fsynced, renamed over it."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def fsync_dir(path: Path) -> None:

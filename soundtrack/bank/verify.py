@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from soundtrack.bank.plan import FORMAT, FORMAT_VERSION
-from soundtrack.bank.store import BUILD_INFO, LOCK, MANIFEST, STEM_FILE_RE, STEMS, BankLock, record_path, sha256_file
+from soundtrack.bank.store import BUILD_INFO, LOCK, MANIFEST, STEM_FILE_RE, STEMS, BankLock, record_path
 from soundtrack.errors import BankError, SoundtrackError
+from soundtrack.files import sha256_file
 from soundtrack.stem import StemGrid
 
 

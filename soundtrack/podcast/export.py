@@ -20,7 +20,6 @@ pydub (M4A, AAC, WMA, ...), resampled to the music's rate.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -29,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from soundtrack.audio import as_frames, integrated_loudness, normalize_loudness, true_peak_dbtp, write_audio
+from soundtrack.audio import as_frames, integrated_loudness, normalize_loudness, write_audio
+from soundtrack.files import atomic_path
 from soundtrack.podcast.chapters import Chapter, ffmetadata, podcast_json
 from soundtrack.podcast.mp4gapless import Mp4Error, lead_pad, trim_edit_list
 from soundtrack.podcast.plan import PodcastError
@@ -62,6 +62,8 @@ def _ffmpeg() -> str:
 def _encode(audio: np.ndarray, sr: int, path: Path, *, chapters: list[Chapter] | None, title: str | None,
             bitrate: str) -> None:
     """Encode with ffmpeg from a float WAV, chapters from an ffmetadata file; atomic rename."""
+    import soundfile as sf
+
     ext = path.suffix.lower()
     mp4 = ext != ".mp3"
     codec = ["-c:a", "aac", "-b:a", bitrate, "-movflags", "+faststart", "-use_editlist", "1",
@@ -69,28 +71,25 @@ def _encode(audio: np.ndarray, sr: int, path: Path, *, chapters: list[Chapter] |
         ["-c:a", "libmp3lame", "-b:a", bitrate, "-id3v2_version", "3", "-write_xing", "1", "-f", "mp3"]
     # AAC: silence in front fills the last frame exactly; the edit list then skips it (mp4gapless)
     pad = lead_pad(audio.shape[0]) if mp4 else 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="soundtrack-export-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="soundtrack-export-") as tmp, atomic_path(path) as part:
         wav = Path(tmp) / "in.wav"
-        write_audio(wav, np.concatenate([np.zeros((pad, audio.shape[1]), audio.dtype), audio]) if pad else audio, sr)
+        # a scratch file ffmpeg reads once: no need for write_audio's atomic rename and fsync
+        sf.write(wav, np.concatenate([np.zeros((pad, audio.shape[1]), audio.dtype), audio]) if pad else audio, sr,
+                 format="WAV", subtype="FLOAT")
         cmd = [_ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(wav)]
         if chapters or title:
             meta = Path(tmp) / "meta.txt"
             meta.write_text(ffmetadata(chapters or [], audio.shape[0] / sr, title=title), encoding="utf-8")
             cmd += ["-f", "ffmetadata", "-i", str(meta), "-map", "0:a", "-map_metadata", "1", "-map_chapters", "1"]
-        part = path.with_name(f".{path.name}.part")
         cmd += [*codec, str(part)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
-            part.unlink(missing_ok=True)
             raise PodcastError(f"{path}: ffmpeg failed ({r.returncode}): {r.stderr.strip()[-400:]}")
         if mp4:
             try:
-                trim_edit_list(part, audio.shape[0], pad)
+                trim_edit_list(part, audio.shape[0], pad)  # patches `part` in place: it is not `path` yet
             except Mp4Error as e:
-                part.unlink(missing_ok=True)
                 raise PodcastError(f"{path}: cannot make the AAC export sample-exact: {e}") from None
-        os.replace(part, path)
 
 
 def export(audio: np.ndarray, sample_rate: int, path: str | Path, *, target_lufs: float | None = -16.0,
@@ -105,14 +104,10 @@ def export(audio: np.ndarray, sample_rate: int, path: str | Path, *, target_lufs
     lossy = ext in (".mp3", ".m4a", ".aac", ".ogg")
     ceiling = true_peak_db - (LOSSY_MARGIN_DB if lossy else 0.0)
     a = as_frames(audio)
-    if target_lufs is None:
-        target = integrated_loudness(a, sample_rate)
-    else:
-        if not -40.0 <= target_lufs <= -5.0:
-            raise PodcastError(f"target_lufs={target_lufs!r} must be between -40 and -5 LUFS (presets: "
-                               + ", ".join(f"{k} {v:g}" for k, v in LOUDNESS_PRESETS.items()) + ")")
-        target = target_lufs
-    out, gain = normalize_loudness(a, sample_rate, target_lufs=target, true_peak_db=ceiling)
+    if target_lufs is not None and not -40.0 <= target_lufs <= -5.0:
+        raise PodcastError(f"target_lufs={target_lufs!r} must be between -40 and -5 LUFS (presets: "
+                           + ", ".join(f"{k} {v:g}" for k, v in LOUDNESS_PRESETS.items()) + ")")
+    out, gain, peak = normalize_loudness(a, sample_rate, target_lufs=target_lufs, true_peak_db=ceiling)
     kept = "none"
     if ext in (".mp3", ".m4a", ".aac"):
         _encode(out, sample_rate, p, chapters=chapters, title=title, bitrate=bitrate)
@@ -123,7 +118,7 @@ def export(audio: np.ndarray, sample_rate: int, path: str | Path, *, target_lufs
         side = p.with_name(p.stem + ".chapters.json")
         side.write_text(podcast_json(chapters), encoding="utf-8")
         kept = f"{kept} + {side.name}" if kept != "none" else side.name
-    return ExportReport(p, integrated_loudness(out, sample_rate), true_peak_dbtp(out), gain, kept)
+    return ExportReport(p, integrated_loudness(out, sample_rate), peak, gain, kept)
 
 
 def read_voice(path: str | Path, sample_rate: int, *, channels: int | None = None) -> np.ndarray:

@@ -17,7 +17,6 @@ box sizes and chunk offsets stay valid.
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 
@@ -66,7 +65,11 @@ def _duration_field(b: bytes | bytearray, body: int, *, v0: int, v1: int) -> tup
 
 def trim_edit_list(path: str | Path, frames: int, pad: int) -> None:
     """Make the audio track of the MP4 at `path` play exactly `frames` samples starting `pad` samples
-    after the encoder's own priming skip; rewrite the file atomically."""
+    after the encoder's own priming skip.
+
+    The file is patched in place, so callers hand it a temporary file they rename into place
+    afterwards (the exporter's `atomic_path`); a file it refuses (Mp4Error) is left untouched.
+    """
     p = Path(path)
     b = bytearray(p.read_bytes())
     moov = _child(b, 0, len(b), b"moov")
@@ -120,6 +123,6 @@ def trim_edit_list(path: str | Path, frames: int, pad: int) -> None:
     struct.pack_into(tk_fmt, b, tk_at, duration)
     mv_fmt, mv_at = _duration_field(b, mvhd[0], v0=16, v1=24)
     struct.pack_into(mv_fmt, b, mv_at, max([duration, *track_durations]))
-    part = p.with_name(f".{p.name}.gapless")
-    part.write_bytes(b)
-    os.replace(part, p)
+    with open(p, "r+b") as f:
+        f.seek(moov[0])
+        f.write(b[moov[0]:moov[1]])  # every patched field lies inside moov
