@@ -88,10 +88,7 @@ class SpanGrid:
     @staticmethod
     def next_grid(span: Span, frame: int, every: int) -> int:
         """First beat of `span`'s grid at or after `frame` whose index is a multiple of `every`."""
-        k = span.grid.beat_index_at(frame)
-        if span.grid.beat_frame(k) < frame:
-            k += 1
-        n = k + span.origin_beat
+        n = span.grid.beat_at_or_after(frame) + span.origin_beat
         n += (-n) % every
         return span.grid.beat_frame(n - span.origin_beat)
 
@@ -113,9 +110,7 @@ class SpanGrid:
                 return None
             i, frame = 0, self.spans[0].start
         span = self.spans[i]
-        k = span.grid.beat_index_at(frame)
-        if span.grid.beat_frame(k) < frame:
-            k += 1
+        k = span.grid.beat_at_or_after(frame)
         return self._fix((i, k, span.grid.beat_frame(k)))
 
     def _fix(self, nb: tuple[int, int, int]) -> tuple[int, int, int]:

@@ -28,6 +28,8 @@ Semantics (pinned by tests/test_sequencer*.py and tests/test_transitions.py):
   tempo variant nearest `bpm` on the next bar, with a short crossfade; the grid restarts there.
 - A final safety limiter (`voices.Limiter`) keeps samples under -1 dBFS with no look-ahead and
   no added latency; output that never exceeds the ceiling is untouched bit for bit.
+- `fade_out(frames, at_frame=...)` fades the limited output to silence per sample, then the
+  sequencer stops mixing (markers go on): a session's `stop`, a podcast's cut tail.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from soundtrack.audio import Curve
 from soundtrack.errors import SequencerError, SoundtrackError
 from soundtrack.graph import Graph, TransitionDef
 from soundtrack.layers import LayerGains
@@ -130,8 +133,8 @@ class Sequencer:
         self._main: dict[str, Track] = {}  # the state's current main track
         self._stinger_last: dict[str, int] = {}
         self._tempo_request: Fraction | None = None
-        self._tempo_choice: dict[str, Fraction | None] = {}
-        self._tables: dict[tuple, np.ndarray] = {}
+        self._tables: dict[tuple, np.ndarray] = {}  # ramps of fixed lengths (see _table)
+        self._fade: tuple[int, np.ndarray] | None = None  # fade_out: (first frame, gains), then silence
         self._limiter = Limiter(ceiling_db)
         self._tmp = np.zeros((0, 1), F32)
         self._tmp2 = np.zeros((0, 1), F32)
@@ -162,6 +165,11 @@ class Sequencer:
     def position(self) -> str:
         span = self._grid.at(self._frame)
         return span.label(self._frame) if span else ""
+
+    @property
+    def silent_from(self) -> int | None:
+        """The first frame of silence after `fade_out` (its fade's end); None before it is called."""
+        return None if self._fade is None else self._fade[0] + len(self._fade[1])
 
     def pop_markers(self) -> list[Marker]:
         """The markers emitted by `render` (and refusals) since the last call, in frame order."""
@@ -285,7 +293,7 @@ class Sequencer:
         grid = span.grid if span else BeatGrid(self.sample_rate, self.graph.tempo or Fraction(120), origin=0)
         dur = pdef.ramp if ramp is None else parse_duration(ramp)
         n = max(min_ramp_frames(self.sample_rate), dur.to_frames(grid))
-        table = self._table(n, "s-curve", True)
+        table = ramp_table(n, "s-curve", fade_in=True)  # a client's ramp length: not cached
         gains = self._layers.ramp(pdef, float(value), q, n, table)
         pos = self._grid.label_at(q)
         self._at(max(q, t), ("marker", Marker("param", q, pos, self._head.state if self._head else None, {"name": name, "value": float(value), "gains": gains, "ramp_frames": n})))
@@ -313,13 +321,26 @@ class Sequencer:
         rec = Rec(next(self._rec_ids), "tempo", t, head)
         self._recs.append(rec)
         self._last = rec
-        self._tempo_choice[state] = self._tempo_key(state, choice)
         new_head = Playhead(state, BeatGrid(self.sample_rate, choice, head.grid.meter, f), n, head.main_beats, entry=f)
         self._head = new_head
         pos = head.label(f)
         self._at(f, ("tempo", rec, state, stems, n, choice, pos))
         self._grid.add(Span(f, rec.id, state, "main", state, new_head.grid, n))
         return TempoChange(True, requested, choice, f, pos)
+
+    def fade_out(self, frames: int, *, at_frame: int | None = None, curve: Curve = "equal-power") -> int:
+        """Fade the whole output out over `frames` from now (or `at_frame`), per sample and after
+        the limiter, then play silence: clips are no longer mixed, markers go on. The fade lasts
+        at least the 1 ms minimum ramp; returns its length in frames. Only one fade-out per
+        sequencer."""
+        if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 0:
+            raise SequencerError(f"frames={frames!r} must be a non-negative int")
+        t = self._check_frame(at_frame)
+        if self._fade is not None:
+            raise SequencerError(f"already fading out: silent from frame {self.silent_from}")
+        n = max(int(frames), min_ramp_frames(self.sample_rate))
+        self._fade = (t, ramp_table(n, curve, fade_in=False))
+        return n
 
     # -- rendering -----------------------------------------------------------------------------
     def render(self, frames: int) -> np.ndarray:
@@ -335,6 +356,9 @@ class Sequencer:
             self._tmp3 = np.zeros((max(frames, 1024), ch), F32)
         start = a = self._frame
         end = a + frames
+        silent = self.silent_from  # after a fade-out nothing is heard: no clip is mixed
+        if silent is None:
+            silent = end
         heap = self._heap
         while True:
             while heap and heap[0][0] <= a:
@@ -342,10 +366,11 @@ class Sequencer:
                 self._run(action, a)
             b = heap[0][0] if heap and heap[0][0] < end else end
             if b > a:
-                gains = self._layers.block(a, b, ch)
-                block = out[a - start : b - start]
-                for clip in self._clips:
-                    clip.mix_into(block, a, b, gains, self._tmp, self._tmp2, self._tmp3)
+                if a < silent:
+                    gains = self._layers.block(a, b, ch)
+                    block = out[a - start : b - start]
+                    for clip in self._clips:
+                        clip.mix_into(block, a, b, gains, self._tmp, self._tmp2, self._tmp3)
                 self._grid.markers(a, b, self._markers)
                 a = b
                 self._frame = a
@@ -355,7 +380,11 @@ class Sequencer:
                 break
         self._frame = end
         self._layers.prune(end)
-        self._limiter.process(out, start)
+        heard = min(end, silent) - start
+        if heard > 0:  # the limiter has no look-ahead: limiting the heard frames alone is the same
+            self._limiter.process(out[:heard], start)
+            if self._fade is not None:
+                _apply_fade(out, start, *self._fade)
         return out
 
     # -- internals: scheduling -----------------------------------------------------------------
@@ -379,6 +408,8 @@ class Sequencer:
         heapq.heappush(self._heap, (frame, prio, next(self._seq), action))
 
     def _table(self, n: int, curve: str, fade_in: bool) -> np.ndarray:
+        """A ramp of a length fixed by the graph or the sample rate, cached (a client's own
+        lengths, such as set_param's ramp, would grow the cache without bound: use ramp_table)."""
         key = (n, curve, fade_in)
         t = self._tables.get(key)
         if t is None:
@@ -436,10 +467,7 @@ class Sequencer:
         rec.cancelled = True
         self._grid.drop_rec(rec.id)
         self._head = rec.prev_head
-        self._markers_at(t, Marker("cancelled", t, "", self._state, {"plan": rec.id}))
-
-    def _markers_at(self, t: int, m: Marker) -> None:
-        self._at(t, ("marker", m))
+        self._at(t, ("marker", Marker("cancelled", t, "", self._state, {"plan": rec.id})))
 
     def _schedule(self, plan: TransitionPlan, rec: Rec) -> None:
         """Turn an accepted plan into actions at exact frames."""
@@ -536,7 +564,7 @@ class Sequencer:
     def _play_cycle(self, track: Track, frame: int, a0: int) -> None:
         stem = track.stems[track.variant]
         clip = Clip(stem, a0, stem.grid.exit, frame, env=track.env, owner=track)
-        track.clips = [c for c in track.clips if c.out1 > frame] + [clip]
+        track.add_clip(clip)
         self._clips.append(clip)
         self._markers.append(Marker("segment", frame, self._grid.label_at(frame), track.state,
                                     {"name": track.state, "role": "main", "variant": track.variant, "bpm": str(track.bpm), "offset": a0}))
@@ -552,9 +580,7 @@ class Sequencer:
         r = min_ramp_frames(self.sample_rate)
         if clip.out1 - r > frame:
             env.scale_from(clip.out1 - r, self._table(r, "linear", False), 0.0)
-        if track.stopped_at is not None and track.fade is not None:
-            clip.out1 = min(clip.out1, track.stopped_at + len(track.fade))
-        track.clips.append(clip)
+        track.add_clip(clip)
         self._clips.append(clip)
 
     def _cycle(self, track: Track, frame: int) -> None:
@@ -594,3 +620,15 @@ class Sequencer:
         self._main[state] = track
         self._markers.append(Marker("tempo", frame, pos, state, {"bpm": str(bpm)}))
         self._play_cycle(track, frame, a0)
+
+
+def _apply_fade(out: np.ndarray, start: int, begin: int, gains: np.ndarray) -> None:
+    """Multiply `out` (row 0 = output frame `start`) by the fade `gains` from frame `begin`, then
+    silence it after them."""
+    end = start + out.shape[0]
+    a, b = max(start, begin), min(end, begin + len(gains))
+    if b > a:
+        out[a - start : b - start] *= gains[a - begin : b - begin, None]
+    quiet = max(start, begin + len(gains))
+    if quiet < end:
+        out[quiet - start :] = 0.0

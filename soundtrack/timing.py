@@ -171,13 +171,16 @@ class BeatGrid:
             n -= 1
         return n
 
+    def beat_at_or_after(self, frame: int) -> int:
+        """The first beat index whose frame is at or after `frame`."""
+        n = self.beat_index_at(frame)
+        return n + 1 if self.beat_frame(n) < frame else n
+
     def next_beat(self, frame: int, *, every: int = 1) -> int:
         """First frame at or after `frame` that is a beat whose index is a multiple of `every`."""
         if every < 1:
             raise TimingError(f"every={every} must be >= 1")
-        n = self.beat_index_at(frame)
-        if self.beat_frame(n) < frame:
-            n += 1
+        n = self.beat_at_or_after(frame)
         n = -(-n // every) * every
         return self.beat_frame(n)
 

@@ -63,6 +63,13 @@ class Track:
                 c.env.scale_from(frame, table, 0.0)
             c.out1 = min(c.out1, frame + len(table))
 
+    def add_clip(self, clip: Clip) -> None:
+        """Play `clip` from its `out0` on (dropping clips that ended by then); on a stopped track
+        it ends with the fade, past which it would only be mixed at gain 0."""
+        if self.stopped_at is not None and self.fade is not None:
+            clip.out1 = min(clip.out1, self.stopped_at + len(self.fade))
+        self.clips = [c for c in self.clips if c.out1 > clip.out0] + [clip]
+
     def finished(self, frame: int) -> bool:
         if self.stopped_at is not None and self.fade is not None and frame >= self.stopped_at + len(self.fade):
             return True

@@ -69,10 +69,7 @@ class Playhead:
 
     def beat_at_or_after(self, frame: int) -> int:
         """The first state beat index whose frame is at or after `frame`."""
-        k = self.grid.beat_index_at(frame)
-        if self.grid.beat_frame(k) < frame:
-            k += 1
-        return k + self.origin_beat
+        return self.grid.beat_at_or_after(frame) + self.origin_beat
 
     def next_point(self, frame: int, *, period: int, phase: int = 0, lowest: int | None = None) -> int:
         """First frame >= `frame` on a state beat n with n = phase (mod period) and n >= lowest."""

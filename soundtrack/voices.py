@@ -8,7 +8,6 @@ makes rendering in blocks of any size bit-identical to rendering in one piece.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,24 +124,6 @@ class Envelope:
             self.segs.pop(0)
 
 
-_LAYER_SUMS: dict[int, tuple[Stem, np.ndarray]] = {}
-
-
-def layer_sum(stem: Stem) -> np.ndarray:
-    """Float32 sum of a stem's layers in order: what the per-layer path gives at unit gains."""
-    hit = _LAYER_SUMS.get(id(stem))
-    if hit is not None and hit[0] is stem:
-        return hit[1]
-    arrays = list(stem.layers.values())
-    total = arrays[0].copy()
-    for a in arrays[1:]:
-        total += a
-    if len(_LAYER_SUMS) > 256:
-        _LAYER_SUMS.clear()
-    _LAYER_SUMS[id(stem)] = (stem, total)
-    return total
-
-
 _MISS = object()
 _PREFIX_AFTER = 4  # blocks a set of constant layer gains must hold before its sum is cached
 _PREFIXES: dict[tuple, tuple[Stem, np.ndarray | None]] = {}
@@ -196,7 +177,8 @@ class Clip:
         self.gain = F32(gain)
         self.names = tuple(stem.layers)
         self.arrays = tuple(stem.layers.values())
-        self.total = layer_sum(stem)
+        # every layer at unity: the stem's mix, which is the float32 sum of its layers in order
+        self.total = stem.mix
         self.owner = owner
         self.pkey: tuple = ()  # the leading layers' constant gains in the last block, and
         self.phits = 0  # for how many blocks in a row, and their partial sum (see _prefix)
@@ -215,13 +197,6 @@ class Clip:
             if self.phits >= _PREFIX_AFTER:
                 self.pval = layer_prefix(self.stem, key)
         return self.pval
-
-    def stop(self, frame: int, table: np.ndarray) -> None:
-        """Fade out from `frame` along `table` (1 -> 0) and end when it has."""
-        if frame >= self.out1:
-            return
-        self.env.scale_from(frame, table, 0.0)
-        self.out1 = min(self.out1, frame + len(table))
 
     def mix_into(self, out: np.ndarray, a: int, b: int, gains: dict, tmp: np.ndarray, tmp2: np.ndarray,
                  tmp3: np.ndarray) -> None:
@@ -351,7 +326,3 @@ class Limiter:
         gain = np.power(10.0, -atten / 20000.0).astype(F32)
         block *= gain[:, None]
         np.clip(block, -ceiling, ceiling, out=block)  # float rounding of gain * peak
-
-
-def seconds_frames(seconds: float, sample_rate: int) -> int:
-    return int(math.ceil(seconds * sample_rate))

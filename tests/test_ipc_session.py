@@ -6,6 +6,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
+import pytest
 
 from seqstems import SR, synth_graph, synth_stems
 from soundtrack.ipc.session import Session, Source
@@ -64,3 +65,19 @@ def test_stop_during_a_tempo_variant_fades_over_a_bar_at_that_tempo() -> None:
     np.testing.assert_array_equal(got[:a], want[:a])
     np.testing.assert_array_equal(got[a:a + bar165], want[a:a + bar165] * ramp_table(bar165, "equal-power", fade_in=False)[:, None])
     assert not np.any(got[a + bar165:])
+
+
+def test_while_stopping_events_and_a_second_stop_are_refused_and_status_says_so() -> None:
+    from soundtrack.ipc.protocol import ErrorCode, RpcError
+
+    s = session()
+    pull(s, 1000)
+    assert s.dispatch(1, "status", [])["stopping"] is False
+    stop = s.dispatch(1, "stop", [{"fade": 0}])  # no fade asked: still the 1 ms ramp
+    assert stop["fade_frames"] == 8 and stop["end_frame"] == stop["frame"] + 8
+    assert s.dispatch(1, "status", [])["stopping"] is True
+    for method, args, msg in (("event", ["spotted"], "event: the session is stopping at frame"),
+                              ("stop", [], "stop: already stopping at frame")):
+        with pytest.raises(RpcError) as e:
+            s.dispatch(1, method, args)
+        assert e.value.code == ErrorCode.REJECTED and str(e.value).startswith(f"{msg} {stop['end_frame']}")

@@ -10,7 +10,8 @@ import pytest
 from seqstems import PICKUP, TAIL, synth_graph, synth_stems
 from soundtrack.errors import SequencerError
 from soundtrack.sequencer import Sequencer
-from soundtrack.voices import Envelope, Limiter, ramp_table
+from soundtrack.tracks import Track
+from soundtrack.voices import Clip, Envelope, Limiter, ramp_table
 
 SR = 8000
 GRAPH = synth_graph()
@@ -275,3 +276,47 @@ def test_fade_curves_are_what_they_say() -> None:
     assert s[500] == pytest.approx(0.5, abs=1e-3) and s[50] < 0.05 * 1.2
     fi, fo = ramp_table(n, "equal-power", fade_in=True), ramp_table(n, "equal-power", fade_in=False)
     assert np.allclose(fi**2 + fo**2, 1.0, atol=1e-6)  # equal power across the crossfade
+
+
+def test_fade_out_scales_the_limited_output_per_sample_then_plays_exact_silence() -> None:
+    ref = Sequencer(GRAPH, synth_stems(GRAPH, amp=0.5), seed=2)  # loud: the limiter works, fade after it
+    ref.start()
+    want = ref.render(80_000)
+    for blocks in ([80_000], [1, 19_999, 777, 20_000, 39_223]):
+        s = Sequencer(GRAPH, synth_stems(GRAPH, amp=0.5), seed=2)
+        s.start()
+        assert s.silent_from is None
+        assert s.fade_out(4000, at_frame=30_000) == 4000 and s.silent_from == 34_000
+        out = np.concatenate([s.render(n) for n in blocks])
+        gains = ramp_table(4000, "equal-power", fade_in=False)
+        assert np.array_equal(out[:30_000], want[:30_000])
+        assert np.array_equal(out[30_000:34_000], want[30_000:34_000] * gains[:, None])
+        assert not np.any(out[34_000:]) and not np.signbit(out[34_000:]).any()
+        bars = [m.frame for m in played(s.pop_markers(), "bar")]  # the clock and its markers go on
+        assert bars[-1] >= 64_000
+    with pytest.raises(SequencerError, match="already fading out: silent from frame 34000"):
+        s.fade_out(100)
+    s2 = seq()
+    assert s2.fade_out(0) == 8  # never shorter than the 1 ms ramp (8 frames at 8 kHz)
+    with pytest.raises(SequencerError, match="in the past"):
+        seq().fade_out(10, at_frame=-1)
+
+
+def test_param_ramps_chosen_by_a_client_are_not_cached() -> None:
+    s = seq()
+    s.render(20_000)
+    before = len(s._tables)
+    for i in range(50):  # a long server session: every ramp a different length
+        s.set_param("intensity", 0.1 + 0.01 * i, ramp=f"{100 + i}ms")
+    assert len(s._tables) == before
+
+
+def test_a_loop_cycle_starting_under_a_fade_out_ends_with_the_fade() -> None:
+    stem = STEMS.stem("calm", "main")  # one cycle: 32000 frames
+    t = Track(1, "calm", "main")
+    t.add_clip(Clip(stem, 0, stem.grid.exit, 0, env=t.env))
+    t.add_clip(Clip(stem, 0, stem.grid.exit, 32_000, env=t.env))  # the next cycle; the first has ended
+    assert [(c.out0, c.out1) for c in t.clips] == [(32_000, 64_000)]
+    t.stop(40_000, ramp_table(500, "equal-power", fade_in=False))
+    t.add_clip(Clip(stem, 0, stem.grid.exit, 40_200, env=t.env))  # past 40500 it would only be gain 0
+    assert [(c.out0, c.out1) for c in t.clips] == [(32_000, 40_500), (40_200, 40_500)]

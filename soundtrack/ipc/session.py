@@ -36,9 +36,7 @@ from soundtrack.ipc.protocol import (
 )
 from soundtrack.ipc.server import Deferred
 from soundtrack.sequencer import MARKER_KINDS
-from soundtrack.timing import parse_duration
-from soundtrack.transitions import min_ramp_frames
-from soundtrack.voices import ramp_table
+from soundtrack.timing import MAX_BPM, MIN_BPM, parse_duration
 
 log = logging.getLogger("soundtrack.serve")
 
@@ -93,10 +91,8 @@ class Session:
         self.seq: Any = None
         self.seed = 0
         self.started = False
-        self.stopping_at: int | None = None
         self._loading = False
         self._plans: list[Any] = []  # accepted transition plans, for `status().pending`
-        self._fade: tuple[int, np.ndarray] | None = None  # stop(): (first frame, gains), then silence
         if output != "pull":
             output.attach(self)
 
@@ -222,7 +218,7 @@ class Session:
             self._plans = [x for x in self._plans if max(x.edit_frame, x.main_frame) > frame]
             out["pending"] = [plan_to_wire(x) for x in self._plans]
             out["params"] = {k: float(v) for k, v in self.seq.params().items()}
-            out["stopping"] = self._fade is not None
+            out["stopping"] = self.seq.silent_from is not None
         if self.output != "pull":
             out.update(self.output.status())
         return out
@@ -259,9 +255,7 @@ class Session:
             self.seq = self.make_sequencer(source, seed)
             self.seed = seed
             self.started = False
-            self.stopping_at = None
             self._plans = []
-            self._fade = None
             return {"loaded": True, "seed": seed, "sample_rate": self.sample_rate, "channels": self.channels, **self._graph_info()}
 
         if path is None or path == self.source.path:
@@ -300,8 +294,8 @@ class Session:
         event = p.str("event")
         now = int(seq.frame)
         at = p.int("at_frame", required=False, lo=now, hi=now + 3600 * self.sample_rate)
-        if self.stopping_at is not None:
-            raise RpcError(ErrorCode.REJECTED, f"event: the session is stopping at frame {self.stopping_at}")
+        if seq.silent_from is not None:
+            raise RpcError(ErrorCode.REJECTED, f"event: the session is stopping at frame {seq.silent_from}")
         plan = seq.post(event, at_frame=at)
         if getattr(plan, "accepted", False) and hasattr(plan, "commit_frame"):
             t = plan.posted_frame
@@ -316,7 +310,7 @@ class Session:
         g = self.source.graph
         tempo_too = () if "tempo" in g.params else ("tempo",)  # set_param("tempo", bpm) follows a tempo
         name = p.str("name", choices=tuple(g.params) + tempo_too)
-        lo, hi = (g.params[name].minimum, g.params[name].maximum) if name in g.params else (20, 300)
+        lo, hi = (g.params[name].minimum, g.params[name].maximum) if name in g.params else (MIN_BPM, MAX_BPM)
         value = p.number("value", lo=lo, hi=hi)
         ramp = p.duration("ramp")
         change = seq.set_param(name, float(value), ramp=ramp)
@@ -334,10 +328,8 @@ class Session:
         seq = self._require_started("render")
         start = int(seq.frame)
         audio, markers = self.render_block(frames)
-        if fmt == "f32":
-            pcm = np.ascontiguousarray(audio, dtype="<f4").tobytes()
-        else:
-            pcm = to_s16(audio).tobytes()
+        # msgpack packs a contiguous buffer as bin without a .tobytes() copy first
+        pcm = memoryview(np.ascontiguousarray(audio, dtype="<f4") if fmt == "f32" else to_s16(audio))
         return {
             "frame": start,
             "frames": frames,
@@ -349,10 +341,7 @@ class Session:
 
     def render_block(self, frames: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """Render `frames` from the sequencer and notify subscribers of the markers inside them."""
-        start = int(self.seq.frame)
         audio = self.seq.render(frames)
-        if self._fade is not None:
-            apply_fade(audio, start, *self._fade)
         markers = [marker_to_wire(m) for m in self.seq.pop_markers()]
         for m in markers:
             self._notify(m["kind"], m)
@@ -362,20 +351,18 @@ class Session:
         p = Params("stop", params, ("fade",))
         seq = self._require_started("stop")
         fade = p.duration("fade")
-        if self._fade is not None:
-            raise RpcError(ErrorCode.REJECTED, f"stop: already stopping at frame {self.stopping_at}")
-        # The sequencer has no notion of stopping: the session fades its output from the next
-        # bar, per sample, then keeps returning silence. Beats and bars are those of the music
-        # playing at that bar (a tempo variant's, an outro's), not the state's base tempo.
+        if seq.silent_from is not None:
+            raise RpcError(ErrorCode.REJECTED, f"stop: already stopping at frame {seq.silent_from}")
+        # The sequencer fades its output out from the next bar, per sample, then plays silence.
+        # Beats and bars are those of the music playing at that bar (a tempo variant's, an
+        # outro's), not the state's base tempo.
         begin = int(seq.next_bar_frame())
         grid = seq.beat_grid_at(begin)
         try:
             n = parse_duration("1 bars" if fade is None else fade).to_frames(grid)
         except SoundtrackError as e:
             raise RpcError(ErrorCode.OUT_OF_RANGE, f"stop: fade={fade!r}: {e}") from None
-        n = max(n, min_ramp_frames(self.sample_rate))
-        self._fade = (begin, ramp_table(n, "equal-power", fade_in=False))
-        self.stopping_at = begin + n
+        n = seq.fade_out(n, at_frame=begin)
         return {"frame": begin, "end_frame": begin + n, "fade_frames": n}
 
     def _m_shutdown(self, cid: int, params: list[Any]) -> dict[str, Any]:
@@ -465,17 +452,6 @@ def plan_to_wire(plan: Any) -> dict[str, Any]:
     if "source" in d and "target" in d:
         d["from"], d["to"] = d["source"], d["target"]
     return with_bar_beat(d)
-
-
-def apply_fade(audio: np.ndarray, start: int, begin: int, gains: np.ndarray) -> None:
-    """Multiply block `audio` (output frames start..) by the fade `gains` from frame `begin`, silence after."""
-    end = start + audio.shape[0]
-    a, b = max(start, begin), min(end, begin + gains.shape[0])
-    if b > a:
-        audio[a - start : b - start] *= gains[a - begin : b - begin, None]
-    silent = max(start, begin + gains.shape[0])
-    if silent < end:
-        audio[silent - start :] = 0.0
 
 
 def to_s16(audio: np.ndarray) -> np.ndarray:

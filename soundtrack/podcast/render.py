@@ -23,6 +23,7 @@ import numpy as np
 
 from soundtrack.audio import fade_curve
 from soundtrack.graph import Graph, StateDef, TransitionDef
+from soundtrack.layers import LayerGains
 from soundtrack.podcast.plan import EpisodePlan, PodcastError, Section
 from soundtrack.stem import Stem, StemGrid, StemSource, StemSpec
 from soundtrack.stretch import stretch_stem
@@ -179,11 +180,9 @@ def derived_graph(graph: Graph, plan: EpisodePlan, rules: list[TransitionDef | N
                    transitions=tuple(transitions), params={})
 
 
-def default_gains(graph: Graph, source: StemSource) -> dict[str, float]:
-    """Each layer's gain at the parameters' defaults, as the sequencer would play it."""
-    from soundtrack.sequencer import Sequencer
-
-    return Sequencer(graph, source).layer_gains(0)
+def default_gains(graph: Graph) -> dict[str, float]:
+    """Each param-controlled layer's gain at the parameters' defaults, as the sequencer plays it."""
+    return LayerGains(graph).at(0)
 
 
 def render_plan(graph: Graph, source: StemSource, plan: EpisodePlan, *, rules: list[TransitionDef | None] | None = None,
@@ -191,15 +190,15 @@ def render_plan(graph: Graph, source: StemSource, plan: EpisodePlan, *, rules: l
     """Render `plan` with the sequencer: exactly ``plan.frames`` frames.
 
     With `sink`, blocks are handed to it as they are rendered and the result's audio is empty
-    (for hour-long fills written straight to a file); the final tail fade is applied to the
-    last blocks before they are handed over.
+    (for hour-long fills written straight to a file). A cut tail is faded out by the sequencer
+    itself (`Sequencer.fade_out`), so every block comes out final.
     """
     from soundtrack.sequencer import Sequencer
     from soundtrack.transitions import chain_roles
 
     rules = rules if rules is not None else [None] * len(plan.sections)
     dgraph = derived_graph(graph, plan, rules)
-    src = PlanSource(source, plan, default_gains(graph, source))
+    src = PlanSource(source, plan, default_gains(graph))
     src.prepare(dgraph, jobs=jobs)
     seq = Sequencer(dgraph, src, sample_rate=plan.sample_rate, seed=seed)
     plans = [seq.start(plan.sections[0].name)]
@@ -217,25 +216,19 @@ def render_plan(graph: Graph, source: StemSource, plan: EpisodePlan, *, rules: l
         plans.append(p)
     n, ch = plan.frames, seq.channels
     last = plan.sections[-1]
-    fade_from, fade = n, None
     if last.tail_cut > 0:
         end = n - last.pad
         if last.exit < end:  # the tail is cut: fade its last part (at least 10 ms)
             f = min(end - last.exit, max(last.tail_cut, int(TAIL_FADE_MIN_SECONDS * plan.sample_rate)))
         else:  # the outro's last bar itself is cut (fills shorter than a bar and its tail)
             f = min((end - last.start) // 4, int(FADE_OUT_CUT_SECONDS * plan.sample_rate))
-        fade_from, fade = end - f, fade_curve(f, "s-curve", fade_in=False)
+        seq.fade_out(f, at_frame=end - f, curve="s-curve")
     out = np.zeros((0 if sink else n, ch), np.float32)
     markers: list[Any] = []
     pos = 0
     while pos < n:
         k = min(BLOCK_FRAMES, n - pos)
         block = seq.render(k)
-        if fade is not None and pos + k > fade_from:
-            a = max(pos, fade_from)
-            b = min(pos + k, fade_from + len(fade))
-            block[a - pos : b - pos] *= fade[a - fade_from : b - fade_from, None]
-            block[b - pos :] = 0.0
         markers.extend(m for m in seq.pop_markers() if m.kind != "beat")
         if sink is not None:
             sink(block)
