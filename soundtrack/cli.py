@@ -30,10 +30,15 @@ Run 'soundtrack COMMAND --help' for the options of one command.
 """
 
 
+def _say(line: str) -> None:
+    """Progress notes (a bank being built first) go to stderr; stdout carries the results."""
+    print(line, file=sys.stderr)
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from soundtrack.audio import write_audio
-    from soundtrack.generate import get_generator
+    from soundtrack.bank.render import resolve_generator
     from soundtrack.stem import StemSpec
+    from soundtrack.stemfile import write_stem
 
     spec = StemSpec(
         prompt=args.prompt,
@@ -49,31 +54,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         soundfont=args.soundfont,
         **({"layers": tuple(args.layer_names.split(","))} if args.layer_names else {}),
     )
-    if args.model:  # options through the bank's resolver: a generator without them is a clear error
-        from soundtrack.bank.render import resolve_generator
-
-        stem = resolve_generator(args.generator, {"model": args.model}).generate(spec)
-    else:
-        stem = get_generator(args.generator).generate(spec)
-    out = Path(args.out)
-    write_audio(out, stem.mix, stem.sample_rate)
-    written = [out]
-    if args.layers:
-        for name, audio in stem.layers.items():
-            p = out.with_name(f"{out.stem}.{name}{out.suffix}")
-            write_audio(p, audio, stem.sample_rate)
-            written.append(p)
-    if args.midi:
-        if stem.midi is None:
-            raise SoundtrackError(f"generator {args.generator!r} does not produce a score to export as MIDI")
-        Path(args.midi).write_bytes(stem.midi)
-        written.append(Path(args.midi))
-    sidecar = out.with_suffix(".json")
-    sidecar.write_text(json.dumps(stem.info(), indent=2) + "\n")
-    written.append(sidecar)
+    # the bank's resolver, as `bank build` uses it: a name or module:Factory; options it cannot take are an error
+    stem = resolve_generator(args.generator, {"model": args.model} if args.model else {}).generate(spec)
+    written = write_stem(stem, args.out, midi=args.midi, layers=args.layers)
     info = stem.info()
     print(
-        f"{out}: {info['style']} {info['role']}, {info['bars']} bars of {info['meter']} at {info['tempo']:g} bpm "
+        f"{written[0]}: {info['style']} {info['role']}, {info['bars']} bars of {info['meter']} at {info['tempo']:g} bpm "
         f"in {info['key']}, {info['frames'] / info['sample_rate']:.2f} s (entry frame {info['entry_frame']}, "
         f"exit frame {info['exit_frame']})"
     )
@@ -83,6 +69,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
+    from soundtrack.generate import DEFAULT_GENERATOR
+    from soundtrack.roles import DEFAULT_BARS, ROLES
+    from soundtrack.timing import DEFAULT_SAMPLE_RATE
+
     p = sub.add_parser(
         "generate",
         help="generate one stem from a text prompt",
@@ -96,19 +86,19 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("prompt", help="what the music should be, in plain words")
-    p.add_argument("--role", default="main", choices=["intro", "main", "outro", "stinger", "bridge"],
+    p.add_argument("--role", default="main", choices=ROLES,
                    help="intro builds in, main loops seamlessly, outro cadences and rings out")
-    p.add_argument("--bars", type=int, default=8, help="length in bars (bar 1 beat 1 to the end of the last bar)")
-    p.add_argument("--beats", type=int, default=None, help="length in beats instead of bars (stingers)")
+    p.add_argument("--bars", type=int, default=DEFAULT_BARS, help="length in bars (bar 1 beat 1 to the end of the last bar)")
+    p.add_argument("--beats", type=int, default=None, help="length in beats instead of bars (any role; a stinger's usual form)")
     p.add_argument("--tempo", default=None, help="beats per minute; wins over the prompt")
     p.add_argument("--meter", default=None, help="time signature such as 4/4, 3/4, 7/8; wins over the prompt")
     p.add_argument("--key", default=None, help="key such as 'D minor', 'F# dorian'; wins over the prompt")
     p.add_argument("--seed", type=int, default=0, help="same prompt + seed = the same audio, bit for bit")
     p.add_argument("--variant", type=int, default=0, help="alternative take of a main loop (same key, tempo, feel)")
-    p.add_argument("--sample-rate", type=int, default=48000, help="output sample rate in Hz")
+    p.add_argument("--sample-rate", type=int, default=DEFAULT_SAMPLE_RATE, help="output sample rate in Hz")
     p.add_argument("--layer-names", default=None, help="comma-separated layers to compose, e.g. drums,bass,harmony,melody")
     p.add_argument("--soundfont", default=None, help="a General MIDI .sf2 to render with (default: TimGM6mb from pretty_midi)")
-    p.add_argument("--generator", default="procedural", help="generator name")
+    p.add_argument("--generator", default=DEFAULT_GENERATOR, help="generator name or module:Factory")
     p.add_argument("--model", default=None, help="model id or local folder for a neural generator (musicgen)")
     p.add_argument("--out", required=True, help="audio file to write (.wav, .flac, .ogg)")
     p.add_argument("--midi", default=None, help="also write the score as a standard MIDI file")
@@ -315,7 +305,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     graph = load_graph(args.graph)
     script = load_script(args.events)
-    _, source = open_bank(graph, bank=args.bank, say=lambda m: print(m, file=sys.stderr))
+    _, source = open_bank(graph, bank=args.bank, say=_say)
     result = run_session(graph, source, script, seed=args.seed)
     out = write_audio(Path(args.out), result.audio, result.sample_rate)
     for line in describe(result):
@@ -407,11 +397,12 @@ def _podcast_common(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_fill(args: argparse.Namespace) -> int:
+    from soundtrack.bank import open_bank
     from soundtrack.podcast import fill
     from soundtrack.podcast.export import export
 
-    r = fill(args.graph, args.duration, state=args.state, max_stretch=args.max_stretch, seed=args.seed,
-             say=lambda m: print(m, file=sys.stderr))
+    graph, source = open_bank(args.graph, say=_say)
+    r = fill(graph, args.duration, source=source, state=args.state, max_stretch=args.max_stretch, seed=args.seed)
     if args.explain:
         print("\n".join(r.plan.explain()))
     rep = export(r.audio, r.sample_rate, args.out, target_lufs=args.loudness)
@@ -441,13 +432,14 @@ def _add_fill(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from soundtrack.podcast import duck, load_chapters, mix_voice, open_stems, read_voice, score_episode
+    from soundtrack.bank import open_bank
+    from soundtrack.podcast import duck, load_chapters, mix_voice, read_voice, score_episode
     from soundtrack.podcast.chapters import podcast_json
     from soundtrack.podcast.export import export
 
     if args.mix and not args.voice:  # refused before any work, not after music.wav is written
         raise SoundtrackError("--mix needs --voice: the mix is the voice over the ducked music")
-    graph, source = open_stems(args.graph, say=lambda m: print(m, file=sys.stderr))
+    graph, source = open_bank(args.graph, say=_say)
     chapters = load_chapters(args.chapters)
     voice = None
     if args.voice:

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -34,6 +33,7 @@ def _say(line: str) -> None:
 def run_demo(out: Path) -> int:
     from soundtrack.audio import write_audio
     from soundtrack.generate import get_generator
+    from soundtrack.stemfile import write_stem
 
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
@@ -50,10 +50,8 @@ def run_demo(out: Path) -> int:
         for sid in ids:
             stem = gen.generate(planned[sid].spec)
             base = stems_dir / f"{gname}-{sid.replace('/', '-')}"
-            written.append(write_audio(base.with_suffix(".wav"), stem.mix, stem.sample_rate))
-            base.with_suffix(".json").write_text(json.dumps(stem.info(), indent=2) + "\n")
-            if stem.midi:
-                base.with_suffix(".mid").write_bytes(stem.midi)
+            paths = write_stem(stem, base.with_suffix(".wav"), midi=base.with_suffix(".mid") if stem.midi else None)
+            written.append(paths[0])
             info = stem.info()
             _say(f"   {base.name}.wav: {info['style']} {info['role']}, {info['bars']} bars at {info['tempo']:g} bpm "
                  f"in {info['key']}, {info['frames'] / info['sample_rate']:.1f} s")

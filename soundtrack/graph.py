@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from soundtrack.errors import GraphError, SoundtrackError
+from soundtrack.generate import DEFAULT_GENERATOR
 from soundtrack.pitch import Key
 from soundtrack.stem import DEFAULT_LAYERS, MAX_BARS, MAX_STINGER_BEATS
 from soundtrack.timing import (
@@ -139,7 +140,7 @@ class Graph:
     seed: int = 0
     sample_rate: int = DEFAULT_SAMPLE_RATE
     loudness: float = DEFAULT_LOUDNESS
-    generator: str = "procedural"
+    generator: str = DEFAULT_GENERATOR
     # [generator] table: constructor options for the generator (model, device, guidance_scale, max_batch)
     generator_options: dict[str, Any] = field(default_factory=dict)
     source_sha256: str = ""  # of the TOML text: a bank built from other text is stale
@@ -292,7 +293,7 @@ def parse_graph(text: str, *, path: str = "<graph>") -> Graph:
     loudness = float(_typed(ctx, top, w, "loudness", (int, float), DEFAULT_LOUDNESS))
     if not -40.0 <= loudness <= -6.0:
         raise ctx.error(f"{w}.loudness = {loudness!r}", "must be an integrated loudness in LUFS between -40 and -6")
-    generator = _typed(ctx, top, w, "generator", (str,), "procedural")
+    generator = _typed(ctx, top, w, "generator", (str,), DEFAULT_GENERATOR)
     generator_options = _generator_options(ctx, doc)
     default_layers = _layers(ctx, top, w, DEFAULT_LAYERS)
 

@@ -20,16 +20,20 @@ MODES: dict[str, tuple[int, ...]] = {
     "mixolydian": (0, 2, 4, 5, 7, 9, 10),
     "harmonic minor": (0, 2, 3, 5, 7, 8, 11),
 }
-_MODE_ALIASES = {
+#: Church-mode names of modes in `MODES`: like the mode names, safe to look for in prose.
+MODE_SYNONYMS = {"aeolian": "minor", "ionian": "major"}
+# Short forms a key name may use ("Am", "C maj") but prose uses for other things ("I am", "harmonic").
+_MODE_SHORTHANDS = {
     "maj": "major",
-    "ionian": "major",
     "min": "minor",
     "m": "minor",
-    "aeolian": "minor",
     "natural minor": "minor",
     "harmonic": "harmonic minor",
     "harm minor": "harmonic minor",
 }
+_MODE_ALIASES = {**MODE_SYNONYMS, **_MODE_SHORTHANDS}
+# An accidental after a note letter: a sign, or a word ("F sharp", "E-flat", "Bflat").
+_ACCIDENTAL = r"#|♯|♭|\s*-?\s*(?i:sharp|flat)|b(?![a-z])"
 
 
 @dataclass(frozen=True)
@@ -47,19 +51,19 @@ class Key:
 
     @classmethod
     def parse(cls, text: str | Key) -> Key:
-        """Parse ``"D minor"``, ``"f# dorian"``, ``"Bb"``, ``"Am"``, ``"C major"``."""
+        """Parse ``"D minor"``, ``"f# dorian"``, ``"Bb"``, ``"Am"``, ``"C major"``, ``"B flat major"``."""
         if isinstance(text, Key):
             return text
         if not isinstance(text, str):
             raise TypeError(f"key must be a string such as 'D minor', got {text!r}")
-        m = re.fullmatch(r"\s*([A-Ga-g])(#|♯|♭|-?sharp|-?flat|b(?![a-z]))?\s*(.*?)\s*", text)
+        m = re.fullmatch(r"\s*([A-Ga-g])(" + _ACCIDENTAL + r")?\s*(.*?)\s*", text)
         if not m:
             raise KeyNameError(f"key={text!r} must be a note name and a mode, e.g. 'D minor', 'F# dorian', 'Bb major'")
         pc = _LETTER_PC[m.group(1).lower()]
-        acc = (m.group(2) or "").lower()
-        if acc in ("#", "♯", "sharp", "-sharp"):
+        acc = re.sub(r"[\s-]", "", m.group(2) or "").lower()
+        if acc in ("#", "♯", "sharp"):
             pc += 1
-        elif acc in ("b", "♭", "flat", "-flat"):
+        elif acc in ("b", "♭", "flat"):
             pc -= 1
         mode = re.sub(r"\s+", " ", m.group(3).lower().replace("-", " ")) or "major"
         mode = _MODE_ALIASES.get(mode, mode)
@@ -77,6 +81,11 @@ class Key:
     def is_minor(self) -> bool:
         """True when the third above the tonic is minor (minor, dorian, phrygian, harmonic minor)."""
         return self.scale[2] == 3
+
+    @property
+    def pcs(self) -> frozenset[int]:
+        """The pitch classes of the key's scale."""
+        return frozenset((self.tonic + s) % 12 for s in self.scale)
 
     def degree_pc(self, degree: int) -> int:
         """Pitch class of scale degree `degree` (0-based, any integer; wraps by octave)."""

@@ -11,16 +11,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from soundtrack.errors import SpecError, SoundtrackError, TimingError
 from soundtrack.pitch import Key
+from soundtrack.roles import DEFAULT_BARS, ROLES, Role
 from soundtrack.timing import DEFAULT_SAMPLE_RATE, BeatGrid, Meter, check_sample_rate, parse_bpm
 
-Role = Literal["intro", "main", "outro", "stinger", "bridge"]
-ROLES: tuple[str, ...] = ("intro", "main", "outro", "stinger", "bridge")
 DEFAULT_LAYERS: tuple[str, ...] = ("drums", "bass", "harmony", "melody")
 MAX_BARS = 256
 MAX_STINGER_BEATS = 64
@@ -31,14 +30,14 @@ class StemSpec:
     """Everything a generator needs to make one stem; no hidden inputs.
 
     `tempo`, `meter` and `key` are explicit values that win over the prompt; left as None, the
-    generator takes them from the prompt, else from the style. `bars` is the musical length
-    (for a stinger, `beats` may give it in beats instead). `variant` numbers alternative main
-    loops that share key, tempo and feel.
+    generator takes them from the prompt, else from the style. `bars` is the musical length;
+    `beats`, when given, gives it in beats instead (a stinger's usual form; see `length`).
+    `variant` numbers alternative main loops that share key, tempo and feel.
     """
 
     prompt: str
     role: Role = "main"
-    bars: int = 8
+    bars: int = DEFAULT_BARS
     tempo: Fraction | None = None
     meter: Meter | None = None
     key: Key | None = None
@@ -76,6 +75,14 @@ class StemSpec:
         object.__setattr__(self, "layers", layers)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise SpecError(f"seed={self.seed!r} must be a non-negative int")
+
+    def length(self, meter: Meter) -> tuple[int, int]:
+        """(bars, beats) of the music in `meter`, bar 1 beat 1 to the exit: `beats` when given, in
+        as many bars as hold them (the last may be partial), else `bars` whole bars. Every
+        generator sizes its stem with this."""
+        if self.beats is not None:
+            return -(-self.beats // meter.beats), self.beats
+        return self.bars, self.bars * meter.beats
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe, canonical form (the bank hashes it)."""

@@ -18,7 +18,8 @@ import pytest
 from soundtrack.errors import GenerationError
 from soundtrack.stem import StemSpec
 
-from soundtrack.generate.musicgen import MODEL_RATE, MusicgenGenerator, build_prompt
+from soundtrack.generate.musicgen import DEFAULT_TEMPO, MODEL_RATE, MusicgenGenerator, build_prompt, spec_meter, spec_tempo
+from soundtrack.timing import Meter
 
 # the neural extra (torch, transformers) is needed by every test but the import-cost one
 neural = pytest.mark.skipif(
@@ -63,6 +64,21 @@ def test_prompt_names_role_tempo_key_and_meter():
     assert text == "dark synth pulse, opening intro that builds in, 150 bpm, in D minor, 4/4 time"
 
 
+def test_tempo_and_meter_are_the_spec_s_else_the_prompt_s_as_the_procedural_parser_reads_them():
+    waltz = StemSpec(prompt="slow waltz, 84-bpm")
+    assert (spec_tempo(waltz), spec_meter(waltz)) == (Fraction(84), Meter(3, 4))
+    assert build_prompt(waltz, tempo=Fraction(84), meter=Meter(3, 4)) == (
+        "slow waltz, 84-bpm, steady seamless loop, consistent groove, 3/4 time")  # the prompt's tempo is not repeated
+    odd = StemSpec(prompt="prog rock in 7/8, tempo 140")
+    assert (spec_tempo(odd), spec_meter(odd)) == (Fraction(140), Meter(7, 8))
+    told = StemSpec(prompt="waltz, 84 bpm", tempo=100, meter="4/4")
+    assert (spec_tempo(told), spec_meter(told)) == (Fraction(100), Meter(4, 4))
+    assert "100 bpm" in build_prompt(told, tempo=Fraction(100), meter=Meter(4, 4))
+    wild = StemSpec(prompt="noise at 900 bpm")  # outside MIN_BPM..MAX_BPM: as if unsaid
+    assert (spec_tempo(wild), spec_meter(wild)) == (DEFAULT_TEMPO, Meter(4, 4))
+    assert build_prompt(wild, tempo=DEFAULT_TEMPO, meter=Meter()).endswith("120 bpm, 4/4 time")
+
+
 @neural
 def test_missing_model_is_a_clear_error_and_nothing_is_downloaded(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
@@ -86,6 +102,13 @@ def test_generate_resamples_conforms_and_is_reproducible(gen):
     assert a.meta["mix_layer"] == "harmony"
     assert np.array_equal(a.layers["harmony"], a.mix) and not np.any(a.layers["drums"])
     assert a.meta["text_prompt"].endswith("150 bpm, in D minor, 4/4 time")
+
+
+@neural
+def test_a_main_given_in_beats_is_that_long(gen):
+    # 6 beats of 4/4 at 150 bpm: two bars generated and conformed, the exit 6 beats = 2.4 s after bar 1
+    a = gen.generate(spec(beats=6))
+    assert a.grid.bars == 2 and a.grid.exit - a.grid.entry == 115200
 
 
 @neural
@@ -206,7 +229,7 @@ def test_graph_model_reaches_the_generator_and_continuations_key_on_what_they_fo
     assert sorted(report.generated) == ["a/intro", "a/main/0", "a/main/1", "a/outro", "b/main/0"]
     manifest = json.loads((root / "j1" / "manifest.json").read_text())
     # the graph's relative model folder, resolved next to the graph, is the generator's identity
-    assert manifest["generator"] == {"name": "musicgen", "version": f"1+{(root / 'tiny-musicgen').resolve()}"}
+    assert manifest["generator"] == {"name": "musicgen", "version": f"2+{(root / 'tiny-musicgen').resolve()}"}
     info = json.loads((root / "j1" / "build.json").read_text())["generator"]
     assert info["options"] == {"device": "cpu", "model": str((root / "tiny-musicgen").resolve())} and info["chain"]
     recs = {r["id"]: r for r in manifest["stems"]}
@@ -272,9 +295,9 @@ def test_generator_table_is_validated_naming_file_table_and_key():
 
 def test_options_change_the_version_so_the_cache_key_follows_the_model():
     a = MusicgenGenerator(model="facebook/musicgen-small")
-    assert a.version == "1+facebook/musicgen-small"
-    assert MusicgenGenerator(model="facebook/musicgen-medium").version == "1+facebook/musicgen-medium"
-    assert MusicgenGenerator(model="m", guidance_scale=4.0, max_batch=2).version == "1+m+guidance=4+batch=2"
+    assert a.version == "2+facebook/musicgen-small"
+    assert MusicgenGenerator(model="facebook/musicgen-medium").version == "2+facebook/musicgen-medium"
+    assert MusicgenGenerator(model="m", guidance_scale=4.0, max_batch=2).version == "2+m+guidance=4+batch=2"
 
 
 def test_generate_cli_model_for_a_generator_without_one_is_a_clear_error(tmp_path):

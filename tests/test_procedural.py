@@ -24,7 +24,7 @@ from soundtrack.generate.procedural.render import note_frames, place
 from soundtrack.generate.procedural.styles import STYLES
 from soundtrack.pitch import Key
 from soundtrack.stem import StemSpec
-from soundtrack.timing import round_half_up
+from soundtrack.timing import Meter, round_half_up
 
 SR = 48_000
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -84,6 +84,24 @@ def test_intro_pickup_is_its_entry_frame(roles):
 def test_stinger_length_is_its_beats(roles):
     st = roles["stinger"]
     assert st.grid.entry == 0 and st.grid.exit == _body_frames(st)
+
+
+def test_spec_length_is_its_beats_when_given_else_whole_bars():
+    m44, m78 = Meter(4, 4), Meter(7, 8)
+    assert StemSpec("x", bars=3).length(m44) == (3, 12) and StemSpec("x", bars=3).length(m78) == (3, 21)
+    assert StemSpec("x", role="stinger", beats=6).length(m44) == (2, 6)
+    assert StemSpec("x", role="main", beats=8).length(m44) == (2, 8)
+    assert StemSpec("x", role="main", beats=6).length(m78) == (1, 6)
+
+
+def test_main_given_in_beats_composes_exactly_those_beats(gen):
+    spec = StemSpec("calm piano", role="main", beats=6, meter="4/4", seed=2)
+    score, stem = compose(spec), gen.generate(spec)
+    assert score.bars == stem.grid.bars == 2 and len(score.chords) == 2
+    assert stem.grid.entry == 0 and stem.grid.exit == _body_frames(stem)  # the exit is 6 beats after bar 1
+    # the music is 6 beats long too: nothing sounds past the loop's end
+    assert all(n.start + n.duration <= 6 for p in score.parts for n in p.notes)
+    assert max(n.start + n.duration for p in score.parts for n in p.notes) > 4  # and it fills the half bar
 
 
 def test_layers_sum_to_the_mix_bit_for_bit(mains, roles):
@@ -334,6 +352,18 @@ def test_cli_generate_writes_audio_layers_midi_and_sidecar(tmp_path):
         la, _ = sf.read(tmp_path / f"x.{layer}.wav", dtype="float32", always_2d=True)
         assert la.shape == audio.shape
     assert mido.MidiFile(mid).type == 1
+
+
+def test_cli_generate_takes_a_module_factory_and_a_key_in_words(tmp_path):
+    out = tmp_path / "x.wav"
+    r = subprocess.run(
+        [sys.executable, "-m", "soundtrack", "generate", "calm pads", "--bars", "1", "--key", "B flat major",
+         "--generator", "soundtrack.generate.procedural:ProceduralGenerator", "--out", str(out)],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert r.returncode == 0, r.stderr
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert (info["key"], info["generator"], info["bars"]) == ("Bb major", "procedural", 1)
 
 
 def test_cli_reports_an_impossible_tempo_in_one_line(tmp_path):

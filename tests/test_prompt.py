@@ -4,10 +4,10 @@ from fractions import Fraction
 
 import pytest
 
-from soundtrack.generate.procedural.prompt import parse_prompt
+from soundtrack.generate.procedural.prompt import parse_prompt, prompt_meter, prompt_tempo
 from soundtrack.generate.procedural.styles import STYLES
-from soundtrack.pitch import Key
-from soundtrack.timing import Meter
+from soundtrack.pitch import MODE_SYNONYMS, MODES, Key
+from soundtrack.timing import MAX_BPM, MIN_BPM, Meter
 
 
 @pytest.mark.parametrize(
@@ -37,10 +37,36 @@ def test_tempo_phrasings(text, bpm):
         ("jazz ballad in Eb", Key(3, "major")),
         ("metal riff in E phrygian", Key(4, "phrygian")),
         ("a calm piece", None),  # the article "a" is not a key
+        ("drone in F sharp dorian", Key(6, "dorian")),
+        ("march in B flat major", Key(10, "major")),
+        ("nocturne, E-flat minor", Key(3, "minor")),
+        ("G SHARP PHRYGIAN riff", Key(8, "phrygian")),
+        ("Bbminor pads", Key(10, "minor")),
+        ("hymn in B flat", Key(10, "major")),
+        ("hymn in E♭, slow", Key(3, "major")),
+        ("in A flatland", Key(9, "major")),  # "flat" inside a word is not an accidental
+        ("I am calm", None),  # "am" in prose is not A minor
+        ("BB minor", None),  # an upper-case B is a note, not a flat
     ],
 )
 def test_keys(text, key):
     assert parse_prompt(text).key == key
+
+
+@pytest.mark.parametrize("mode", [*MODES, *MODE_SYNONYMS])
+@pytest.mark.parametrize("note", ["C", "c", "F#", "F♯", "F sharp", "F-sharp", "Fsharp", "Bb", "B♭", "B flat", "b-flat", "E FLAT"])
+def test_every_note_spelling_and_mode_name_gives_the_key_key_parse_gives(note, mode):
+    text = f"{note} {mode}"
+    info = parse_prompt(f"theme in {text}, please")
+    assert info.key == Key.parse(text) and info.mode == Key.parse(text).mode
+
+
+def test_mode_words_without_a_note_set_only_the_mode():
+    for mode in [*MODES, *MODE_SYNONYMS]:
+        info = parse_prompt(f"something {mode} and slow")
+        assert info.key is None and info.mode == Key.parse(f"C {mode}").mode
+    assert parse_prompt("major and minor").mode == "major"  # the first mode name in MODES' order wins
+    assert parse_prompt("harmonic minor drone").mode == "harmonic minor"  # not the "minor" inside it
 
 
 @pytest.mark.parametrize(
@@ -56,6 +82,14 @@ def test_keys(text, key):
 )
 def test_meters(text, meter):
     assert parse_prompt(text).meter == meter
+
+
+def test_tempo_and_meter_helpers_read_as_parse_prompt_does():
+    for text in ("Rock  at 96   BPM, 7/8", "a slow waltz, tempo 84", "orchestral 900 bpm", "open 24/7 radio"):
+        info = parse_prompt(text)
+        assert (prompt_tempo(text), prompt_meter(text)) == (info.tempo, info.meter)
+    assert prompt_tempo(f"{MIN_BPM} bpm") == MIN_BPM and prompt_tempo(f"{MAX_BPM} bpm") == MAX_BPM
+    assert prompt_tempo(f"{MIN_BPM - 1} bpm") is None and prompt_tempo(f"{MAX_BPM + 1} bpm") is None
 
 
 @pytest.mark.parametrize(

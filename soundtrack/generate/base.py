@@ -8,10 +8,12 @@ by import path so an optional one (a neural model needing torch) costs nothing u
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 from soundtrack.errors import GenerationError, SpecError
-from soundtrack.stem import Stem, StemSpec
+
+if TYPE_CHECKING:  # annotations only: the CLI imports this module for DEFAULT_GENERATOR at start-up
+    from soundtrack.stem import Stem, StemSpec
 
 DEFAULT_GENERATOR = "procedural"
 

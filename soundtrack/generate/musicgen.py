@@ -11,10 +11,13 @@ server and the sequencer start fast without them.
 - **Device**: CUDA, then Apple MPS, then CPU, unless `device` is given.
 - **Options from a graph or the CLI**: a graph's ``[generator]`` table (`model`, `device`,
   `guidance_scale`, `max_batch`) and ``soundtrack bank build --model`` / ``soundtrack generate
-  --model`` reach this constructor (in every worker process). `version` is ``"1+MODEL"`` plus
-  any non-default guidance or batch size, so the bank's cache key changes with the model.
+  --model`` reach this constructor (in every worker process). `version` is ``"2+MODEL"``
+  (`CODE_VERSION`, the model) plus any non-default guidance or batch size, so the bank's cache
+  key changes with the code and the model.
 - **Prompt**: the spec's prompt plus role words, tempo, key and meter, e.g. ``"dark ambient,
-  soft strings, opening intro that builds, 84 bpm, in D minor, 4/4 time"``.
+  soft strings, opening intro that builds, 84 bpm, in D minor, 4/4 time"``. Tempo and meter
+  are the spec's, else the ones its prompt names (read as the procedural generator reads them:
+  "96 bpm", "7/8", "waltz"), else 120 bpm in 4/4.
 - **Continuation**: `generate(spec, context=stem)` continues from the end of a previous stem
   (the model hears its last seconds as an audio prompt, and the prompt is sliced off the
   output); `generate_chain(specs)` makes a state's segments in order so each main follows the
@@ -44,6 +47,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from soundtrack.errors import AudioError, GenerationError
+from soundtrack.generate.procedural.prompt import prompt_meter, prompt_tempo
 from soundtrack.pitch import Key
 from soundtrack.stem import Stem, StemGrid, StemSpec
 from soundtrack.timing import Meter
@@ -56,7 +60,7 @@ TOKENS_PER_SECOND = 50
 MAX_WINDOW_SECONDS = 28.0  # MusicGen was trained on 30 s clips; longer audio continues in windows
 CONTEXT_SECONDS = 4.0  # how much of the previous segment the model hears
 DEFAULT_TEMPO = Fraction(120)
-CODE_VERSION = "1"
+CODE_VERSION = "2"  # 2: tempo and meter read from the prompt by the procedural prompt parser
 DEFAULT_GUIDANCE = 3.0
 DEFAULT_MAX_BATCH = 4
 
@@ -67,7 +71,6 @@ ROLE_WORDS = {
     "stinger": "short punchy musical sting",
     "bridge": "short transition passage",
 }
-_BPM_RE = re.compile(r"(\d{2,3}(?:\.\d+)?)\s*bpm", re.IGNORECASE)
 _MIX_LAYER_PREFERENCE = ("harmony", "bass")
 
 
@@ -75,7 +78,7 @@ def build_prompt(spec: StemSpec, *, tempo: Fraction, meter: Meter) -> str:
     """The text the model is conditioned on: prompt, role words, tempo, key, meter."""
     parts = [spec.prompt.strip().rstrip(",")] if spec.prompt.strip() else []
     parts.append(ROLE_WORDS[spec.role])
-    if not _BPM_RE.search(spec.prompt) or spec.tempo is not None:
+    if spec.tempo is not None or prompt_tempo(spec.prompt) is None:
         parts.append(f"{float(tempo):g} bpm")
     if spec.key is not None:
         parts.append(f"in {spec.key}")
@@ -87,12 +90,13 @@ def spec_tempo(spec: StemSpec) -> Fraction:
     """The spec's tempo, else one named in its prompt ("96 bpm"), else 120."""
     if spec.tempo is not None:
         return spec.tempo
-    m = _BPM_RE.search(spec.prompt)
-    if m:
-        bpm = Fraction(m.group(1))
-        if 20 <= bpm <= 300:
-            return bpm
-    return DEFAULT_TEMPO
+    named = prompt_tempo(spec.prompt)
+    return DEFAULT_TEMPO if named is None else named
+
+
+def spec_meter(spec: StemSpec) -> Meter:
+    """The spec's meter, else one named in its prompt ("3/4", "waltz"), else 4/4."""
+    return spec.meter or prompt_meter(spec.prompt) or Meter()
 
 
 def _download_allowed(allow_download: bool | None) -> bool:
@@ -335,14 +339,13 @@ class MusicgenGenerator:
 
         first = specs[0]
         tempo = spec_tempo(first)
-        meter = first.meter or Meter()
+        meter = spec_meter(first)
         for s in specs[1:]:
-            if (s.role, spec_tempo(s), s.meter or Meter(), s.bars, s.beats, s.sample_rate) != (
+            if (s.role, spec_tempo(s), spec_meter(s), s.bars, s.beats, s.sample_rate) != (
                 first.role, tempo, meter, first.bars, first.beats, first.sample_rate
             ):
                 raise GenerationError("specs batched together must share role, tempo, meter, length and sample rate")
-        beats = first.beats if first.beats is not None else first.bars * meter.beats
-        bars = max(1, -(-beats // meter.beats))
+        bars, beats = first.length(meter)
         margin = {"main": 2, "intro": 1, "outro": 2}.get(first.role, 1)  # spare bars conform can trim
         seconds = (bars + margin) * meter.beats * 60.0 / float(tempo)
         ctx = None
@@ -361,8 +364,8 @@ class MusicgenGenerator:
                 audio, grid = conform(x, s.sample_rate, role=s.role, bpm=tempo, meter=meter, bars=bars, no_beats="assume")
             except AudioError as e:
                 raise GenerationError(f"musicgen {s.role} for {s.prompt!r}: cannot conform to the grid: {e}") from None
-            if s.beats is not None and s.beats != bars * meter.beats:
-                exit_ = grid.beat_grid.beat_frame(s.beats)
+            if beats != bars * meter.beats:  # conform ends on a bar line; the spec ends inside the last bar
+                exit_ = grid.beat_grid.beat_frame(beats)
                 grid = StemGrid(grid.sample_rate, grid.bpm, grid.meter, grid.entry, exit_, grid.frames, grid.bars)
             stems.append(self._stem(s, audio, grid, text))
         return stems

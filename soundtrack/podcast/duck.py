@@ -106,10 +106,12 @@ def duck_gain(voice: np.ndarray, sample_rate: int, frames: int, settings: DuckSe
     return (10.0 ** (-settings.depth_db * a / 20.0)).astype(np.float32)
 
 
-def duck(music: np.ndarray, voice: np.ndarray, sample_rate: int, *, depth_db: float = 10.0, attack: float = 0.4,
-         release: float = 0.6, hold: float = 0.8, threshold_db: float | None = None) -> np.ndarray:
+def duck(music: np.ndarray, voice: np.ndarray, sample_rate: int, *, depth_db: float = DuckSettings.depth_db,
+         attack: float = DuckSettings.attack, release: float = DuckSettings.release, hold: float = DuckSettings.hold,
+         threshold_db: float | None = DuckSettings.threshold_db) -> np.ndarray:
     """`music` (float32, frames x channels) lowered by `depth_db` under `voice` (same rate; any
-    channels; shorter or longer than the music). Returns a new array of the music's shape."""
+    channels; shorter or longer than the music); the defaults are `DuckSettings`'. Returns a new
+    array of the music's shape."""
     m = as_frames(music)
     settings = DuckSettings(depth_db, attack, release, hold, threshold_db)
     gate = speech_gate(voice, sample_rate, settings)

@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from soundtrack.bank import open_bank
 from soundtrack.graph import Graph
 from soundtrack.podcast.chapters import Chapter
 from soundtrack.podcast.plan import (
@@ -57,12 +58,8 @@ class EpisodeResult(FillResult):
     chapters: list[Chapter] = field(default_factory=list)
 
 
-def open_stems(graph: Graph | str | Path, *, say: Callable[[str], None] | None = None) -> tuple[Graph, StemSource]:
-    """(graph, stems): the graph's bank in loops/NAME, built first if missing or stale (or a bank
-    directory with the graph its manifest records)."""
-    from soundtrack.bank import open_bank
-
-    return open_bank(graph, say=say)
+#: The bank's `open_bank` under the name the podcast API (and benchmarks/bench_podcast.py) use.
+open_stems = open_bank
 
 
 def frames_of(seconds: float | str, sample_rate: int, *, what: str = "duration") -> int:
@@ -83,7 +80,7 @@ def _resolve(graph: Graph | str | Path, source: StemSource | None, say: Callable
 
             graph = load_graph(graph)
         return graph, source
-    return open_stems(graph, say=say)
+    return open_bank(graph, say=say)
 
 
 def fill(graph: Graph | str | Path, duration: float | str, *, source: StemSource | None = None,

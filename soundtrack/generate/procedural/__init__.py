@@ -43,13 +43,13 @@ class ProceduralGenerator:
         if not isinstance(spec, StemSpec):
             raise TypeError(f"generate() needs a StemSpec, got {type(spec).__name__}")
         score = compose(spec)
-        body_beats = Fraction(spec.beats) if spec.beats is not None else None
+        _, beats = spec.length(score.meter)
         rendered = render_score(
             score,
             sample_rate=spec.sample_rate,
             soundfont=self.soundfont_for(spec),
             seed=spec.seed,
-            body_beats=body_beats,
+            body_beats=Fraction(beats),
         )
         if not rendered.layers:
             raise GenerationError(f"style {score.style!r} produced no layers for {spec.prompt!r}")

@@ -22,7 +22,6 @@ from soundtrack.generate.procedural.theory import (
     pitch_degree,
     pulses,
     quarters,
-    scale_pcs,
 )
 
 F = Fraction
@@ -138,7 +137,7 @@ def _fit(pitch: int, chord: Chord, plan: Plan, strong: bool) -> int:
     for c in pcs:
         if (pitch - c) % 12 == 1 and pitch % 12 not in pcs:
             return pitch - 1  # a minor ninth above a chord tone: resolve onto it
-        if (c - pitch) % 12 == 1 and c not in scale_pcs(plan.key):
+        if (c - pitch) % 12 == 1 and c not in plan.key.pcs:
             return pitch + 1  # a chromatic chord tone (a borrowed leading note) replaces the scale note
     return pitch
 
@@ -168,7 +167,7 @@ def write_melody(plan: Plan, *, register: tuple[int, int], counter: bool = False
     lo, hi = register
     centre = (lo + hi) / 2 - (4 if counter else 0)
     base = base_velocity(plan) + (2 if not counter else -10)
-    key_pcs = scale_pcs(plan.key)
+    key_pcs = plan.key.pcs
     phrase = _PLANS[plan.spec.variant % len(_PLANS)]
     pulse_starts = {p for p, _ in pulses(plan.meter)}
     units = int(-(-plan.length // motif.length))

@@ -19,13 +19,11 @@ from soundtrack.timing import round_half_up
 TICKS_PER_QUARTER = 480
 _MAJOR_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _MINOR_NAMES = ("Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m", "Am", "Bbm", "Bm")
-_MAJOR = (0, 2, 4, 5, 7, 9, 11)
 
 
 def key_signature_name(key: Key) -> str:
     """The MIDI key signature for `key`: modes borrow the accidentals of their parent major scale."""
-    pcs = {(key.tonic + s) % 12 for s in key.scale}
-    parent = next((t for t in range(12) if {(t + s) % 12 for s in _MAJOR} == pcs), None)
+    parent = next((t for t in range(12) if Key(t, "major").pcs == key.pcs), None)
     if parent is None:  # harmonic minor and other non-diatonic modes: the plain major/minor
         return _MINOR_NAMES[key.tonic] if key.is_minor else _MAJOR_NAMES[key.tonic]
     if key.is_minor:

@@ -16,7 +16,7 @@ import numpy as np
 from soundtrack.errors import SpecError
 from soundtrack.pitch import Key
 from soundtrack.stem import StemSpec
-from soundtrack.timing import Meter
+from soundtrack.timing import MAX_BPM, MIN_BPM, Meter
 
 from soundtrack.generate.procedural.prompt import PromptInfo, parse_prompt
 from soundtrack.generate.procedural.styles import INSTRUMENTS, STYLES, Style, Voice
@@ -115,7 +115,7 @@ def _tempo(spec: StemSpec, info: PromptInfo, style: Style, seed: int) -> Fractio
     bpm = round(lo + (hi - lo) * pos)
     if info.pace is not None and (info.pace < 0.05 or info.pace > 0.95):
         bpm = round(bpm * (0.85 if info.pace < 0.5 else 1.15))
-    return Fraction(max(20, min(300, bpm)))
+    return Fraction(max(MIN_BPM, min(MAX_BPM, bpm)))
 
 
 def _key(spec: StemSpec, info: PromptInfo, style: Style, seed: int) -> Key:
@@ -213,12 +213,7 @@ def make_plan(spec: StemSpec) -> Plan:
     steps = choose_progression(key, style, harmony_seed)
     per_chord = style.bars_per_chord
     progression = [c for c in steps for _ in range(per_chord)]
-    if spec.role == "stinger" and spec.beats is not None:
-        length = Fraction(spec.beats)
-        bars = -(-spec.beats // meter.beats)
-    else:
-        bars = spec.bars
-        length = Fraction(bars * meter.beats)
+    bars, beats = spec.length(meter)
     plan = Plan(
         spec=spec,
         info=info,
@@ -228,7 +223,7 @@ def make_plan(spec: StemSpec) -> Plan:
         bpm=bpm,
         role=spec.role,
         bars=bars,
-        length=length,
+        length=Fraction(beats),
         intensity=info.intensity,
         progression=progression,
         harmony_seed=harmony_seed,

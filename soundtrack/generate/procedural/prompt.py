@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from soundtrack.errors import SoundtrackError
-from soundtrack.pitch import Key
+from soundtrack.pitch import MODE_SYNONYMS, MODES, Key
 from soundtrack.timing import MAX_BPM, MIN_BPM, Meter
 
 from soundtrack.generate.procedural.styles import DEFAULT_STYLE, INSTRUMENTS, STYLES
@@ -60,7 +60,8 @@ _MINOR_MOODS = ("dark", "mysterious", "tense", "sad", "melancholic", "melancholy
                 "sinister", "gloomy", "tragic", "somber", "sombre", "scary", "creepy", "spooky", "menacing",
                 "suspenseful", "nostalgic")
 _OTHER_MOODS = ("calm", "peaceful", "epic", "dreamy", "chill", "mellow", "energetic", "aggressive", "intense")
-_MODE_WORDS = ("harmonic minor", "major", "minor", "dorian", "phrygian", "lydian", "mixolydian", "aeolian", "ionian")
+# Mode names to look for; two-word names first, so "harmonic minor" wins over the "minor" in it.
+_MODE_WORDS = tuple(sorted((*MODES, *MODE_SYNONYMS), key=lambda w: " " not in w))
 _ROLE_AFTER = {
     "arpeggio": "arp", "arpeggios": "arp", "arpeggiated": "arp", "arps": "arp", "arp": "arp", "ostinato": None,
     "melody": "lead", "lead": "lead", "solo": "lead", "theme": "lead", "line": "lead",
@@ -93,6 +94,21 @@ def _tempo(text: str) -> Fraction | None:
     return bpm if MIN_BPM <= bpm <= MAX_BPM else None
 
 
+def prompt_tempo(text: str) -> Fraction | None:
+    """The tempo a prompt names ("96 bpm", "tempo 96"), or None (none, or outside MIN_BPM..MAX_BPM)."""
+    return _tempo(_plain(text))
+
+
+def prompt_meter(text: str) -> Meter | None:
+    """The meter a prompt names ("7/8", "waltz" = 3/4), or None."""
+    return _meter(_plain(text))
+
+
+def _plain(text: str) -> str:
+    """Lower case, runs of white space as one space: the text the phrase finders read."""
+    return " ".join(text.lower().split())
+
+
 def _meter(text: str) -> Meter | None:
     for m in re.finditer(r"(?<![\d/.])(\d{1,2})\s*/\s*(\d{1,2})(?![\d/])", text):
         try:
@@ -104,24 +120,21 @@ def _meter(text: str) -> Meter | None:
     return None
 
 
-_ACC = r"(#|♯|b|♭|\s*-?\s*sharp|\s*-?\s*flat)?"
+# an accidental in prose: a sign or a word; a flat "b" only in lower case ("Bb minor", not "BB minor")
+_ACC = r"(#|♯|(?-i:b)|♭|\s*-?\s*(?i:sharp|flat))?"
+_MODES_RE = "|".join(m.replace(" ", r"\s+") for m in _MODE_WORDS)
 
 
 def _key(raw: str) -> tuple[Key | None, str | None]:
-    """(key, mode word) from the original-case text."""
-    modes = "|".join(m.replace(" ", r"\s+") for m in _MODE_WORDS)
-    m = re.search(r"(?<![A-Za-z])([A-Ga-g])" + _ACC + r"\s*(" + modes + r")(?![a-z])", raw, re.IGNORECASE)
-    if m:
-        acc = (m.group(2) or "").strip().replace("-", "").strip()
-        try:
-            key = Key.parse(f"{m.group(1)}{acc if acc in ('#', '♯', 'b', '♭') else ' ' + acc if acc else ''} {m.group(3).lower()}")
-            return key, key.mode
-        except SoundtrackError:
-            pass
+    """(key, mode word) from the original-case text; `Key.parse` reads every key name found."""
+    m = re.search(r"(?<![A-Za-z])([A-Ga-g])" + _ACC + r"\s*(" + _MODES_RE + r")(?![a-z])", raw, re.IGNORECASE)
+    if m:  # the note and the mode, apart ("Bbminor" -> "Bb minor")
+        key = Key.parse(f"{m.group(1)}{m.group(2) or ''} {m.group(3)}")
+        return key, key.mode
     m = re.search(r"(?<![A-Za-z])([A-G])(#|b)?m(?![A-Za-z0-9])", raw)  # "Am", "F#m"
     if m:
         return Key.parse(f"{m.group(1)}{m.group(2) or ''} minor"), "minor"
-    m = re.search(r"\b(?:in|key\s+of)\s+([A-G])(#|b)?(?![\w#])", raw)
+    m = re.search(r"\b(?:in|key\s+of)\s+([A-G])" + _ACC + r"(?![\w#])", raw)  # "in D", "in B flat"
     if m:
         return Key.parse(f"{m.group(1)}{m.group(2) or ''} major"), None
     low = raw.lower()
@@ -181,7 +194,7 @@ def parse_prompt(text: str) -> PromptInfo:
     """Read a plain-text prompt; unknown words are ignored. See `PromptInfo` for the fields."""
     if not isinstance(text, str):
         raise TypeError(f"prompt must be a string, got {text!r}")
-    low = " ".join(text.lower().split())
+    low = _plain(text)
     style = _style(low)
     key, mode = _key(text)
     mood_hit = _first(_MAJOR_MOODS + _MINOR_MOODS + _OTHER_MOODS, low)

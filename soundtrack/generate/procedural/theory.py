@@ -123,8 +123,7 @@ def is_diatonic(chord: Chord | tuple[int, str], key: Key) -> bool:
     """True when every pitch class of the chord is in the key's scale."""
     if isinstance(chord, tuple):
         chord = Chord(chord[0], chord[1])
-    scale = {(key.tonic + s) % 12 for s in key.scale}
-    return all(pc in scale for pc in chord.pcs)
+    return key.pcs.issuperset(chord.pcs)
 
 
 def diatonic_chord(key: Key, degree: int, *, sevenths: bool = False) -> Chord:
@@ -138,14 +137,9 @@ def diatonic_chord(key: Key, degree: int, *, sevenths: bool = False) -> Chord:
     return diatonic_chord(key, degree) if sevenths else Chord(pcs[0], "maj")
 
 
-def scale_pcs(key: Key) -> frozenset[int]:
-    return frozenset((key.tonic + s) % 12 for s in key.scale)
-
-
 def degree_pitch(key: Key, degree: int) -> int:
     """MIDI pitch of absolute scale degree `degree`; degree 0 is the tonic in the octave from C4."""
-    octave, step = divmod(degree, 7)
-    return 60 + key.tonic + 12 * octave + key.scale[step]
+    return key.degree_pitch(degree, base=60 + key.tonic)
 
 
 def pitch_degree(key: Key, pitch: int) -> int:
