@@ -29,7 +29,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = _create_beside(path)
     try:
         yield tmp
-        _fsync(tmp)
+        fsync_path(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -49,7 +49,8 @@ def _create_beside(path: Path) -> Path:
     raise FileExistsError(f"{path.parent}: cannot create a temporary file for {path.name}")
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: str | Path) -> None:
+    """Flush a file's data, or a directory's renames, to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -41,10 +41,10 @@ from soundtrack.bank.store import (
     read_json,
     record_path,
     remove_partials,
-    sha256_file,
     write_atomic,
 )
 from soundtrack.errors import BankError, GenerationError, SoundtrackError
+from soundtrack.files import sha256_file
 from soundtrack.graph import Graph, load_graph
 
 if TYPE_CHECKING:

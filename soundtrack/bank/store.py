@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from soundtrack.errors import BankError
-from soundtrack.files import PART_SUFFIX, atomic_path, sha256_file  # noqa: F401  (sha256_file: re-exported for build)
+from soundtrack.files import PART_SUFFIX, atomic_path
+from soundtrack.files import fsync_path as fsync_dir  # makes renames inside a folder durable
 
 MANIFEST = "manifest.json"
 BUILD_INFO = "build.json"
@@ -56,15 +57,6 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` all or nothing: a temporary name beside it, fsynced, renamed over it."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make renames inside `path` durable (a crash after this cannot lose them)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def encode_flac(pcm24: np.ndarray, sample_rate: int) -> bytes:
