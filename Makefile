@@ -9,7 +9,7 @@ OUT ?= out/demo
 # gigabytes of CUDA packages (users with a GPU install `soundtrack[neural]` their own way).
 TORCH ?= torch==2.13.0
 
-.PHONY: setup tools demo test bench clean
+.PHONY: setup tools demo test bench clean dist
 
 setup: tools $(STAMP)
 
@@ -37,3 +37,11 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
+
+# A single-folder server a game bundles and starts as a child process (no Python needed there):
+# dist/soundtrack/soundtrack serve BANK --stdio. PyInstaller from PyPI; torch is left out.
+PYINSTALLER ?= pyinstaller>=6.10
+dist: $(STAMP)
+	$(PY) -m pip install -q "$(PYINSTALLER)"
+	$(PY) -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller packaging/soundtrack.spec
+	@echo "dist/soundtrack/: $$(du -sh dist/soundtrack | cut -f1); run dist/soundtrack/soundtrack serve BANK --stdio"

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -104,32 +107,56 @@ class Server:
         return f"{self.host}:{self.port}"
 
 
+class ServerProcess:
+    """`soundtrack serve BANK --tcp ADDRESS` as a child process; its log line names the port."""
+
+    def __init__(self, bank_dir: Path, address: str = "127.0.0.1:0") -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "soundtrack", "serve", str(bank_dir), "--tcp", address],
+                                     stderr=subprocess.PIPE, text=True)
+        self.log: list[str] = []
+        found = threading.Event()
+        where: list[tuple[str, int]] = []
+
+        def read() -> None:  # keep draining stderr so the server never blocks on its log
+            assert self.proc.stderr is not None
+            for line in self.proc.stderr:
+                self.log.append(line)
+                m = re.search(r"listening on tcp (\S+):(\d+)", line)
+                if m and not found.is_set():
+                    where.append((m[1], int(m[2])))
+                    found.set()
+            found.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not (found.wait(60) and where):
+            self.proc.kill()
+            raise AssertionError("the server did not start:\n" + "".join(self.log))
+        self.server = Server(*where[0], log=self.log)
+
+    def kill(self) -> None:
+        """SIGKILL: the server vanishes as a crashed one would (no goodbye on the socket)."""
+        self.proc.kill()
+        self.proc.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            assert self.proc.wait(timeout=20) == 0, "".join(self.log)
+
+
 @pytest.fixture(scope="module")
 def server(bank_dir: Path) -> Iterator[Server]:
-    """`soundtrack serve BANK --tcp 127.0.0.1:0` as a child process; its log line names the port."""
-    proc = subprocess.Popen([sys.executable, "-m", "soundtrack", "serve", str(bank_dir), "--tcp", "127.0.0.1:0"],
-                            stderr=subprocess.PIPE, text=True)
-    log: list[str] = []
-    found = threading.Event()
-    where: list[tuple[str, int]] = []
-
-    def read() -> None:  # keep draining stderr so the server never blocks on its log
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            log.append(line)
-            m = re.search(r"listening on tcp (\S+):(\d+)", line)
-            if m and not found.is_set():
-                where.append((m[1], int(m[2])))
-                found.set()
-        found.set()
-
-    threading.Thread(target=read, daemon=True).start()
+    proc = ServerProcess(bank_dir)
     try:
-        assert found.wait(60) and where, "".join(log)
-        yield Server(*where[0], log=log)
+        yield proc.server
     finally:
-        proc.terminate()
-        assert proc.wait(timeout=20) == 0, "".join(log)
+        proc.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def offline(bank_dir: Path, posted: int, total: int) -> tuple[np.ndarray, int]:
@@ -222,6 +249,96 @@ def conformance_args(server: Server, out: Path) -> list[str]:
     return [server.host, str(server.port), EVENT, str(SEED), str(PRE_BLOCKS), str(out)]
 
 
+# -- re-entrancy, reconnect, heard clock: the same scenarios in every language ------------------
+
+# Each client's re-entrancy program calls status() from every notification callback and posts
+# EVENT from the callback of the beat at frame 24000 (the plan lands on the next beat, 48000).
+REENTRANT_NOTES = {("state", 0), ("bar", 0), ("beat", 0), ("beat", 24000), ("transition", 48000), ("state", 48000),
+                   ("bar", 48000), ("beat", 48000)}
+
+
+def check_reentrant(stdout: str) -> None:
+    """Each notification once, in order; the nested call answered from inside the callback with
+    the frame after the block being pulled; the event posted from a callback planned; the outer
+    `render` completed (its block follows)."""
+    lines = [ln.split() for ln in stdout.splitlines() if ln.split()]
+    notes = [(ln[1], int(ln[2]), int(ln[3].split("=")[1])) for ln in lines if ln[0] == "note"]
+    assert len(notes) == len(set((k, f) for k, f, _ in notes)), f"a notification was handed over twice: {notes}"
+    assert {(k, f) for k, f, _ in notes} == REENTRANT_NOTES
+    assert [f for _, f, _ in notes] == sorted(f for _, f, _ in notes)
+    blocks = [(i, int(ln[1]), int(ln[2])) for i, ln in enumerate(lines) if ln[0] == "block"]
+    assert [b[1] for b in blocks] == list(range(0, blocks[-1][1] + 1, BLOCK))
+    for i, ln in enumerate(lines):
+        if ln[0] == "note":
+            nxt = next(b for b in blocks if b[0] > i)  # the render whose block holds the marker
+            assert nxt[1] <= int(ln[2]) < nxt[1] + BLOCK and int(ln[3].split("=")[1]) == nxt[1] + BLOCK, ln
+    plan = next(ln for ln in lines if ln[0] == "nested-plan")
+    assert plan[1:] == ["accepted=true", "edit_frame=48000"]
+    assert int(next(ln for ln in lines if ln[0] == "done")[1].split("=")[1]) >= 48000 + 4 * BLOCK
+
+
+def offline_plain(bank_dir: Path, frames: int) -> np.ndarray:
+    src = open_source(bank_dir)
+    seq = make_sequencer(src, SEED)
+    seq.start(src.graph.start)
+    return seq.render(frames)
+
+
+def run_reconnect(args: list[str], bank_dir: Path, out: Path, *, cwd: Path | None = None, port: int,
+                  env: dict[str, str] | None = None, timeout: float = 90) -> str:
+    """Start a server on `port`, run the client program, and when it prints `ready` kill the
+    server (SIGKILL) and start a new one on the same port; the program must notice, reconnect,
+    start a new session and write its first blocks to `out`, equal to a fresh offline render."""
+    first = ServerProcess(bank_dir, f"127.0.0.1:{port}")
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = None
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        for line in proc.stdout:
+            lines.append(line)
+            if line.split() == ["ready"]:
+                break
+            assert time.monotonic() < deadline
+        else:
+            raise AssertionError("the client never got ready:\n" + "".join(lines) + (proc.stderr.read() if proc.stderr else ""))
+        first.kill()
+        time.sleep(0.3)  # the game runs on without a server for a moment
+        second = ServerProcess(bank_dir, f"127.0.0.1:{port}")
+        rest, err = proc.communicate(timeout=timeout)
+        lines.append(rest)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for sp in (first, second):
+            if sp is not None and sp.proc.poll() is None:
+                sp.stop()
+    stdout = "".join(lines)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{stdout}\n{err}"
+    lost = [ln for ln in stdout.splitlines() if ln.startswith("lost ")]
+    assert len(lost) == 1 and re.search(r"closed|reset|refused|broken|lost|EOF|end of stream", lost[0], re.I), lost
+    assert re.search(r"^reconnected tries=\d+$", stdout, re.M), stdout
+    blocks = [ln.split() for ln in stdout.splitlines() if ln.startswith("block ")]
+    assert [int(b[1]) for b in blocks] == [k * BLOCK for k in range(len(blocks))] and len(blocks) >= 4
+    got = np.fromfile(out, dtype="<f4").reshape(-1, 2)
+    np.testing.assert_array_equal(got, offline_plain(bank_dir, len(got)))  # a fresh session, bit for bit
+    return stdout
+
+
+def check_heard(stdout: str, *, latency: int, tick: int) -> list[tuple[str, int, int, int]]:
+    """Every marker raised when its frame reaches the speaker (within one audio tick), not when
+    its block was pulled, which was well before."""
+    heard = [(ln.split()[1], int(ln.split()[2]), int(ln.split()[3].split("=")[1]), int(ln.split()[4].split("=")[1]))
+             for ln in stdout.splitlines() if ln.startswith("heard ")]
+    assert {(k, f) for k, f, _, _ in heard} >= {("bar", 0), ("beat", 24000), ("bar", 96000), ("beat", 120000)}, heard
+    for kind, frame, speaker, pulled in heard:
+        assert frame <= speaker < frame + tick, f"{kind} at {frame} raised when the speaker was at {speaker}"
+        assert pulled - speaker >= latency + BLOCK, f"{kind} at {frame}: pulled {pulled}, heard {speaker}"
+    return heard
+
+
 # -- Lua ----------------------------------------------------------------------------------------
 
 
@@ -236,6 +353,24 @@ def test_lua_client_against_a_live_server(server: Server, bank_dir: Path, tmp_pa
     lua = lua_ready()
     out = run([lua, "test_client.lua", *conformance_args(server, tmp_path / "lua.f32")], cwd=INTEGRATIONS / "love")
     check_run(out, tmp_path / "lua.f32", bank_dir)
+
+
+def test_lua_client_is_reentrant(server: Server) -> None:
+    lua = lua_ready()
+    check_reentrant(run([lua, "test_reentrant.lua", server.host, str(server.port), str(SEED), EVENT], cwd=INTEGRATIONS / "love", timeout=60))
+
+
+def test_lua_client_reconnects_after_a_server_restart(bank_dir: Path, tmp_path: Path) -> None:
+    lua = lua_ready()
+    port = free_port()
+    run_reconnect([lua, "test_reconnect.lua", "127.0.0.1", str(port), str(SEED), str(tmp_path / "re.f32")], bank_dir,
+                  tmp_path / "re.f32", cwd=INTEGRATIONS / "love", port=port)
+
+
+def test_lua_stream_raises_markers_when_heard(server: Server) -> None:
+    lua = lua_ready()
+    out = run([lua, "test_stream.lua", server.host, str(server.port), str(SEED), "1024"], cwd=INTEGRATIONS / "love", timeout=60)
+    check_heard(out, latency=1024, tick=256)
 
 
 def test_lua_msgpack_decodes_and_encodes_what_python_msgpack_does(tmp_path: Path) -> None:
