@@ -9,8 +9,10 @@
 //   soundtrack::Block b = c.render(1024);                  // b.pcm: std::vector<float>, interleaved
 //
 // Calls block until their response; notifications that arrive meanwhile go to
-// on_notification, in order, before the response that follows them is returned. One thread
-// at a time per Client (an engine's audio thread typically owns it; see README.md).
+// on_notification, in order, before the response that follows them is returned; a callback
+// may call the client. One thread at a time per Client. soundtrack::Player (below) is the
+// engine side: a pull thread fills a lock-free ring, the audio callback reads it, and markers
+// are raised on the game thread when they are heard (see README.md).
 #pragma once
 
 #include <arpa/inet.h>
@@ -21,13 +23,23 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <initializer_list>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -270,61 +282,73 @@ struct Block {
 class Client {
  public:
   /// Connect over TCP; throws std::runtime_error naming the address when that fails.
-  Client(const std::string& host = "127.0.0.1", int port = 7700, int timeout_ms = 10000) : timeout_ms_(timeout_ms) {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* res = nullptr;
-    if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || !res)
-      throw std::runtime_error("soundtrack: cannot resolve " + host);
-    for (addrinfo* a = res; a; a = a->ai_next) {
-      fd_ = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-      if (fd_ < 0) continue;
-      if (::connect(fd_, a->ai_addr, a->ai_addrlen) == 0) break;
-      ::close(fd_);
-      fd_ = -1;
-    }
-    freeaddrinfo(res);
-    if (fd_ < 0) throw std::runtime_error("soundtrack: cannot connect to " + host + ":" + std::to_string(port) + ": " + std::strerror(errno));
-    int one = 1;
-    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  Client(const std::string& host = "127.0.0.1", int port = 7700, int timeout_ms = 10000)
+      : host_(host), port_(port), timeout_ms_(timeout_ms) {
+    fd_ = dial(host_, port_);
   }
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
   ~Client() { close(); }
 
   /// Called with (kind, payload) for each notification, on the thread making a call or poll().
+  /// It may call the client (post an event on a bar): that call returns its result at once, and
+  /// notifications read meanwhile wait, in order, until the callback has returned.
   std::function<void(const std::string&, const Value&)> on_notification;
 
-  /// Send `method` with `params` (an array) and wait for the result; throws RemoteError.
-  Value call(const std::string& method, Value params = Value::array()) {
+  /// Send a request without waiting; returns its msgid (see result()). Keeping a few `render`
+  /// requests in flight overlaps the round trip with the server's work.
+  uint32_t send(const std::string& method, Value params = Value::array()) {
     uint32_t id = ++next_id_;
     std::string bytes;
     msgpack::encode(Value::array({Value(0), Value(static_cast<unsigned long long>(id)), Value(method), std::move(params)}), bytes);
     send_all(bytes);
+    return id;
+  }
+
+  /// Wait for the response to `id`: the result, or a RemoteError. Notifications that arrived
+  /// before the response go to on_notification first.
+  Value result(uint32_t id, const std::string& method = "call") {
+    auto deadline = now_ms() + timeout_ms_;
     for (;;) {
-      Value msg;
-      while (!next_message(msg)) fill(timeout_ms_, method);
-      int64_t type = msg[0].as_int();
-      if (type == 2) dispatch(msg);
-      else if (type == 1 && msg[1].as_int() == id) {
-        const Value& err = msg[2];
-        if (!err.is_nil()) {
-          int code = err["code"].is_nil() ? INTERNAL_ERROR : static_cast<int>(err["code"].as_int());
-          throw RemoteError(method, code, err["message"].type == Value::Type::Str ? err["message"].s : "");
+      auto it = responses_.find(id);
+      if (it != responses_.end()) {
+        Response r = std::move(it->second);
+        responses_.erase(it);
+        dispatch(r.seq);
+        if (!r.error.is_nil()) {
+          int code = r.error["code"].is_nil() ? INTERNAL_ERROR : static_cast<int>(r.error["code"].as_int());
+          throw RemoteError(method, code, r.error["message"].type == Value::Type::Str ? r.error["message"].s : "");
         }
-        return msg[3];
+        return std::move(r.result);
       }
+      dispatch(UINT64_MAX);
+      int64_t left = deadline - now_ms();
+      if (left <= 0) throw std::runtime_error("soundtrack: " + method + ": no response within " + std::to_string(timeout_ms_) + " ms");
+      read(static_cast<int>(left));
     }
   }
 
+  /// Send `method` with `params` (an array) and wait for the result; throws RemoteError.
+  Value call(const std::string& method, Value params = Value::array()) { return result(send(method, std::move(params)), method); }
+
   /// Hand notifications that have arrived to on_notification, waiting at most `wait_ms`.
   void poll(int wait_ms = 0) {
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, wait_ms) > 0) fill(0, "poll");
-    Value msg;
-    while (next_message(msg)) if (msg[0].as_int() == 2) dispatch(msg);
+    read(wait_ms);
+    dispatch(UINT64_MAX);
   }
+
+  /// Dial the same address again after the server went away or restarted (throws like the
+  /// constructor). Requests in flight are lost; the new server has a new session.
+  void reconnect() {
+    close();
+    buf_.clear();
+    pos_ = 0;
+    inbox_.clear();
+    responses_.clear();
+    fd_ = dial(host_, port_);
+  }
+
+  bool connected() const { return fd_ >= 0; }
 
   Value hello(const std::string& role = "controller", const std::string& token = "") {
     Value named = Value::map({{"role", role}, {"version", 1}, {"client", "soundtrack-cpp"}});
@@ -355,8 +379,15 @@ class Client {
 
   /// The next `frames` frames as float samples (decoded from the little-endian f32 `bin`).
   Block render(int frames) {
-    Value r = call("render", Value::array({frames, "f32"}));
     Block b;
+    decode_block(call("render", Value::array({frames, "f32"})), b);
+    return b;
+  }
+  /// Pipelined render: send_render() now, take_render(id, block) later (reuses block's storage).
+  uint32_t send_render(int frames) { return send("render", Value::array({frames, "f32"})); }
+  void take_render(uint32_t id, Block& b) { decode_block(result(id, "render"), b); }
+
+  static void decode_block(const Value& r, Block& b) {
     b.frame = r["frame"].as_int();
     b.frames = r["frames"].as_int();
     b.channels = static_cast<int>(r["channels"].as_int());
@@ -368,7 +399,6 @@ class Client {
       std::memcpy(&b.pcm[k], &bits, 4);
     }
     b.markers = r["markers"];
-    return b;
   }
 
   void close() {
@@ -376,7 +406,47 @@ class Client {
     fd_ = -1;
   }
 
+  /// Milliseconds on a monotonic clock.
+  static int64_t now() { return now_ms(); }
+
  private:
+  struct Response {
+    uint64_t seq = 0;
+    Value error, result;
+  };
+  struct Note {
+    uint64_t seq = 0;
+    std::string kind;
+    Value payload;
+  };
+
+  static int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  }
+
+  static int dial(const std::string& host, int port) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || !res)
+      throw std::runtime_error("soundtrack: cannot resolve " + host);
+    int fd = -1, err = 0;
+    for (addrinfo* a = res; a; a = a->ai_next) {
+      fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+      if (fd < 0) continue;
+      if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+      err = errno;
+      ::close(fd);
+      fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) throw std::runtime_error("soundtrack: cannot connect to " + host + ":" + std::to_string(port) + ": " + std::strerror(err));
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+  }
+
   static Value kinds_param(const std::vector<std::string>& kinds) {
     if (kinds.empty()) return Value::array();
     Value list = Value::array();
@@ -384,10 +454,22 @@ class Client {
     return Value::array({list});
   }
 
-  void dispatch(const Value& msg) {
-    if (!on_notification) return;
-    const Value& params = msg[2];
-    on_notification(msg[1].as_string(), params.type == Value::Type::Array && params.size() == 1 ? params[0] : params);
+  // Hand queued notifications that arrived before message `before` to on_notification, each
+  // taken off the queue first; never from inside a callback (the outer loop carries on).
+  void dispatch(uint64_t before) {
+    if (dispatching_) return;
+    dispatching_ = true;
+    try {
+      while (!inbox_.empty() && inbox_.front().seq < before) {
+        Note n = std::move(inbox_.front());
+        inbox_.pop_front();
+        if (on_notification) on_notification(n.kind, n.payload);
+      }
+    } catch (...) {
+      dispatching_ = false;
+      throw;
+    }
+    dispatching_ = false;
   }
 
   void send_all(const std::string& bytes) {
@@ -396,46 +478,264 @@ class Client {
     while (sent < bytes.size()) {
       ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) throw std::runtime_error(std::string("soundtrack: send failed: ") + std::strerror(errno));
+      if (n <= 0) {
+        std::string why = std::strerror(errno);
+        close();
+        throw std::runtime_error("soundtrack: the server closed the connection (send: " + why + ")");
+      }
       sent += static_cast<size_t>(n);
     }
   }
 
-  // Wait up to timeout_ms for bytes and append them to the buffer.
-  void fill(int timeout_ms, const std::string& method) {
+  // Wait up to timeout_ms for bytes, then file every whole message: responses by msgid,
+  // notifications in order.
+  void read(int timeout_ms) {
     if (fd_ < 0) throw std::runtime_error("soundtrack: connection closed");
     pollfd p{fd_, POLLIN, 0};
     int r = ::poll(&p, 1, timeout_ms);
-    if (r == 0) {
-      if (timeout_ms == 0) return;
-      throw std::runtime_error("soundtrack: " + method + ": no response within " + std::to_string(timeout_ms) + " ms");
-    }
+    if (r <= 0) return;
     char chunk[65536];
     ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
     if (n < 0 && errno == EINTR) return;
     if (n <= 0) { close(); throw std::runtime_error("soundtrack: the server closed the connection"); }
+    if (pos_ > 0) { buf_.erase(0, pos_); pos_ = 0; }
     buf_.append(chunk, static_cast<size_t>(n));
-  }
-
-  // Decode the next whole message from the buffer; false when it is not all here yet.
-  bool next_message(Value& out) {
-    if (pos_ >= buf_.size()) { buf_.clear(); pos_ = 0; return false; }
-    msgpack::Decoder d(reinterpret_cast<const uint8_t*>(buf_.data()) + pos_, buf_.size() - pos_);
-    try {
-      out = d.value();
-    } catch (const msgpack::Incomplete&) {
-      if (pos_ > 0) { buf_.erase(0, pos_); pos_ = 0; }
-      return false;
+    for (;;) {
+      if (pos_ >= buf_.size()) { buf_.clear(); pos_ = 0; break; }
+      msgpack::Decoder d(reinterpret_cast<const uint8_t*>(buf_.data()) + pos_, buf_.size() - pos_);
+      Value msg;
+      try {
+        msg = d.value();
+      } catch (const msgpack::Incomplete&) {
+        break;
+      }
+      pos_ += d.pos();
+      ++seq_;
+      if (msg.type != Value::Type::Array || msg.size() < 3) continue;
+      int64_t type = msg[0].as_int();
+      if (type == 2) {
+        const Value& params = msg[2];
+        inbox_.push_back(Note{seq_, msg[1].as_string(), params.type == Value::Type::Array && params.size() == 1 ? params[0] : params});
+      } else if (type == 1 && msg.size() == 4) {
+        responses_[static_cast<uint32_t>(msg[1].as_int())] = Response{seq_, msg[2], msg[3]};
+      }
     }
-    pos_ += d.pos();
-    return true;
   }
 
+  std::string host_;
+  int port_;
   int fd_ = -1;
   int timeout_ms_;
   uint32_t next_id_ = 0;
+  uint64_t seq_ = 0;
+  bool dispatching_ = false;
   std::string buf_;
   size_t pos_ = 0;
+  std::deque<Note> inbox_;
+  std::map<uint32_t, Response> responses_;
+};
+
+// -- player: the engine side ---------------------------------------------------------------------
+
+struct PlayerOptions {
+  std::string host = "127.0.0.1";
+  int port = 7700;
+  int block_frames = 1024;        // frames per render request
+  int buffer_blocks = 4;          // ring capacity in blocks: the latency from an event to the sound
+  int in_flight = 2;              // render requests outstanding (overlaps the round trip)
+  long long seed = -1;            // -1: the graph's
+  std::string start_state;        // empty: the graph's start state
+  int output_latency_frames = 0;  // the device's own buffering after read() (what it reports)
+  int retry_ms = 500;             // reconnect interval while the server is away
+  int timeout_ms = 2000;          // a call the pull thread makes
+};
+
+/// Plays `soundtrack serve` in an engine. A pull thread (the only one touching the socket)
+/// connects, loads, starts, keeps `buffer_blocks` blocks in a lock-free single-producer ring,
+/// runs the events you post, and reconnects when the server goes away. The audio callback calls
+/// read() (no locks, no allocation, never waits: silence and `underruns` when the ring is short).
+/// The game thread calls dispatch(): markers come out when their frame is *heard* (the frames
+/// read() handed out minus output_latency_frames), plans when the server answered.
+class Player {
+ public:
+  using Handler = std::function<void(const std::string& kind, const Value& payload)>;
+
+  explicit Player(PlayerOptions o) : o_(std::move(o)) {}
+  Player(const Player&) = delete;
+  Player& operator=(const Player&) = delete;
+  ~Player() { stop(); }
+
+  void start() {
+    running_ = true;
+    thread_ = std::thread([this] { run(); });
+  }
+  void stop() {
+    running_ = false;
+    if (thread_.joinable()) thread_.join();
+  }
+
+  /// Audio thread: `frames` x `out_channels` interleaved floats. Stereo goes to the first two
+  /// channels (the rest are silent: the music is not a surround mix), mono output gets (L+R)/2.
+  void read(float* out, int frames, int out_channels) {
+    int ch = channels_.load(std::memory_order_acquire);
+    int64_t r = read_.load(std::memory_order_relaxed);
+    int64_t avail = ch ? write_.load(std::memory_order_acquire) - r : 0;
+    int n = static_cast<int>(std::min<int64_t>(frames, avail));
+    const int64_t cap = capacity_;
+    for (int f = 0; f < n; ++f) {
+      const float* src = &ring_[static_cast<size_t>(((r + f) % cap) * ch)];
+      float* dst = out + static_cast<size_t>(f) * out_channels;
+      if (out_channels == 1) { dst[0] = ch > 1 ? 0.5f * (src[0] + src[1]) : src[0]; continue; }
+      for (int c = 0; c < out_channels; ++c) dst[c] = c < 2 ? src[ch > 1 ? c : 0] : 0.0f;
+    }
+    if (n < frames) {
+      std::fill(out + static_cast<size_t>(n) * out_channels, out + static_cast<size_t>(frames) * out_channels, 0.0f);
+      if (ch) underruns.fetch_add(1, std::memory_order_relaxed);
+    }
+    read_.store(r + n, std::memory_order_release);
+    played_.fetch_add(frames, std::memory_order_relaxed);
+  }
+
+  /// Game thread: raise what is due: each marker once its frame is heard (kind, payload), and
+  /// "plan" (the event's plan), "lost" and "connected" ({message}) as they happen.
+  void dispatch(const Handler& fn) {
+    int64_t heard = read_.load(std::memory_order_acquire) - o_.output_latency_frames;
+    std::deque<Due> ready;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      while (!due_.empty() && due_.front().ring_frame <= heard) { ready.push_back(std::move(due_.front())); due_.pop_front(); }
+    }
+    for (auto& d : ready) fn(d.kind, d.payload);
+  }
+
+  /// Post a game event (from any thread): sent by the pull thread before its next render; the
+  /// plan comes back through dispatch() as kind "plan". Never waits on the network.
+  void post_event(const std::string& name) { command("event", Value::array({Value::map({{"event", name}})})); }
+  void set_param(const std::string& name, double value) { command("set_param", Value::array({name, value})); }
+  /// Any method, run by the pull thread; its result comes back through dispatch() as `kind`.
+  void command(const std::string& method, Value params, const std::string& kind = "") {
+    std::lock_guard<std::mutex> lock(mu_);
+    commands_.push_back(Command{method, std::move(params), kind.empty() ? (method == "event" ? "plan" : method) : kind});
+  }
+
+  /// The session frame being heard now (markers carry session frames), -1 before any sound.
+  int64_t heard_frame() const {
+    int64_t o = offset_.load(std::memory_order_acquire);
+    return o == INT64_MIN ? -1 : read_.load(std::memory_order_acquire) - o_.output_latency_frames - o;
+  }
+  /// Frames the pull thread has put in the ring (all sessions), and frames read() handed out.
+  int64_t pulled_frames() const { return write_.load(std::memory_order_acquire); }
+  int64_t played_frames() const { return played_.load(std::memory_order_relaxed); }
+  int64_t buffered_frames() const { return write_.load(std::memory_order_acquire) - read_.load(std::memory_order_acquire); }
+  bool connected() const { return connected_.load(std::memory_order_acquire); }
+  int sample_rate() const { return rate_.load(std::memory_order_acquire); }
+
+  std::atomic<int64_t> underruns{0};
+
+ private:
+  struct Due {
+    int64_t ring_frame;
+    std::string kind;
+    Value payload;
+  };
+  struct Command {
+    std::string method;
+    Value params;
+    std::string kind;
+  };
+
+  void emit(int64_t ring_frame, std::string kind, Value payload) {
+    std::lock_guard<std::mutex> lock(mu_);
+    // markers are due in frame order; plans and connection news at once (frame INT64_MIN)
+    auto at = due_.end();
+    while (at != due_.begin() && std::prev(at)->ring_frame > ring_frame) --at;
+    due_.insert(at, Due{ring_frame, std::move(kind), std::move(payload)});
+  }
+
+  void session(Client& c) {
+    Value hello = c.hello("controller");
+    int ch = static_cast<int>(hello["channels"].as_int());
+    rate_.store(static_cast<int>(hello["sample_rate"].as_int()), std::memory_order_release);
+    if (channels_.load() == 0) {  // the ring is allocated once, before the audio thread reads it
+      capacity_ = static_cast<int64_t>(o_.block_frames) * o_.buffer_blocks;
+      ring_.assign(static_cast<size_t>(capacity_ * ch), 0.0f);
+      channels_.store(ch, std::memory_order_release);
+    }
+    c.load(o_.seed);
+    c.start(o_.start_state);
+    offset_.store(INT64_MIN, std::memory_order_release);
+  }
+
+  void run() {
+    std::unique_ptr<Client> c;
+    std::deque<uint32_t> flight;
+    Block b;
+    int64_t next_try = 0;
+    std::string lost_why;
+    while (running_) {
+      try {
+        if (!c) {
+          if (Client::now() < next_try) { std::this_thread::sleep_for(std::chrono::milliseconds(5)); continue; }
+          next_try = Client::now() + o_.retry_ms;
+          c.reset(new Client(o_.host, o_.port, o_.timeout_ms));
+          session(*c);
+          flight.clear();
+          connected_.store(true, std::memory_order_release);
+          emit(INT64_MIN, "connected", Value::map({{"message", lost_why}}));
+        }
+        std::deque<Command> todo;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          todo.swap(commands_);
+        }
+        for (auto& cmd : todo) {
+          // answered after the renders already in flight (responses come back in order)
+          Value r = c->call(cmd.method, std::move(cmd.params));
+          emit(INT64_MIN, cmd.kind, std::move(r));
+        }
+        int64_t room = capacity_ - buffered_frames() - static_cast<int64_t>(flight.size()) * o_.block_frames;
+        while (room >= o_.block_frames && static_cast<int>(flight.size()) < o_.in_flight) {
+          flight.push_back(c->send_render(o_.block_frames));
+          room -= o_.block_frames;
+        }
+        if (flight.empty()) { std::this_thread::sleep_for(std::chrono::milliseconds(1)); continue; }
+        c->take_render(flight.front(), b);
+        flight.pop_front();
+        write_block(b);
+      } catch (const std::exception& e) {
+        c.reset();
+        if (connected_.exchange(false)) {
+          lost_why = e.what();
+          emit(INT64_MIN, "lost", Value::map({{"message", lost_why}}));
+        }
+      }
+    }
+  }
+
+  void write_block(const Block& b) {
+    int ch = channels_.load(std::memory_order_relaxed);
+    int64_t w = write_.load(std::memory_order_relaxed);
+    if (offset_.load(std::memory_order_relaxed) == INT64_MIN) offset_.store(w - b.frame, std::memory_order_release);
+    for (int64_t f = 0; f < b.frames; ++f)
+      std::memcpy(&ring_[static_cast<size_t>(((w + f) % capacity_) * ch)], &b.pcm[static_cast<size_t>(f * b.channels)], sizeof(float) * ch);
+    int64_t start = w - b.frame;  // ring frame of session frame 0 for this block
+    for (size_t k = 0; k < b.markers.size(); ++k) {
+      const Value& m = b.markers[k];
+      emit(start + m["frame"].as_int(), m["kind"].type == Value::Type::Str ? m["kind"].s : "marker", m);
+    }
+    write_.store(w + b.frames, std::memory_order_release);
+  }
+
+  PlayerOptions o_;
+  std::thread thread_;
+  std::atomic<bool> running_{false}, connected_{false};
+  std::atomic<int> channels_{0}, rate_{0};
+  std::atomic<int64_t> read_{0}, write_{0}, played_{0}, offset_{INT64_MIN};
+  int64_t capacity_ = 0;
+  std::vector<float> ring_;
+  std::mutex mu_;
+  std::deque<Due> due_;
+  std::deque<Command> commands_;
 };
 
 }  // namespace soundtrack
