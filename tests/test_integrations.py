@@ -482,6 +482,51 @@ def test_csharp_against_a_live_server(mode: str, server: Server, bank_dir: Path,
     check_run(out, tmp_path / "cs.f32", bank_dir, player=mode == "player")
 
 
+def test_csharp_client_is_reentrant(server: Server, csharp: Path) -> None:
+    mono = need("mono", "mono-runtime")
+    check_reentrant(run([mono, str(csharp / "Conformance.exe"), "reentrant", server.host, str(server.port), str(SEED), EVENT], timeout=60))
+
+
+def test_csharp_client_reconnects_after_a_server_restart(bank_dir: Path, csharp: Path, tmp_path: Path) -> None:
+    mono = need("mono", "mono-runtime")
+    port = free_port()
+    run_reconnect([mono, str(csharp / "Conformance.exe"), "reconnect", "127.0.0.1", str(port), str(SEED), str(tmp_path / "re.f32")],
+                  bank_dir, tmp_path / "re.f32", port=port)
+
+
+def test_unity_player_raises_markers_when_heard_and_allocates_nothing_per_block(server: Server, bank_dir: Path, csharp: Path,
+                                                                                 tmp_path: Path) -> None:
+    mono = need("mono", "mono-runtime")
+    out = run([mono, str(csharp / "Conformance.exe"), "heard", server.host, str(server.port), str(SEED), str(tmp_path / "h.f32")], timeout=60)
+    assert "latency 1024" in out  # GetDSPBufferSize: 512 x 2
+    check_heard(out, latency=1024, tick=256)
+    # OnAudioFilterRead, the receive thread (socket to ring, blocks without markers) and the
+    # worker allocate nothing once running
+    assert "allocated audio=0 receive=0 worker=0" in out and "underruns 0" in out
+    got = np.fromfile(tmp_path / "h.f32", dtype="<f4").reshape(-1, 2)
+    np.testing.assert_array_equal(got, offline_plain(bank_dir, len(got)))
+
+
+def test_unity_player_resamples_to_the_output_rate_and_fills_surround_channels(server: Server, bank_dir: Path, csharp: Path,
+                                                                              tmp_path: Path) -> None:
+    from scipy.signal import resample_poly
+
+    mono = need("mono", "mono-runtime")
+    out = run([mono, str(csharp / "Conformance.exe"), "resample", server.host, str(server.port), str(SEED), "44100", "6",
+               str(tmp_path / "r.f32")], timeout=60)
+    got = np.fromfile(tmp_path / "r.f32", dtype="<f4").reshape(-1, 6)
+    consumed = int(re.search(r"consumed=(\d+)", out)[1])
+    assert "underruns 0" in out
+    # 44.1 kHz out of 48 kHz: 48000/44100 source frames per output frame, not 1 (8.8 % slow)
+    assert abs(consumed - len(got) * 48000 / 44100) <= 4
+    assert not got[:, 2:].any()  # centre, LFE and surrounds silent, not copies of the right channel
+    want = resample_poly(offline_plain(bank_dir, consumed + 64).astype(np.float64), 147, 160, axis=0)[: len(got)]
+    ref, err = want[2000:-2000], got[2000:-2000, :2] - want[2000:-2000]
+    snr = 10 * np.log10(np.sum(ref**2) / np.sum(err**2))
+    print(f"Hermite 48 -> 44.1 kHz: {snr:.1f} dB SNR against scipy resample_poly")
+    assert snr > 30, f"resampled audio is {snr:.1f} dB from an ideal resampler"
+
+
 # -- Godot --------------------------------------------------------------------------------------
 
 

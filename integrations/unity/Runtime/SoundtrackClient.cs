@@ -11,9 +11,11 @@
 //   }
 //
 // Calls block the calling thread until their response arrives; any thread may call (requests
-// are written whole under a lock and matched by msgid). A background thread reads the socket:
-// it raises NotificationReceived for each notification, in order, before it hands over the
-// response that follows it.
+// are written whole under a lock and matched by msgid). A background thread reads the socket;
+// a second one raises NotificationReceived for each notification, in order, and a call returns
+// only after the notifications that came before its response have been handled, so markers are
+// never late. A handler may call the client (post an event on a bar). Send/Result pipeline
+// requests; SendRender hands blocks to an IBlockSink without allocating (SoundtrackPlayer).
 using System;
 using System.Collections;
 using System.Collections.Generic;
@@ -273,22 +275,183 @@ namespace Soundtrack
         }
     }
 
+    /// <summary>
+    /// Allocation-free reading of the one message that comes once per audio block: a `render`
+    /// response. Positions are indexes into the receive buffer; everything throws
+    /// MsgPack.IncompleteException when the bytes end early.
+    /// </summary>
+    static class Wire
+    {
+        static void Need(int pos, int end, long n) { if (end - pos < n) throw new MsgPack.IncompleteException(); }
+
+        static ulong Be(byte[] b, ref int pos, int end, int n)
+        {
+            Need(pos, end, n);
+            ulong v = 0;
+            for (int k = 0; k < n; k++) v = (v << 8) | b[pos + k];
+            pos += n;
+            return v;
+        }
+
+        public static long Int(byte[] b, ref int pos, int end)
+        {
+            Need(pos, end, 1);
+            int t = b[pos++];
+            if (t < 0x80) return t;
+            if (t >= 0xe0) return (sbyte)t;
+            switch (t)
+            {
+                case 0xcc: return (long)Be(b, ref pos, end, 1);
+                case 0xcd: return (long)Be(b, ref pos, end, 2);
+                case 0xce: return (long)Be(b, ref pos, end, 4);
+                case 0xcf: return (long)Be(b, ref pos, end, 8);
+                case 0xd0: return (sbyte)Be(b, ref pos, end, 1);
+                case 0xd1: return (short)Be(b, ref pos, end, 2);
+                case 0xd2: return (int)Be(b, ref pos, end, 4);
+                case 0xd3: return (long)Be(b, ref pos, end, 8);
+            }
+            throw new InvalidDataException("msgpack: expected an integer, got type byte 0x" + t.ToString("x2"));
+        }
+
+        /// <summary>A str or bin header: returns its length; pos moves to its first byte.</summary>
+        public static int Raw(byte[] b, ref int pos, int end)
+        {
+            Need(pos, end, 1);
+            int t = b[pos++];
+            long n;
+            if (t >= 0xa0 && t < 0xc0) n = t & 0x1f;
+            else if (t == 0xd9 || t == 0xc4) n = (long)Be(b, ref pos, end, 1);
+            else if (t == 0xda || t == 0xc5) n = (long)Be(b, ref pos, end, 2);
+            else if (t == 0xdb || t == 0xc6) n = (long)Be(b, ref pos, end, 4);
+            else throw new InvalidDataException("msgpack: expected str or bin, got type byte 0x" + t.ToString("x2"));
+            Need(pos, end, n);
+            return (int)n;
+        }
+
+        public static int MapOrArray(byte[] b, ref int pos, int end, int fix, int t16, int t32)
+        {
+            Need(pos, end, 1);
+            int t = b[pos++];
+            if ((t & 0xf0) == fix) return t & 0x0f;
+            if (t == t16) return (int)Be(b, ref pos, end, 2);
+            if (t == t32) return (int)Be(b, ref pos, end, 4);
+            throw new InvalidDataException("msgpack: expected a map or array, got type byte 0x" + t.ToString("x2"));
+        }
+
+        public static bool Is(byte[] b, int pos, int n, string ascii)
+        {
+            if (n != ascii.Length) return false;
+            for (int k = 0; k < n; k++) if (b[pos + k] != ascii[k]) return false;
+            return true;
+        }
+
+        static long BeOr(byte[] b, int pos, int end, int n)
+        {
+            if (end - pos < n) return -1;
+            long v = 0;
+            for (int k = 0; k < n; k++) v = (v << 8) | b[pos + k];
+            return v;
+        }
+
+        /// <summary>The position after the value at `pos`, or -1 when the bytes end inside it (no
+        /// exception, no allocation: the receive loop asks this before it parses a message).</summary>
+        public static int Skip(byte[] b, int pos, int end, int depth = 0)
+        {
+            if (depth > 64) throw new InvalidDataException("msgpack: nested deeper than 64");
+            if (pos >= end) return -1;
+            int t = b[pos++];
+            long n = 0, items = 0;
+            if (t < 0x80 || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) return pos;
+            if (t < 0x90) items = 2 * (t & 0x0f);
+            else if (t < 0xa0) items = t & 0x0f;
+            else if (t < 0xc0) n = t & 0x1f;
+            else
+                switch (t)
+                {
+                    case 0xcc: case 0xd0: n = 1; break;
+                    case 0xcd: case 0xd1: n = 2; break;
+                    case 0xca: case 0xce: case 0xd2: n = 4; break;
+                    case 0xcb: case 0xcf: case 0xd3: n = 8; break;
+                    case 0xc4: case 0xd9: n = BeOr(b, pos, end, 1); pos += 1; break;
+                    case 0xc5: case 0xda: n = BeOr(b, pos, end, 2); pos += 2; break;
+                    case 0xc6: case 0xdb: n = BeOr(b, pos, end, 4); pos += 4; break;
+                    case 0xd4: n = 2; break;
+                    case 0xd5: n = 3; break;
+                    case 0xd6: n = 5; break;
+                    case 0xd7: n = 9; break;
+                    case 0xd8: n = 17; break;
+                    case 0xc7: n = BeOr(b, pos, end, 1); pos += 1; if (n >= 0) n += 1; break;
+                    case 0xc8: n = BeOr(b, pos, end, 2); pos += 2; if (n >= 0) n += 1; break;
+                    case 0xc9: n = BeOr(b, pos, end, 4); pos += 4; if (n >= 0) n += 1; break;
+                    case 0xdc: items = BeOr(b, pos, end, 2); pos += 2; break;
+                    case 0xdd: items = BeOr(b, pos, end, 4); pos += 4; break;
+                    case 0xde: items = BeOr(b, pos, end, 2); pos += 2; if (items >= 0) items *= 2; break;
+                    case 0xdf: items = BeOr(b, pos, end, 4); pos += 4; if (items >= 0) items *= 2; break;
+                    default: throw new InvalidDataException("msgpack: byte 0xc1 is not a msgpack type");
+                }
+            if (n < 0 || items < 0 || pos > end) return -1;
+            if (end - pos < n) return -1;
+            pos += (int)n;
+            for (long k = 0; k < items; k++)
+            {
+                pos = Skip(b, pos, end, depth + 1);
+                if (pos < 0) return -1;
+            }
+            return pos;
+        }
+
+        /// <summary>[1, msgid, nil, ...]: the msgid of a successful response, else -1 (pos unchanged).</summary>
+        public static long OkResponseId(byte[] b, ref int pos, int end)
+        {
+            Need(pos, end, 2);
+            if (b[pos] != 0x94 || b[pos + 1] != 0x01) return -1;
+            int p = pos + 2;
+            long id = Int(b, ref p, end);
+            Need(p, end, 1);
+            if (b[p] != 0xc0) return -1;
+            pos = p + 1;
+            return id;
+        }
+    }
+
+    /// <summary>Receives `render` blocks straight from the receive buffer (SoundtrackClient.SendRender).</summary>
+    public interface IBlockSink
+    {
+        /// <summary>On the receive thread, in order: `frames` x `channels` little-endian float32
+        /// samples at buf[offset..offset + frames * channels * 4), valid only during the call;
+        /// `markers` is null when the block has none (the usual case: nothing is allocated).</summary>
+        void OnBlock(long frame, int frames, int channels, byte[] buf, int offset, object[] markers);
+    }
+
     /// <summary>One connection to `soundtrack serve`.</summary>
     public sealed class SoundtrackClient : IDisposable
     {
-        /// <summary>(kind, payload) for each notification, raised on the receive thread.</summary>
+        /// <summary>
+        /// (kind, payload) for each notification, in order, on the client's dispatch thread (not
+        /// the receive thread), so a handler may call the client: that call returns when its
+        /// response arrives. A call made elsewhere returns only after every notification that
+        /// arrived before its response has been handled.
+        /// </summary>
         public event Action<string, Dictionary<string, object>> NotificationReceived;
 
         /// <summary>Raised once, on the receive thread, when the connection ends.</summary>
         public event Action<Exception> Closed;
 
+        /// <summary>An exception a NotificationReceived handler threw (the dispatch goes on).</summary>
+        public Exception HandlerError { get; private set; }
+
         public int TimeoutMs;
 
         readonly TcpClient tcp;
         readonly NetworkStream stream;
-        readonly Thread reader;
+        readonly Thread reader, dispatcher;
         readonly object sendLock = new object();
+        readonly object state = new object();  // pending, notes, counters; Monitor.Wait/PulseAll on it
         readonly Dictionary<uint, Pending> pending = new Dictionary<uint, Pending>();
+        readonly Stack<Pending> spare = new Stack<Pending>();
+        readonly Queue<KeyValuePair<string, Dictionary<string, object>>> notes = new Queue<KeyValuePair<string, Dictionary<string, object>>>();
+        readonly byte[] renderRequest = new byte[32];
+        long notesReceived, notesDone, receiveAllocated, plainBlockAllocated;
         int nextId;
         volatile Exception failure;
 
@@ -296,6 +459,10 @@ namespace Soundtrack
         {
             public object Error, Result;
             public bool Done;
+            public long NotesBefore;
+            public IBlockSink Sink;
+            public long Frame;
+            public int Frames;
         }
 
         SoundtrackClient(TcpClient tcp, int timeoutMs)
@@ -305,57 +472,183 @@ namespace Soundtrack
             tcp.NoDelay = true;
             stream = tcp.GetStream();
             reader = new Thread(ReadLoop) { IsBackground = true, Name = "soundtrack-receive" };
+            dispatcher = new Thread(DispatchLoop) { IsBackground = true, Name = "soundtrack-dispatch" };
             reader.Start();
+            dispatcher.Start();
         }
 
-        /// <summary>Connect over TCP; throws SocketException naming the cause when that fails.</summary>
-        public static SoundtrackClient Connect(string host = "127.0.0.1", int port = 7700, int timeoutMs = 10000)
+        /// <summary>Connect over TCP within `connectTimeoutMs`; throws SocketException or
+        /// TimeoutException naming the address when that fails.</summary>
+        public static SoundtrackClient Connect(string host = "127.0.0.1", int port = 7700, int timeoutMs = 10000, int connectTimeoutMs = 2000)
         {
-            return new SoundtrackClient(new TcpClient(host, port), timeoutMs);
+            var tcp = new TcpClient();
+            try
+            {
+                var wait = tcp.BeginConnect(host, port, null, null);
+                if (!wait.AsyncWaitHandle.WaitOne(connectTimeoutMs))
+                    throw new TimeoutException("soundtrack: cannot connect to " + host + ":" + port + " within " + connectTimeoutMs + " ms");
+                tcp.EndConnect(wait);
+            }
+            catch
+            {
+                tcp.Close();
+                throw;
+            }
+            return new SoundtrackClient(tcp, timeoutMs);
         }
 
         public bool IsClosed { get { return failure != null; } }
 
-        /// <summary>Call `method` with positional params; returns the result or throws RemoteException.</summary>
-        public object Call(string method, params object[] args)
+        /// <summary>Bytes the receive thread has allocated in all (markers and notifications cost some).</summary>
+        public long ReceiveThreadAllocatedBytes { get { return Interlocked.Read(ref receiveAllocated); } }
+
+        /// <summary>Bytes allocated reading SendRender blocks that carried no markers, from the
+        /// socket to the sink (0 once the receive buffer has grown to a block: tests check it).</summary>
+        public long PlainBlockAllocatedBytes { get { return Interlocked.Read(ref plainBlockAllocated); } }
+
+        Pending NewPending(IBlockSink sink)
+        {
+            lock (state)
+            {
+                var p = spare.Count > 0 ? spare.Pop() : new Pending();
+                p.Error = p.Result = null;
+                p.Done = false;
+                p.Sink = sink;
+                return p;
+            }
+        }
+
+        uint Register(Pending p)
         {
             uint id = (uint)Interlocked.Increment(ref nextId);
-            var p = new Pending();
-            lock (pending) pending[id] = p;
-            byte[] bytes = MsgPack.Encode(new object[] { 0, id, method, args ?? new object[0] });
+            lock (state) pending[id] = p;
+            return id;
+        }
+
+        void Write(uint id, string method, byte[] bytes, int count)
+        {
             try
             {
-                lock (sendLock) stream.Write(bytes, 0, bytes.Length);
+                lock (sendLock) stream.Write(bytes, 0, count);
             }
             catch (Exception e)
             {
-                lock (pending) pending.Remove(id);
-                throw new IOException("soundtrack: " + method + ": send failed: " + e.Message, e);
+                lock (state) pending.Remove(id);
+                throw new IOException("soundtrack: " + method + ": the server closed the connection (" + e.Message + ")", e);
             }
-            lock (p)
+        }
+
+        /// <summary>Send `method` without waiting; returns its msgid for Result().</summary>
+        public uint Send(string method, params object[] args)
+        {
+            var p = NewPending(null);
+            uint id = Register(p);
+            byte[] bytes = MsgPack.Encode(new object[] { 0, id, method, args ?? new object[0] });
+            Write(id, method, bytes, bytes.Length);
+            return id;
+        }
+
+        /// <summary>
+        /// Send `render(frames, "f32")` with no allocation; the block goes to `sink` on the receive
+        /// thread, and WaitRender(id) returns its first frame once it has been handed over.
+        /// </summary>
+        public uint SendRender(int frames, IBlockSink sink)
+        {
+            var p = NewPending(sink);
+            uint id = Register(p);
+            lock (sendLock)
             {
-                var deadline = DateTime.UtcNow.AddMilliseconds(TimeoutMs);
-                while (!p.Done)
+                byte[] b = renderRequest;
+                int n = 0;
+                b[n++] = 0x94; b[n++] = 0x00; b[n++] = 0xce;
+                b[n++] = (byte)(id >> 24); b[n++] = (byte)(id >> 16); b[n++] = (byte)(id >> 8); b[n++] = (byte)id;
+                b[n++] = 0xa6; foreach (char ch in "render") b[n++] = (byte)ch;
+                b[n++] = 0x92; b[n++] = 0xce;
+                b[n++] = (byte)(frames >> 24); b[n++] = (byte)(frames >> 16); b[n++] = (byte)(frames >> 8); b[n++] = (byte)frames;
+                b[n++] = 0xa3; b[n++] = (byte)'f'; b[n++] = (byte)'3'; b[n++] = (byte)'2';
+                try { stream.Write(b, 0, n); }
+                catch (Exception e)
                 {
-                    if (failure != null) throw new IOException("soundtrack: " + method + ": " + failure.Message, failure);
+                    lock (state) pending.Remove(id);
+                    throw new IOException("soundtrack: render: the server closed the connection (" + e.Message + ")", e);
+                }
+            }
+            return id;
+        }
+
+        Pending Wait(uint id, string method)
+        {
+            Pending p;
+            lock (state) pending.TryGetValue(id, out p);
+            if (p == null) throw new InvalidOperationException("soundtrack: no request " + id + " is waiting");
+            bool onDispatcher = Thread.CurrentThread == dispatcher;
+            var deadline = DateTime.UtcNow.AddMilliseconds(TimeoutMs);
+            lock (state)
+            {
+                while (!(p.Done && (onDispatcher || notesDone >= p.NotesBefore)))
+                {
+                    if (failure != null && !p.Done)
+                    {
+                        pending.Remove(id);
+                        throw new IOException("soundtrack: " + method + ": " + failure.Message, failure);
+                    }
                     var left = deadline - DateTime.UtcNow;
                     if (left <= TimeSpan.Zero)
                     {
-                        lock (pending) pending.Remove(id);
+                        pending.Remove(id);
                         throw new TimeoutException("soundtrack: " + method + ": no response within " + TimeoutMs + " ms");
                     }
-                    Monitor.Wait(p, left < TimeSpan.FromMilliseconds(100) ? left : TimeSpan.FromMilliseconds(100));
+                    Monitor.Wait(state, left);
                 }
+                pending.Remove(id);
             }
-            if (p.Error != null)
+            return p;
+        }
+
+        void Recycle(Pending p)
+        {
+            lock (state)
             {
-                var e = p.Error as Dictionary<string, object>;
-                object code = null, message = null;
-                if (e != null) { e.TryGetValue("code", out code); e.TryGetValue("message", out message); }
-                throw new RemoteException(method, code == null ? ErrorCode.InternalError : Convert.ToInt32(code),
-                    message as string ?? Convert.ToString(p.Error));
+                p.Error = p.Result = null;
+                p.Sink = null;
+                if (spare.Count < 64) spare.Push(p);
             }
-            return p.Result;
+        }
+
+        static RemoteException Remote(string method, object error)
+        {
+            var e = error as Dictionary<string, object>;
+            object code = null, message = null;
+            if (e != null) { e.TryGetValue("code", out code); e.TryGetValue("message", out message); }
+            return new RemoteException(method, code == null ? ErrorCode.InternalError : Convert.ToInt32(code),
+                message as string ?? Convert.ToString(error));
+        }
+
+        /// <summary>Wait for the response to `id`: its result, or a RemoteException.</summary>
+        public object Result(uint id, string method = "call")
+        {
+            var p = Wait(id, method);
+            object error = p.Error, result = p.Result;
+            Recycle(p);
+            if (error != null) throw Remote(method, error);
+            return result;
+        }
+
+        /// <summary>Wait for a SendRender block; returns its first output frame.</summary>
+        public long WaitRender(uint id)
+        {
+            var p = Wait(id, "render");
+            object error = p.Error;
+            long frame = p.Frame;
+            Recycle(p);
+            if (error != null) throw Remote("render", error);
+            return frame;
+        }
+
+        /// <summary>Call `method` with positional params; returns the result or throws RemoteException.</summary>
+        public object Call(string method, params object[] args)
+        {
+            return Result(Send(method, args), method);
         }
 
         /// <summary>Call with named parameters (one map); null values are left out.</summary>
@@ -435,7 +728,9 @@ namespace Soundtrack
         {
             var buf = new byte[1 << 16];
             int start = 0, end = 0;
+            bool grew = false;
             Exception why = null;
+            long allocated0 = GC.GetAllocatedBytesForCurrentThread();
             try
             {
                 while (true)
@@ -444,33 +739,99 @@ namespace Soundtrack
                     {
                         // keep unread bytes at the front; grow when one message needs more room
                         if (start > 0) { Buffer.BlockCopy(buf, start, buf, 0, end - start); end -= start; start = 0; }
-                        else System.Array.Resize(ref buf, buf.Length * 2);
+                        else { System.Array.Resize(ref buf, buf.Length * 2); grew = true; }
                     }
+                    long before = GC.GetAllocatedBytesForCurrentThread();
                     int n = stream.Read(buf, end, buf.Length - end);
+                    markersSeen = false;
                     if (n <= 0) throw new IOException("the server closed the connection");
                     end += n;
                     while (start < end)
                     {
-                        object msg;
-                        int next;
-                        try { next = MsgPack.Decode(buf, start, end, out msg); }
-                        catch (MsgPack.IncompleteException) { break; }
+                        int next = Wire.Skip(buf, start, end);
+                        if (next < 0) break;  // the rest of this message is still on its way
+                        Take(buf, start, next);
                         start = next;
-                        Dispatch(msg as object[]);
                     }
                     if (start == end) start = end = 0;
+                    long after = GC.GetAllocatedBytesForCurrentThread();
+                    Interlocked.Exchange(ref receiveAllocated, after - allocated0);
+                    if (blocksSeen && !markersSeen && !grew) Interlocked.Add(ref plainBlockAllocated, after - before);
+                    blocksSeen = grew = false;
                 }
             }
             catch (Exception e)
             {
                 why = e;
             }
-            failure = why ?? new IOException("closed");
-            lock (pending)
-                foreach (var p in pending.Values)
-                    lock (p) Monitor.PulseAll(p);
+            lock (state)
+            {
+                failure = why ?? new IOException("closed");
+                Monitor.PulseAll(state);
+            }
             var closed = Closed;
             if (closed != null) closed(failure);
+        }
+
+        // One whole message from buf[pos..end): filed, or handed to a block sink. Returns the
+        // position after it; IncompleteException when it is not all here yet.
+        bool markersSeen, blocksSeen;  // receive thread only: what the last read brought
+
+        int Take(byte[] buf, int pos, int end)
+        {
+            int p = pos;
+            long id = Wire.OkResponseId(buf, ref p, end);
+            if (id >= 0)
+            {
+                Pending waiting;
+                lock (state) pending.TryGetValue((uint)id, out waiting);
+                if (waiting != null && waiting.Sink != null) return TakeBlock(buf, p, end, waiting);
+            }
+            object msg;
+            int next = MsgPack.Decode(buf, pos, end, out msg);
+            markersSeen = true;  // anything decoded generically allocates
+            Dispatch(msg as object[]);
+            return next;
+        }
+
+        int TakeBlock(byte[] buf, int p, int end, Pending waiting)
+        {
+            long frame = 0;
+            int frames = 0, channels = 0, pcm = -1, pcmBytes = 0;
+            object[] markers = null;
+            int n = Wire.MapOrArray(buf, ref p, end, 0x80, 0xde, 0xdf);
+            for (int k = 0; k < n; k++)
+            {
+                int klen = Wire.Raw(buf, ref p, end);
+                int key = p;
+                p += klen;
+                if (Wire.Is(buf, key, klen, "frame")) frame = Wire.Int(buf, ref p, end);
+                else if (Wire.Is(buf, key, klen, "frames")) frames = (int)Wire.Int(buf, ref p, end);
+                else if (Wire.Is(buf, key, klen, "channels")) channels = (int)Wire.Int(buf, ref p, end);
+                else if (Wire.Is(buf, key, klen, "pcm")) { pcmBytes = Wire.Raw(buf, ref p, end); pcm = p; p += pcmBytes; }
+                else if (Wire.Is(buf, key, klen, "markers") && p < end && buf[p] == 0x90) p++;  // none: the usual case
+                else if (Wire.Is(buf, key, klen, "format")) { int flen = Wire.Raw(buf, ref p, end); p += flen; }  // "f32", as asked
+                else
+                {
+                    object v;
+                    p = MsgPack.Decode(buf, p, end, out v);
+                    if (Wire.Is(buf, key, klen, "markers")) markers = v as object[];
+                }
+            }
+            if (pcm < 0 || pcmBytes != frames * channels * 4)
+                throw new InvalidDataException("soundtrack: a render response without " + frames + " x " + channels + " float32 samples");
+            blocksSeen = true;
+            if (markers != null) markersSeen = true;
+            waiting.Sink.OnBlock(frame, frames, channels, buf, pcm, markers);
+            lock (state)
+            {
+                waiting.Frame = frame;
+                waiting.Frames = frames;
+                waiting.NotesBefore = notesReceived;
+                waiting.Done = true;
+                Monitor.PulseAll(state);
+            }
+            return p;
         }
 
         void Dispatch(object[] msg)
@@ -479,26 +840,60 @@ namespace Soundtrack
             long type = Convert.ToInt64(msg[0]);
             if (type == 2 && msg.Length == 3)
             {
-                var handler = NotificationReceived;
                 var ps = msg[2] as object[];
                 var payload = (ps != null && ps.Length == 1 ? ps[0] : msg[2]) as Dictionary<string, object>;
-                if (handler != null) handler(msg[1] as string, payload ?? new Dictionary<string, object>());
+                lock (state)
+                {
+                    notes.Enqueue(new KeyValuePair<string, Dictionary<string, object>>(msg[1] as string, payload ?? new Dictionary<string, object>()));
+                    notesReceived++;
+                    Monitor.PulseAll(state);
+                }
             }
             else if (type == 1 && msg.Length == 4)
             {
                 uint id = (uint)Convert.ToInt64(msg[1]);
-                Pending p;
-                lock (pending)
+                lock (state)
                 {
+                    Pending p;
                     if (!pending.TryGetValue(id, out p)) return;
-                    pending.Remove(id);
-                }
-                lock (p)
-                {
                     p.Error = msg[2];
                     p.Result = msg[3];
+                    p.NotesBefore = notesReceived;
                     p.Done = true;
-                    Monitor.PulseAll(p);
+                    Monitor.PulseAll(state);
+                }
+            }
+        }
+
+        // Hands notifications to NotificationReceived one at a time, in order, off the receive
+        // thread: a handler that calls the client cannot block the responses it waits for.
+        void DispatchLoop()
+        {
+            while (true)
+            {
+                KeyValuePair<string, Dictionary<string, object>> n;
+                lock (state)
+                {
+                    while (notes.Count == 0)
+                    {
+                        if (failure != null) return;
+                        Monitor.Wait(state);
+                    }
+                    n = notes.Dequeue();
+                }
+                try
+                {
+                    var handler = NotificationReceived;
+                    if (handler != null) handler(n.Key, n.Value);
+                }
+                catch (Exception e)
+                {
+                    HandlerError = e;
+                }
+                lock (state)
+                {
+                    notesDone++;
+                    Monitor.PulseAll(state);
                 }
             }
         }
@@ -507,6 +902,12 @@ namespace Soundtrack
         {
             try { tcp.Close(); } catch (Exception) { }
             if (reader.IsAlive && Thread.CurrentThread != reader) reader.Join(1000);
+            lock (state)
+            {
+                if (failure == null) failure = new IOException("the client was closed");
+                Monitor.PulseAll(state);
+            }
+            if (dispatcher.IsAlive && Thread.CurrentThread != dispatcher) dispatcher.Join(1000);
         }
     }
 }

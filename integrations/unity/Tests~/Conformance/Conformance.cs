@@ -1,17 +1,20 @@
-// The conformance run of the C# client against a live server (tests/test_integrations.py
-// compiles it with mcs and runs it with mono):
-//   mono Conformance.exe client HOST PORT EVENT SEED PRE_BLOCKS OUT.f32
-//   mono Conformance.exe player HOST PORT EVENT SEED PRE_BLOCKS OUT.f32
-// `client` drives SoundtrackClient; `player` drives SoundtrackPlayer as Unity would (its pull
-// thread, ring buffer, OnAudioFilterRead and main-thread events). Prints one line per fact
-// (hello, error, start, note KIND FRAME, block FRAME FRAMES, plan, param, done) and writes
-// every sample it got, as decoded, to OUT.f32.
+// The C# client and the Unity player against a live server (tests/test_integrations.py compiles
+// this with mcs against Tests~/Stubs and runs it with mono). Modes:
+//   client|player HOST PORT EVENT SEED PRE_BLOCKS OUT.f32   the conformance run
+//   reentrant HOST PORT SEED EVENT                          handlers that call the client
+//   reconnect HOST PORT SEED OUT.f32                        a server killed and started again
+//   heard HOST PORT SEED OUT.f32                            markers raised when heard
+//   resample HOST PORT SEED RATE CHANNELS OUT.f32           output at another rate and layout
+// `player` drives SoundtrackPlayer as Unity would (its worker thread, ring buffer,
+// OnAudioFilterRead and main-thread events). Each prints one line per fact and writes the
+// samples it got, as decoded, to OUT.f32.
 using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Threading;
 using Soundtrack;
+using UnityEngine;
 
 static class Conformance
 {
@@ -21,12 +24,22 @@ static class Conformance
 
     static int Main(string[] a)
     {
-        if (a.Length != 7) { Console.Error.WriteLine("usage: Conformance.exe client|player HOST PORT EVENT SEED PRE_BLOCKS OUT.f32"); return 2; }
         Thread.CurrentThread.CurrentCulture = CultureInfo.InvariantCulture;
-        string host = a[1], ev = a[3], outPath = a[6];
-        int port = int.Parse(a[2]), preBlocks = int.Parse(a[5]);
-        long seed = long.Parse(a[4]);
-        return a[0] == "player" ? Player(host, port, ev, seed, preBlocks, outPath) : Client(host, port, ev, seed, preBlocks, outPath);
+        try
+        {
+            switch (a.Length > 0 ? a[0] : "")
+            {
+                case "client": return Client(a[1], int.Parse(a[2]), a[3], long.Parse(a[4]), int.Parse(a[5]), a[6]);
+                case "player": return Player(a[1], int.Parse(a[2]), a[3], long.Parse(a[4]), int.Parse(a[5]), a[6]);
+                case "reentrant": return Reentrant(a[1], int.Parse(a[2]), long.Parse(a[3]), a[4]);
+                case "reconnect": return Reconnect(a[1], int.Parse(a[2]), long.Parse(a[3]), a[4]);
+                case "heard": return Heard(a[1], int.Parse(a[2]), long.Parse(a[3]), a[4]);
+                case "resample": return Resample(a[1], int.Parse(a[2]), long.Parse(a[3]), int.Parse(a[4]), int.Parse(a[5]), a[6]);
+            }
+        }
+        catch (IndexOutOfRangeException) { }
+        Console.Error.WriteLine("usage: see the comment at the top of Conformance.cs");
+        return 2;
     }
 
     static void PrintPlan(Dictionary<string, object> plan)
@@ -45,7 +58,7 @@ static class Conformance
                 hello["protocol"], hello["role"], hello["sample_rate"], hello["channels"], hello["graph"]);
             try { c.Call("no_such_method"); Console.WriteLine("error none"); }
             catch (RemoteException e) { Console.WriteLine("error code={0} name={1}", e.Code, e.Code == ErrorCode.MethodNotFound ? "METHOD_NOT_FOUND" : "?"); }
-            // Raised on the receive thread, before the response that follows: print in that order.
+            // Raised before the call whose response follows returns: print in that order.
             c.NotificationReceived += (kind, p) => Console.WriteLine("note {0} {1}", kind, L(p, "frame"));
             c.Subscribe("beat", "bar", "transition", "state");
             c.Load(seed);
@@ -71,9 +84,30 @@ static class Conformance
         return 0;
     }
 
+    // A test cannot keep real time: wait until the ring holds `frames`, so no callback underruns.
+    static void WaitBuffered(SoundtrackPlayer player, int frames)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (player.BufferedFrames < frames + 4)
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("the player's ring stayed empty");
+            Thread.Sleep(1);
+            player.DispatchNotifications();  // connection news, plans
+        }
+    }
+
+    static SoundtrackPlayer NewPlayer(string host, int port, long seed)
+    {
+        var player = new SoundtrackPlayer { host = host, port = port, seed = seed, blockFrames = BlockFrames, bufferBlocks = 3, smoothHeardClock = false };
+        player.ConnectionLost += why => Console.WriteLine("lost " + why);
+        return player;
+    }
+
     static int Player(string host, int port, string ev, long seed, int preBlocks, string outPath)
     {
-        var player = new SoundtrackPlayer { host = host, port = port, seed = seed, blockFrames = BlockFrames, bufferBlocks = 3 };
+        AudioSettings.dspBufferLength = 256;
+        AudioSettings.dspBufferCount = 2;  // 512 frames after OnAudioFilterRead: heard within the run
+        var player = NewPlayer(host, port, seed);
         player.Beat += (frame, bar, beat) => Console.WriteLine("note beat {0}", frame);
         player.Bar += (frame, bar) => Console.WriteLine("note bar {0}", frame);
         player.Transition += (from, to, e, frame) => Console.WriteLine("note transition {0}", frame);
@@ -85,23 +119,151 @@ static class Conformance
         {
             for (int k = 0; editFrame < 0 || frame0 < editFrame + 4 * BlockFrames; k++)
             {
-                if (k == preBlocks)
-                {
-                    var plan = player.PostEvent(ev);  // lands wherever the pull thread is
-                    PrintPlan(plan);
-                    editFrame = L(plan, "edit_frame");
-                }
-                // A test cannot keep real time: wait for a whole buffer so no callback underruns.
-                var deadline = DateTime.UtcNow.AddSeconds(20);
-                while (player.BufferedFrames < BlockFrames && DateTime.UtcNow < deadline) Thread.Sleep(1);
+                if (k == preBlocks)  // lands wherever the worker is; the plan comes back in Update
+                    player.PostEvent(ev, plan => { PrintPlan(plan); editFrame = L(plan, "edit_frame"); });
+                WaitBuffered(player, BlockFrames);
                 player.OnAudioFilterRead(buffer, 2);
                 foreach (float s in buffer) file.Write(s);
                 frame0 += BlockFrames;
                 player.DispatchNotifications();
+                if (k > 2000) throw new Exception("no plan");
             }
         }
         Console.WriteLine("underruns {0} played={1}", player.Underruns, player.PlayedFrames);
         Console.WriteLine("done frames={0}", frame0);
+        player.Close();
+        return 0;
+    }
+
+    static int Reentrant(string host, int port, long seed, string ev)
+    {
+        using (var c = SoundtrackClient.Connect(host, port, 5000))
+        {
+            c.Hello("controller");
+            long edit = -1;
+            c.NotificationReceived += (kind, p) =>
+            {
+                var s = c.Status();  // a call from inside the handler
+                Console.WriteLine("note {0} {1} status={2}", kind, L(p, "frame"), L(s, "frame"));
+                if (kind == "beat" && L(p, "frame") == 24000)
+                {
+                    var plan = c.Event(ev);
+                    edit = L(plan, "edit_frame");
+                    Console.WriteLine("nested-plan accepted={0} edit_frame={1}", ((bool)plan["accepted"]) ? "true" : "false", edit);
+                }
+            };
+            c.Subscribe("beat", "bar", "transition", "state");
+            c.Load(seed);
+            c.Start();
+            long frame = 0;
+            while ((edit < 0 || frame < edit + 4 * BlockFrames) && frame <= 200000)
+            {
+                Block b = c.Render(BlockFrames);
+                Console.WriteLine("block {0} {1}", b.Frame, b.Frames);
+                frame += b.Frames;
+            }
+            if (c.HandlerError != null) throw c.HandlerError;
+            Console.WriteLine("done frames={0}", frame);
+        }
+        return 0;
+    }
+
+    static int Reconnect(string host, int port, long seed, string outPath)
+    {
+        Func<SoundtrackClient> begin = () =>
+        {
+            var c = SoundtrackClient.Connect(host, port, 5000, 500);
+            try { c.Hello("controller"); c.Load(seed); c.Start(); }
+            catch { c.Dispose(); throw; }
+            return c;
+        };
+        var client = begin();
+        for (int k = 0; k < 8; k++) client.Render(BlockFrames);
+        Console.WriteLine("ready");
+        Console.Out.Flush();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            try { client.Render(BlockFrames); }
+            catch (Exception e) { Console.WriteLine("lost " + e.Message); break; }
+            Thread.Sleep(10);
+            if (DateTime.UtcNow > deadline) { Console.WriteLine("never lost"); return 1; }
+        }
+        client.Dispose();
+        int tries = 0;
+        while (true)
+        {
+            tries++;
+            try { client = begin(); break; }
+            catch (Exception)
+            {
+                if (DateTime.UtcNow > deadline) { Console.WriteLine("never reconnected"); return 1; }
+                Thread.Sleep(50);
+            }
+        }
+        Console.WriteLine("reconnected tries={0}", tries);
+        using (var file = new BinaryWriter(File.Create(outPath)))
+            for (int k = 0; k < 8; k++)
+            {
+                Block b = client.Render(BlockFrames);
+                Console.WriteLine("block {0} {1}", b.Frame, b.Frames);
+                foreach (float s in b.Pcm) file.Write(s);
+            }
+        client.Dispose();
+        Console.WriteLine("done");
+        return 0;
+    }
+
+    static int Heard(string host, int port, long seed, string outPath)
+    {
+        const int tick = 256;
+        AudioSettings.dspBufferLength = 512;
+        AudioSettings.dspBufferCount = 2;
+        var player = NewPlayer(host, port, seed);
+        player.Begin();
+        var buffer = new float[tick * 2];
+        long speaker = 0;
+        player.Notification += (kind, p) => Console.WriteLine("heard {0} {1} speaker={2} pulled={3}", kind, L(p, "frame"),
+            speaker, player.PlayedFrames + player.BufferedFrames);
+        long audioAllocated = 0, receiveAt = -1, workerAt = -1;
+        using (var file = new BinaryWriter(File.Create(outPath)))
+            for (int k = 0; k < 600; k++)
+            {
+                WaitBuffered(player, tick);
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                player.OnAudioFilterRead(buffer, 2);
+                audioAllocated += GC.GetAllocatedBytesForCurrentThread() - before;
+                foreach (float s in buffer) file.Write(s);
+                speaker = player.PlayedFrames - player.OutputLatencyFrames;  // handed to the device
+                player.DispatchNotifications();
+                if (k == 100) { receiveAt = player.PlainBlockAllocatedBytes; workerAt = player.WorkerAllocatedBytes; }  // warmed up
+            }
+        Console.WriteLine("latency {0}", player.OutputLatencyFrames);
+        Console.WriteLine("allocated audio={0} receive={1} worker={2}", audioAllocated, player.PlainBlockAllocatedBytes - receiveAt,
+            player.WorkerAllocatedBytes - workerAt);
+        Console.WriteLine("underruns {0}", player.Underruns);
+        Console.WriteLine("done speaker={0}", speaker);
+        player.Close();
+        return 0;
+    }
+
+    static int Resample(string host, int port, long seed, int rate, int outChannels, string outPath)
+    {
+        AudioSettings.outputSampleRate = rate;
+        var player = NewPlayer(host, port, seed);
+        player.Begin();
+        int frames = 512;
+        var buffer = new float[frames * outChannels];
+        using (var file = new BinaryWriter(File.Create(outPath)))
+            for (int k = 0; k < 200; k++)
+            {
+                WaitBuffered(player, frames * 48000 / rate + 8);
+                player.OnAudioFilterRead(buffer, outChannels);
+                foreach (float s in buffer) file.Write(s);
+                player.DispatchNotifications();
+            }
+        Console.WriteLine("underruns {0} consumed={1}", player.Underruns, player.PlayedFrames);
+        Console.WriteLine("done frames={0}", 200 * frames);
         player.Close();
         return 0;
     }

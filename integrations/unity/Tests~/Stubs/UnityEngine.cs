@@ -13,6 +13,14 @@ namespace UnityEngine
     public static class AudioSettings
     {
         public static int outputSampleRate = 48000;
+        // what a desktop Unity reports by default ("Best latency" is 256 x 4, "Good" 512 x 4)
+        public static int dspBufferLength = 1024, dspBufferCount = 4;
+
+        public static void GetDSPBufferSize(out int bufferLength, out int numBuffers)
+        {
+            bufferLength = dspBufferLength;
+            numBuffers = dspBufferCount;
+        }
     }
 
     public static class Debug
