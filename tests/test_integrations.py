@@ -530,10 +530,15 @@ def test_unity_player_resamples_to_the_output_rate_and_fills_surround_channels(s
 # -- Godot --------------------------------------------------------------------------------------
 
 
-def godot3(script: str, server: Server, tmp_path: Path, **env: str) -> str:
+def godot3_command(script: str, address: str, tmp_path: Path, **env: str) -> tuple[list[str], dict[str, str]]:
     godot = need("godot3-server", "godot3-server")
-    environ = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SOUNDTRACK_TCP": server.address, "SOUNDTRACK_EVENT": EVENT, **env}
-    return run([godot, "--no-window", "--path", str(INTEGRATIONS / "godot" / "godot3"), "-s", script], env=environ)
+    environ = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SOUNDTRACK_TCP": address, "SOUNDTRACK_EVENT": EVENT, **env}
+    return [godot, "--no-window", "--path", str(INTEGRATIONS / "godot" / "godot3"), "-s", script], environ
+
+
+def godot3(script: str, server: Server, tmp_path: Path, **env: str) -> str:
+    args, environ = godot3_command(script, server.address, tmp_path, **env)
+    return run(args, env=environ)
 
 
 def test_godot3_client_headless_against_a_live_server(server: Server, bank_dir: Path, tmp_path: Path) -> None:
@@ -552,8 +557,58 @@ def test_godot3_node_fills_its_generator_and_emits_signals(server: Server, tmp_p
         "signal state_changed calm 0", "signal bar 0 1", "signal beat 0 1 1",
         f"signal transition calm fight {EVENT} {edit}", f"signal state_changed fight {edit}",
         f"signal bar {edit} 1", f"signal beat {edit} 1 1"]
-    # the node pulled on its own, as the (dummy) audio driver drained the generator
+    # the node pulled on its own, as the (dummy) audio driver drained the generator, and raised
+    # each marker once the driver had taken its frame (it mixes 1024 frames at a time)
     assert int(re.search(r"done frame=(\d+)$", out, re.M)[1]) > edit + 4096
+    heard = [(ln.split()[1], int(ln.split()[2]), int(ln.split()[3].split("=")[1])) for ln in out.splitlines() if ln.startswith("heard ")]
+    assert {(k, f) for k, f, _ in heard} >= {("bar", 0), ("transition", edit), ("bar", edit)}
+    for kind, frame, speaker in heard:
+        assert frame <= speaker < frame + 2048, f"{kind} at {frame} raised when the speaker was at {speaker}"
+
+
+def test_godot3_client_is_reentrant(server: Server, tmp_path: Path) -> None:
+    args, env = godot3_command("test_reentrant.gd", server.address, tmp_path, SOUNDTRACK_SEED=str(SEED))
+    out = run(args, env=env, timeout=60)
+    assert "SCRIPT ERROR" not in out
+    check_reentrant(out)
+
+
+def test_godot3_client_reconnects_after_a_server_restart(bank_dir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    args, env = godot3_command("test_reconnect.gd", f"127.0.0.1:{port}", tmp_path, SOUNDTRACK_SEED=str(SEED),
+                               SOUNDTRACK_OUT=str(tmp_path / "re.f32"))
+    run_reconnect(args, bank_dir, tmp_path / "re.f32", port=port, env=env)
+
+
+def test_godot3_node_keeps_the_game_running_while_the_server_stalls_and_reconnects(bank_dir: Path, tmp_path: Path) -> None:
+    args, env = godot3_command("test_stall.gd", "127.0.0.1:0", tmp_path)
+    sp = ServerProcess(bank_dir)
+    env["SOUNDTRACK_TCP"] = sp.server.address
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if line.strip() == "ready":
+                break
+        sp.proc.send_signal(signal.SIGSTOP)  # the server hangs: no answers, the socket stays open
+        time.sleep(3.0)                      # past the node's 2 s response timeout
+        sp.proc.send_signal(signal.SIGCONT)
+        rest, _ = proc.communicate(timeout=60)
+        lines.append(rest)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sp.proc.send_signal(signal.SIGCONT)
+        sp.stop()
+    out = "".join(lines)
+    assert proc.returncode == 0 and "SCRIPT ERROR" not in out, out
+    begin_ms = int(re.search(r"begin returned in (\d+) ms", out)[1])
+    gap = int(re.search(r"frame-gap max_ms=(\d+)", out)[1])
+    assert begin_ms < 50 and gap < 150, out  # the main thread never waited on the server
+    assert re.search(r"^lost .*\d+ ms", out, re.M), out  # the worker gave up on the stalled server ...
+    assert re.search(r"^done connected=2 lost=1 heard=\d+", out, re.M), out  # ... and came back to it
 
 
 def test_godot4_addon_parses() -> None:
@@ -567,4 +622,13 @@ def test_godot4_addon_parses() -> None:
     api = re.compile(r"^func (\w+)\(", re.M)
     g3 = set(api.findall((INTEGRATIONS / "godot" / "godot3" / "addons" / "soundtrack" / "soundtrack_client.gd").read_text()))
     g4 = set(api.findall((INTEGRATIONS / "godot" / "addons" / "soundtrack" / "soundtrack_client.gd").read_text()))
-    assert g3 == g4 and {"call_sync", "post_event", "render", "poll"} <= g4
+    assert g3 == g4 and {"call_sync", "post_event", "render", "poll", "reconnect", "send_request", "take_response"} <= g4
+    # ... and the Godot 4 files must not have kept a Godot 3 spelling the parser accepts
+    godot3_only = re.compile(r"\bPool\w+Array\b|emit_signal\(|OS\.get_ticks_msec|^export var|\.empty\(\)|\byield\(|\bbytes2var\b"
+                             r"|\.connect\(\"|\bTYPE_REAL\b|\bsubarray\(|extends Reference\b|Thread\.new\(\)\.start\(self", re.M)
+    for path in addon:
+        found = godot3_only.findall(Path(path).read_text())
+        assert not found, f"{Path(path).name}: Godot 3 only: {sorted(set(found))}"
+    node4 = (INTEGRATIONS / "godot" / "addons" / "soundtrack" / "soundtrack.gd").read_text()
+    # network and decoding on a Thread; the main thread's _process only pushes and raises signals
+    assert "_thread.start(_work)" in node4 and "call_sync" not in node4.split("func _process")[1].split("\nfunc ")[0]

@@ -212,8 +212,19 @@ static func _read(s: StreamPeerBuffer, st: Dictionary, depth: int):
 
 
 # Interleaved little-endian float32 samples (a `render` result's `pcm`) as frames for
-# AudioStreamGeneratorPlayback.push_buffer(). Mono is copied to both sides.
+# AudioStreamGeneratorPlayback.push_buffer(). Stereo is converted by the engine, not sample by
+# sample in GDScript: the bytes already have PackedVector2Array's serialized layout once a type
+# and count header is put in front, so bytes_to_var() builds the array in C++ (builds with
+# 64-bit Vector2, precision=double, take the loop below). Mono is copied to both sides; channels
+# above 2 are dropped.
 static func pcm_to_frames(pcm: PackedByteArray, channels: int) -> PackedVector2Array:
+	if channels == 2 and var_to_bytes(Vector2()).size() == 12:
+		var bytes := PackedByteArray()
+		bytes.resize(8)
+		bytes.encode_u32(0, TYPE_PACKED_VECTOR2_ARRAY)
+		bytes.encode_u32(4, pcm.size() / 8)
+		bytes.append_array(pcm)
+		return bytes_to_var(bytes)
 	var samples := pcm.to_float32_array()  # little-endian: every platform Godot 4 runs on is
 	var n := samples.size() / channels
 	var out := PackedVector2Array()

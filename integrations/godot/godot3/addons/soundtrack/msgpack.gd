@@ -211,9 +211,19 @@ static func _read(s: StreamPeerBuffer, st: Dictionary, depth: int):
 	return null
 
 
-# Interleaved little-endian float32 stereo (a `render` result's `pcm`) as frames for
-# AudioStreamGeneratorPlayback.push_buffer(). Mono is copied to both sides.
+# Interleaved little-endian float32 samples (a `render` result's `pcm`) as frames for
+# AudioStreamGeneratorPlayback.push_buffer(). Stereo is converted by the engine, not sample by
+# sample in GDScript: the bytes already have PoolVector2Array's serialized layout once a type and
+# count header is put in front, so bytes2var() builds the array in C++. Mono is copied to both
+# sides; channels above 2 are dropped.
 static func pcm_to_frames(pcm: PoolByteArray, channels: int) -> PoolVector2Array:
+	if channels == 2:
+		var head := StreamPeerBuffer.new()  # little-endian, as Godot serializes
+		head.put_u32(TYPE_VECTOR2_ARRAY)
+		head.put_u32(pcm.size() / 8)
+		var bytes: PoolByteArray = head.data_array
+		bytes.append_array(pcm)
+		return bytes2var(bytes)
 	var s := StreamPeerBuffer.new()
 	s.data_array = pcm
 	s.big_endian = false
