@@ -339,6 +339,46 @@ def check_heard(stdout: str, *, latency: int, tick: int) -> list[tuple[str, int,
     return heard
 
 
+# -- Node.js (its conformance run against the in-process server is in test_ipc_e2e.py) ---------
+
+NODE = INTEGRATIONS / "node"
+
+
+def node_ready() -> str:
+    node = need("node", "nodejs npm")
+    if not (NODE / "node_modules" / "@msgpack" / "msgpack").is_dir():
+        npm = need("npm", "npm")
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE, check=True, capture_output=True, timeout=300)
+    return node
+
+
+def test_npm_test_runs_against_a_server_started_from_the_cli(server: Server, tmp_path: Path) -> None:
+    node_ready()
+    npm = need("npm", "npm")
+    # only the address: no Unix socket, no event name, as a developer would run it
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SOUNDTRACK_TCP": server.address}
+    out = run([npm, "test", "--silent"], cwd=NODE, env=env, timeout=120)
+    assert "# pass 2" in out and "# fail 0" in out and "# skipped 0" in out, out
+
+
+def test_node_client_is_reentrant(server: Server) -> None:
+    node = node_ready()
+    check_reentrant(run([node, "conformance/reentrant.js", server.host, str(server.port), str(SEED), EVENT], cwd=NODE, timeout=60))
+
+
+def test_node_client_reconnects_after_a_server_restart(bank_dir: Path, tmp_path: Path) -> None:
+    node = node_ready()
+    port = free_port()
+    run_reconnect([node, "conformance/reconnect.js", "127.0.0.1", str(port), str(SEED), str(tmp_path / "re.f32")], bank_dir,
+                  tmp_path / "re.f32", cwd=NODE, port=port)
+
+
+def test_node_marker_clock_raises_markers_when_heard(server: Server) -> None:
+    node = node_ready()
+    out = run([node, "conformance/heard.js", server.host, str(server.port), str(SEED), "1024"], cwd=NODE, timeout=60)
+    check_heard(out, latency=1024, tick=256)
+
+
 # -- Lua ----------------------------------------------------------------------------------------
 
 

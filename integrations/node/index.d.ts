@@ -85,12 +85,19 @@ export interface Block<T extends Float32Array | Int16Array = Float32Array> {
   markers: Array<Where & { kind: string; [key: string]: unknown }>;
 }
 
+/**
+ * One connection. A 'notification' listener may call the client; the notifications for a
+ * block are emitted before the `render` call that produced them resolves.
+ */
 export declare class Client extends EventEmitter {
   static connectTcp(port?: number, host?: string): Promise<Client>;
   static connectUnix(path: string): Promise<Client>;
   static spawn(command: string, args?: string[], options?: object): Client;
   process?: ChildProcess;
   closed: boolean;
+  /** Dial the same TCP or Unix address again; calls still waiting are rejected. */
+  reconnect(): Promise<this>;
+  /** Any method with positional params: every wrapper below is one line over call/callNamed. */
   call(method: string, params?: unknown[]): Promise<any>;
   callNamed(method: string, named: Record<string, unknown>): Promise<any>;
   hello(opts?: { role?: 'controller' | 'monitor'; token?: string; client?: string }): Promise<Hello>;
@@ -109,4 +116,16 @@ export declare class Client extends EventEmitter {
   close(): void;
   on(event: 'notification', listener: (kind: NotificationKind, payload: Where & Record<string, unknown>) => void): this;
   on(event: 'close', listener: (error: Error | null) => void): this;
+}
+
+/**
+ * Raises each marker when it is heard: push(block) every block you pull, advance(heardFrame)
+ * with the frame at the speaker (frames your output played, less its latency).
+ */
+export declare class MarkerClock extends EventEmitter {
+  heardFrame: number;
+  push(block: Block<Float32Array | Int16Array>): void;
+  advance(heardFrame: number): void;
+  reset(): void;
+  on(event: 'marker', listener: (kind: string, marker: Where & { kind: string; [key: string]: unknown }) => void): this;
 }

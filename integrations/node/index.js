@@ -51,38 +51,68 @@ class RemoteError extends Error {
   }
 }
 
-/** One connection. Emits 'notification' (kind, payload) and 'close'. */
+function dial(options) {
+  return new Promise((resolve, reject) => {
+    const sock = net.createConnection(options);
+    sock.once('error', reject);
+    sock.once('connect', () => {
+      sock.removeListener('error', reject);
+      resolve(sock);
+    });
+  });
+}
+
+/**
+ * One connection. Emits 'notification' (kind, payload) and 'close'. A 'notification' listener
+ * may call the client (post an event on a bar): every response is matched by msgid, and the
+ * notifications for a block are emitted before the `render` call that produced them resolves.
+ */
 class Client extends EventEmitter {
   constructor(readable, writable, closeFn) {
     super();
-    this._writable = writable;
-    this._closeFn = closeFn;
     this._nextId = 0;
     this._pending = new Map();
+    this._attach(readable, writable, closeFn);
+  }
+
+  _attach(readable, writable, closeFn) {
+    this._readable = readable;
+    this._writable = writable;
+    this._closeFn = closeFn;
     this.closed = false;
     this._pump(readable);
   }
 
-  static connectTcp(port = 7700, host = '127.0.0.1') {
-    return new Promise((resolve, reject) => {
-      const sock = net.createConnection({ port, host, noDelay: true });
-      sock.once('error', reject);
-      sock.once('connect', () => {
-        sock.removeListener('error', reject);
-        resolve(new Client(sock, sock, () => sock.end()));
-      });
-    });
+  static async connectTcp(port = 7700, host = '127.0.0.1') {
+    const options = { port, host, noDelay: true };
+    const sock = await dial(options);
+    const c = new Client(sock, sock, () => sock.end());
+    c._dialOptions = options;
+    return c;
   }
 
-  static connectUnix(path) {
-    return new Promise((resolve, reject) => {
-      const sock = net.createConnection({ path });
-      sock.once('error', reject);
-      sock.once('connect', () => {
-        sock.removeListener('error', reject);
-        resolve(new Client(sock, sock, () => sock.end()));
-      });
-    });
+  static async connectUnix(path) {
+    const options = { path };
+    const sock = await dial(options);
+    const c = new Client(sock, sock, () => sock.end());
+    c._dialOptions = options;
+    return c;
+  }
+
+  /**
+   * Dial the same address again (after the server went away or restarted): resolves once
+   * connected. Calls still waiting are rejected; the new server has a new session (hello, load
+   * and start again). TCP and Unix-socket clients only.
+   */
+  async reconnect() {
+    if (!this._dialOptions) throw new Error('reconnect: only a TCP or Unix-socket client can dial again');
+    if (!this.closed) this.close();
+    const lost = new Error('soundtrack: the connection was replaced by reconnect()');
+    for (const { reject } of this._pending.values()) reject(lost);
+    this._pending.clear();
+    const sock = await dial(this._dialOptions);
+    this._attach(sock, sock, () => sock.end());
+    return this;
   }
 
   /** Start `command args` (e.g. `soundtrack serve GRAPH --stdio`) and talk over its stdin/stdout. */
@@ -97,13 +127,15 @@ class Client extends EventEmitter {
     let failure = null;
     try {
       for await (const msg of decodeMultiStream(readable)) {
+        if (this._readable !== readable) return;  // a reconnect replaced this stream
         this._dispatch(msg);
       }
     } catch (err) {
       failure = err;
     }
+    if (this._readable !== readable) return;
     this.closed = true;
-    const err = failure || new Error('the server closed the connection');
+    const err = new Error(`soundtrack: the server closed the connection${failure ? ` (${failure.message})` : ''}`);
     for (const { reject } of this._pending.values()) reject(err);
     this._pending.clear();
     this.emit('close', failure);
@@ -126,7 +158,7 @@ class Client extends EventEmitter {
 
   /** Call `method` with positional `params` (an array); resolves with the result. */
   call(method, params = []) {
-    if (this.closed) return Promise.reject(new Error('connection closed'));
+    if (this.closed) return Promise.reject(new Error(`soundtrack: ${method}: the connection is closed`));
     this._nextId = (this._nextId + 1) >>> 0;
     const id = this._nextId;
     return new Promise((resolve, reject) => {
@@ -135,7 +167,8 @@ class Client extends EventEmitter {
     });
   }
 
-  /** Call `method` with named parameters (sent as one map; undefined values are left out). */
+  /** Call `method` with named parameters (sent as one map; undefined values are left out). Every
+   * wrapper below is one line over call/callNamed: a new server method needs no new client. */
   callNamed(method, named) {
     const clean = Object.fromEntries(Object.entries(named).filter(([, v]) => v !== undefined && v !== null));
     return this.call(method, Object.keys(clean).length ? [clean] : []);
@@ -197,9 +230,52 @@ class Client extends EventEmitter {
   }
 }
 
-// PCM arrives as little-endian bytes; copy them to an aligned buffer and read them with a
-// DataView, so the result is right whatever the host's byte order and the bin's offset.
+/**
+ * Raises each marker when it is *heard*, not when its block was pulled. Give it every block
+ * you pull (`push(block)`), and tell it where the speaker is (`advance(heardFrame)`: the frames
+ * your audio output has played, less its own latency); it emits 'marker' (kind, payload) for
+ * every marker whose frame has been reached, in order.
+ */
+class MarkerClock extends EventEmitter {
+  constructor() {
+    super();
+    this._due = [];
+    this._head = 0;
+    this.heardFrame = -1;
+  }
+
+  push(block) {
+    for (const m of block.markers || []) this._due.push(m);
+  }
+
+  advance(heardFrame) {
+    this.heardFrame = heardFrame;
+    while (this._head < this._due.length && this._due[this._head].frame <= heardFrame) {
+      const m = this._due[this._head++];
+      this.emit('marker', m.kind, m);
+    }
+    if (this._head > 1024) {
+      this._due = this._due.slice(this._head);
+      this._head = 0;
+    }
+  }
+
+  /** Forget what is queued (a new session after a reconnect starts at frame 0). */
+  reset() {
+    this._due = [];
+    this._head = 0;
+  }
+}
+
+const LITTLE_ENDIAN = require('node:os').endianness() === 'LE';
+
+// PCM arrives as little-endian bytes. On a little-endian host (every one Node runs on in
+// practice) one copy into an aligned buffer is the whole decode; elsewhere a DataView swaps.
 function toSamples(bytes, format) {
+  if (LITTLE_ENDIAN) {
+    const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    return format === 'f32' ? new Float32Array(copy) : new Int16Array(copy);
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (format === 'f32') {
     const out = new Float32Array(bytes.byteLength / 4);
@@ -211,4 +287,4 @@ function toSamples(bytes, format) {
   return out;
 }
 
-module.exports = { Client, RemoteError, ErrorCode };
+module.exports = { Client, RemoteError, ErrorCode, MarkerClock };

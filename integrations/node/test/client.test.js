@@ -1,9 +1,12 @@
 'use strict';
-// End-to-end test of the Node client against a live `soundtrack serve` (started by
-// tests/test_ipc_e2e.py, which passes its addresses in the environment and then compares the
-// audio written to SOUNDTRACK_OUT with the sequencer rendered offline).
-//   SOUNDTRACK_TCP=127.0.0.1:PORT SOUNDTRACK_UNIX=/path SOUNDTRACK_EVENT=name \
-//   SOUNDTRACK_OUT=/dir node --test test/
+// End-to-end test of the Node client against a live `soundtrack serve`: one you started from
+// the CLI, or the one tests/test_ipc_e2e.py starts (it passes its addresses in the environment
+// and then compares the audio written to SOUNDTRACK_OUT with the sequencer rendered offline).
+//   soundtrack serve graphs/dungeon.toml --tcp 127.0.0.1:7700 &
+//   SOUNDTRACK_TCP=127.0.0.1:7700 npm test
+// Optional: SOUNDTRACK_UNIX=/path (the monitor connects there instead of over TCP),
+// SOUNDTRACK_EVENT=name (else the first event the start state accepts), SOUNDTRACK_SEED,
+// SOUNDTRACK_PRE_BLOCKS, SOUNDTRACK_OUT=/dir.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -13,16 +16,21 @@ const { Client, RemoteError, ErrorCode } = require('..');
 const env = process.env;
 const BLOCK = 1024;
 
+function address() {
+  const a = env.SOUNDTRACK_TCP;
+  return { host: a.slice(0, a.lastIndexOf(':')) || '127.0.0.1', port: Number(a.slice(a.lastIndexOf(':') + 1)) };
+}
+
 test('load, start, event, pull audio and notifications over TCP and a Unix socket', { skip: !env.SOUNDTRACK_TCP }, async () => {
-  const [host, port] = [env.SOUNDTRACK_TCP.slice(0, env.SOUNDTRACK_TCP.lastIndexOf(':')), Number(env.SOUNDTRACK_TCP.split(':').pop())];
+  const { host, port } = address();
   const game = await Client.connectTcp(port, host);
-  const editor = await Client.connectUnix(env.SOUNDTRACK_UNIX);
+  const editor = env.SOUNDTRACK_UNIX ? await Client.connectUnix(env.SOUNDTRACK_UNIX) : await Client.connectTcp(port, host);
   try {
     const hello = await game.hello({ role: 'controller' });
     assert.equal(hello.protocol, 1);
     assert.equal(hello.role, 'controller');
     assert.equal(hello.channels, 2);
-    assert.ok(hello.events.includes(env.SOUNDTRACK_EVENT));
+    if (env.SOUNDTRACK_EVENT) assert.ok(hello.events.includes(env.SOUNDTRACK_EVENT));
 
     const mon = await editor.hello({ role: 'monitor' });
     assert.equal(mon.role, 'monitor');
@@ -30,7 +38,7 @@ test('load, start, event, pull audio and notifications over TCP and a Unix socke
     editor.on('notification', (kind, p) => editorNotes.push([kind, p]));
     await editor.subscribe(['transition']);
     // A monitor cannot drive the session.
-    await assert.rejects(editor.event(env.SOUNDTRACK_EVENT), (e) => e instanceof RemoteError && e.code === ErrorCode.NOT_CONTROLLER);
+    await assert.rejects(editor.event(env.SOUNDTRACK_EVENT || hello.events[0]), (e) => e instanceof RemoteError && e.code === ErrorCode.NOT_CONTROLLER);
 
     const gameNotes = [];
     game.on('notification', (kind, p) => gameNotes.push([kind, p]));
@@ -58,8 +66,14 @@ test('load, start, event, pull audio and notifications over TCP and a Unix socke
     const preBlocks = Number(env.SOUNDTRACK_PRE_BLOCKS || 8);
     for (let i = 0; i < preBlocks; i++) await pull();
 
-    const plan = await game.event(env.SOUNDTRACK_EVENT);
-    assert.equal(plan.accepted, true);
+    // the event asked for, or the first one the start state answers (others change nothing)
+    let plan = null;
+    for (const name of env.SOUNDTRACK_EVENT ? [env.SOUNDTRACK_EVENT] : hello.events) {
+      plan = await game.event(name);
+      if (plan.accepted) break;
+      assert.equal(typeof plan.reason, 'string');
+    }
+    assert.equal(plan.accepted, true, 'an event the start state accepts');
     assert.equal(plan.posted_frame, frame);
     assert.ok(plan.edit_frame >= frame);
     assert.equal(typeof plan.position, 'string');
@@ -90,8 +104,8 @@ test('load, start, event, pull audio and notifications over TCP and a Unix socke
 });
 
 test('errors come back as RemoteError with the documented codes', { skip: !env.SOUNDTRACK_TCP }, async () => {
-  const port = Number(env.SOUNDTRACK_TCP.split(':').pop());
-  const c = await Client.connectTcp(port);
+  const { host, port } = address();
+  const c = await Client.connectTcp(port, host);
   try {
     await assert.rejects(c.call('no_such_method'), (e) => e.code === ErrorCode.METHOD_NOT_FOUND);
     await assert.rejects(c.call('subscribe', [['beats']]), (e) => e.code === ErrorCode.OUT_OF_RANGE && /beats/.test(e.message));
