@@ -3,8 +3,12 @@
 //   ./test_cases reentrant HOST PORT SEED EVENT
 //   ./test_cases reconnect HOST PORT SEED OUT.f32
 //   ./test_cases heard HOST PORT SEED LATENCY_FRAMES OUT.f32
+//   ./test_cases latency HOST PORT N          (round trips, for integrations/bench_latency.py)
 // The lines printed are the same in every language's version (see tests/test_integrations.py).
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <functional>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -118,9 +122,36 @@ static int heard(const char* host, int port, long long seed, int latency, const 
   return 0;
 }
 
+static void measure(int n, const std::function<void()>& fn, double& p50, double& p99) {
+  for (int k = 0; k < 50; ++k) fn();
+  std::vector<double> t;
+  for (int k = 0; k < n; ++k) {
+    auto t0 = std::chrono::steady_clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  p50 = t[static_cast<size_t>(n * 0.5)];
+  p99 = t[static_cast<size_t>(n * 0.99)];
+}
+
+static int latency(const char* host, int port, int n) {
+  soundtrack::Client c(host, port, 10000);
+  c.hello("controller");
+  c.load(1);
+  c.start();
+  soundtrack::Block b;
+  double r50, r99, p50, p99;
+  measure(n, [&] { c.take_render(c.send_render(1024), b); }, r50, r99);
+  measure(n, [&] { c.ping(1); }, p50, p99);
+  std::printf("latency render_p50_us=%.0f render_p99_us=%.0f ping_p50_us=%.0f ping_p99_us=%.0f\n", r50, r99, p50, p99);
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 5 && std::string(argv[1]) == "latency") return latency(argv[2], std::atoi(argv[3]), std::atoi(argv[4]));
   if (argc < 6) {
-    std::fprintf(stderr, "usage: %s reentrant|reconnect|heard HOST PORT SEED ...\n", argv[0]);
+    std::fprintf(stderr, "usage: %s reentrant|reconnect|heard|latency HOST PORT SEED ...\n", argv[0]);
     return 2;
   }
   std::string mode = argv[1];

@@ -94,9 +94,17 @@ static func decode(bytes: PackedByteArray, pos: int = 0) -> Dictionary:
 	s.data_array = bytes
 	s.big_endian = true
 	s.seek(pos)
+	return decode_from(s)
+
+
+# Decode one value at the position of `s` (a big-endian StreamPeerBuffer over the bytes, made
+# once for many messages): the position moves past it, or stays when it is incomplete.
+static func decode_from(s: StreamPeerBuffer) -> Dictionary:
+	var pos := s.get_position()
 	var st := {"incomplete": false, "error": ""}
 	var value = _read(s, st, 0)
 	if st.incomplete or st.error != "":
+		s.seek(pos)
 		return {"ok": false, "value": null, "pos": pos, "incomplete": st.incomplete, "error": st.error}
 	return {"ok": true, "value": value, "pos": s.get_position(), "incomplete": false, "error": ""}
 

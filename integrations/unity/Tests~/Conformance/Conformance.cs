@@ -5,6 +5,7 @@
 //   reconnect HOST PORT SEED OUT.f32                        a server killed and started again
 //   heard HOST PORT SEED OUT.f32                            markers raised when heard
 //   resample HOST PORT SEED RATE CHANNELS OUT.f32           output at another rate and layout
+//   latency HOST PORT N                                     round trips (integrations/bench_latency.py)
 // `player` drives SoundtrackPlayer as Unity would (its worker thread, ring buffer,
 // OnAudioFilterRead and main-thread events). Each prints one line per fact and writes the
 // samples it got, as decoded, to OUT.f32.
@@ -35,6 +36,7 @@ static class Conformance
                 case "reconnect": return Reconnect(a[1], int.Parse(a[2]), long.Parse(a[3]), a[4]);
                 case "heard": return Heard(a[1], int.Parse(a[2]), long.Parse(a[3]), a[4]);
                 case "resample": return Resample(a[1], int.Parse(a[2]), long.Parse(a[3]), int.Parse(a[4]), int.Parse(a[5]), a[6]);
+                case "latency": return Latency(a[1], int.Parse(a[2]), int.Parse(a[3]));
             }
         }
         catch (IndexOutOfRangeException) { }
@@ -265,6 +267,39 @@ static class Conformance
         Console.WriteLine("underruns {0} consumed={1}", player.Underruns, player.PlayedFrames);
         Console.WriteLine("done frames={0}", 200 * frames);
         player.Close();
+        return 0;
+    }
+
+    static double[] Measure(int n, Action fn)
+    {
+        for (int k = 0; k < 50; k++) fn();
+        var t = new double[n];
+        var sw = new System.Diagnostics.Stopwatch();
+        for (int k = 0; k < n; k++)
+        {
+            sw.Restart();
+            fn();
+            t[k] = sw.Elapsed.TotalMilliseconds * 1000;
+        }
+        Array.Sort(t);
+        return new[] { t[n / 2], t[(int)(n * 0.99)] };
+    }
+
+    sealed class Discard : IBlockSink
+    {
+        public void OnBlock(long frame, int frames, int channels, byte[] buf, int offset, object[] markers) { }
+    }
+
+    static int Latency(string host, int port, int n)
+    {
+        using (var c = SoundtrackClient.Connect(host, port))
+        {
+            c.Hello("controller"); c.Load(1); c.Start();
+            var sink = new Discard();
+            var r = Measure(n, () => c.WaitRender(c.SendRender(1024, sink)));
+            var p = Measure(n, () => c.Ping(1));
+            Console.WriteLine("latency render_p50_us={0:F0} render_p99_us={1:F0} ping_p50_us={2:F0} ping_p99_us={3:F0}", r[0], r[1], p[0], p[1]);
+        }
         return 0;
     }
 }

@@ -112,8 +112,11 @@ func _read() -> bool:
 		if got[0] == OK:
 			_buf.append_array(got[1])
 	var pos := 0
+	var stream := StreamPeerBuffer.new()  # one view of the buffer for every message in it
+	stream.data_array = _buf
+	stream.big_endian = true
 	while pos < _buf.size():
-		var r := MsgPack.decode(_buf, pos)
+		var r := MsgPack.decode_from(stream)
 		if not r.ok:
 			if r.error != "":
 				push_error("soundtrack: " + r.error)
@@ -177,6 +180,7 @@ func call_sync(method: String, params: Array = []) -> Dictionary:
 	if id < 0:
 		return {"error": {"code": -1, "message": "%s: %s" % [method, last_error if last_error != "" else "not connected"]}, "result": null}
 	var deadline := OS.get_ticks_msec() + timeout_ms
+	var spin_until := OS.get_ticks_msec() + 2
 	while true:
 		var r = take_response(id)
 		if r != null:
@@ -186,9 +190,11 @@ func call_sync(method: String, params: Array = []) -> Dictionary:
 		if _closed:
 			return {"error": {"code": -1, "message": "%s: %s" % [method, last_error]}, "result": null}
 		_dispatch(-1)
-		if OS.get_ticks_msec() > deadline:
+		var now := OS.get_ticks_msec()
+		if now > deadline:
 			return {"error": {"code": -2, "message": "%s: no response within %d ms" % [method, timeout_ms]}, "result": null}
-		OS.delay_usec(100)
+		if now > spin_until:  # a loopback answer takes ~0.1 ms: spin first, then sleep
+			OS.delay_usec(100)
 	return {}
 
 
