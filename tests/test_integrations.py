@@ -485,6 +485,14 @@ def test_cpp_client_reconnects_after_a_server_restart(bank_dir: Path, cpp_progra
                   bank_dir, tmp_path / "re.f32", port=port)
 
 
+def test_cpp_client_starts_the_server_as_a_child_over_stdio(bank_dir: Path, cpp_programs: dict[str, Path], tmp_path: Path) -> None:
+    out = run([str(cpp_programs["test_cases"]), "spawn", str(SEED), str(tmp_path / "sp.f32"), sys.executable, "-m", "soundtrack",
+               "serve", str(bank_dir), "--stdio"], timeout=120)
+    assert "hello graph=tiny sample_rate=48000" in out and out.rstrip().endswith("done")
+    got = np.fromfile(tmp_path / "sp.f32", dtype="<f4").reshape(-1, 2)
+    assert len(got) == 8 * BLOCK
+    np.testing.assert_array_equal(got, offline_plain(bank_dir, len(got)))
+
 def test_cpp_player_raises_markers_when_heard(server: Server, bank_dir: Path, cpp_programs: dict[str, Path], tmp_path: Path) -> None:
     out = run([str(cpp_programs["test_cases"]), "heard", server.host, str(server.port), str(SEED), "1024", str(tmp_path / "h.f32")],
               timeout=60)

@@ -20,11 +20,15 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -284,11 +288,43 @@ class Client {
   /// Connect over TCP; throws std::runtime_error naming the address when that fails.
   Client(const std::string& host = "127.0.0.1", int port = 7700, int timeout_ms = 10000)
       : host_(host), port_(port), timeout_ms_(timeout_ms) {
-    fd_ = dial(host_, port_);
+    fd_ = wfd_ = dial(host_, port_);
   }
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
   ~Client() { close(); }
+
+  /// Start `program args...` (the bundled server: `soundtrack/soundtrack serve BANK --stdio`) as
+  /// a child process and talk to it over its stdin and stdout; its stderr is the game's. The
+  /// child ends when the client closes its stdin (close() or the destructor), and is reaped.
+  static std::unique_ptr<Client> spawn(const std::string& program, const std::vector<std::string>& args, int timeout_ms = 10000) {
+    int to_child[2], from_child[2];
+    if (::pipe(to_child) != 0) throw std::runtime_error(std::string("soundtrack: pipe: ") + std::strerror(errno));
+    if (::pipe(from_child) != 0) {
+      ::close(to_child[0]); ::close(to_child[1]);
+      throw std::runtime_error(std::string("soundtrack: pipe: ") + std::strerror(errno));
+    }
+    std::vector<std::string> all{program};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error(std::string("soundtrack: fork: ") + std::strerror(errno));
+    if (pid == 0) {  // the child: stdin and stdout are the pipes
+      ::dup2(to_child[0], 0);
+      ::dup2(from_child[1], 1);
+      ::close(to_child[0]); ::close(to_child[1]); ::close(from_child[0]); ::close(from_child[1]);
+      ::execvp(program.c_str(), argv.data());
+      std::fprintf(stderr, "soundtrack: cannot start %s: %s\n", program.c_str(), std::strerror(errno));
+      ::_exit(127);
+    }
+    ::close(to_child[0]);
+    ::close(from_child[1]);
+    std::unique_ptr<Client> c(new Client(from_child[0], to_child[1], timeout_ms));
+    c->child_ = pid;
+    return c;
+  }
 
   /// Called with (kind, payload) for each notification, on the thread making a call or poll().
   /// It may call the client (post an event on a bar): that call returns its result at once, and
@@ -345,7 +381,8 @@ class Client {
     pos_ = 0;
     inbox_.clear();
     responses_.clear();
-    fd_ = dial(host_, port_);
+    if (host_.empty()) throw std::runtime_error("soundtrack: reconnect: a spawned server cannot be dialled; spawn it again");
+    fd_ = wfd_ = dial(host_, port_);
   }
 
   bool connected() const { return fd_ >= 0; }
@@ -403,7 +440,13 @@ class Client {
 
   void close() {
     if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
+    if (wfd_ >= 0 && wfd_ != fd_) ::close(wfd_);
+    fd_ = wfd_ = -1;
+    if (child_ > 0) {  // end of input: the server finishes what it has and exits
+      int status = 0;
+      ::waitpid(child_, &status, 0);
+      child_ = -1;
+    }
   }
 
   /// Milliseconds on a monotonic clock.
@@ -419,6 +462,8 @@ class Client {
     std::string kind;
     Value payload;
   };
+
+  Client(int read_fd, int write_fd, int timeout_ms) : port_(0), fd_(read_fd), wfd_(write_fd), timeout_ms_(timeout_ms) {}
 
   static int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -476,7 +521,7 @@ class Client {
     if (fd_ < 0) throw std::runtime_error("soundtrack: connection closed");
     size_t sent = 0;
     while (sent < bytes.size()) {
-      ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      ssize_t n = wfd_ == fd_ ? ::send(wfd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL) : write_pipe(bytes.data() + sent, bytes.size() - sent);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         std::string why = std::strerror(errno);
@@ -487,6 +532,23 @@ class Client {
     }
   }
 
+  // write() to the child's stdin without the SIGPIPE a dead child would raise in the game.
+  ssize_t write_pipe(const char* data, size_t size) {
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    ssize_t n = ::write(wfd_, data, size);
+    int err = errno;
+    if (n < 0 && err == EPIPE) {
+      timespec zero{0, 0};
+      sigtimedwait(&pipe_set, nullptr, &zero);  // take the pending SIGPIPE away
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    errno = err;
+    return n;
+  }
+
   // Wait up to timeout_ms for bytes, then file every whole message: responses by msgid,
   // notifications in order.
   void read(int timeout_ms) {
@@ -495,7 +557,7 @@ class Client {
     int r = ::poll(&p, 1, timeout_ms);
     if (r <= 0) return;
     char chunk[65536];
-    ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    ssize_t n = ::read(fd_, chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) return;
     if (n <= 0) { close(); throw std::runtime_error("soundtrack: the server closed the connection"); }
     if (pos_ > 0) { buf_.erase(0, pos_); pos_ = 0; }
@@ -524,7 +586,9 @@ class Client {
 
   std::string host_;
   int port_;
-  int fd_ = -1;
+  int fd_ = -1;   // read from (the socket, or the child's stdout)
+  int wfd_ = -1;  // write to (the socket, or the child's stdin)
+  pid_t child_ = -1;
   int timeout_ms_;
   uint32_t next_id_ = 0;
   uint64_t seq_ = 0;

@@ -4,6 +4,7 @@
 //   ./test_cases reconnect HOST PORT SEED OUT.f32
 //   ./test_cases heard HOST PORT SEED LATENCY_FRAMES OUT.f32
 //   ./test_cases latency HOST PORT N          (round trips, for integrations/bench_latency.py)
+//   ./test_cases spawn SEED OUT.f32 PROGRAM ARGS...   (the server as a child over stdio)
 // The lines printed are the same in every language's version (see tests/test_integrations.py).
 #include <algorithm>
 #include <chrono>
@@ -148,8 +149,34 @@ static int latency(const char* host, int port, int n) {
   return 0;
 }
 
+// The server as a child process over stdio: `./test_cases spawn SEED OUT.f32 PROGRAM ARGS...`
+static int spawned(long long seed, const char* out_path, const std::string& program, const std::vector<std::string>& args) {
+  auto c = soundtrack::Client::spawn(program, args, 60000);
+  Value hello = c->hello("controller");
+  std::printf("hello graph=%s sample_rate=%lld\n", hello["graph"].as_string().c_str(), (long long)hello["sample_rate"].as_int());
+  c->load(seed);
+  c->start();
+  std::ofstream out(out_path, std::ios::binary);
+  for (int k = 0; k < 8; ++k) {
+    soundtrack::Block b = c->render(kBlock);
+    std::printf("block %lld %lld\n", (long long)b.frame, (long long)b.frames);
+    out.write(reinterpret_cast<const char*>(b.pcm.data()), static_cast<std::streamsize>(b.pcm.size() * sizeof(float)));
+  }
+  c->close();  // end of input: the server exits, and close() reaps it
+  std::printf("done\n");
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc == 5 && std::string(argv[1]) == "latency") return latency(argv[2], std::atoi(argv[3]), std::atoi(argv[4]));
+  if (argc >= 5 && std::string(argv[1]) == "spawn") {
+    try {
+      return spawned(std::atoll(argv[2]), argv[3], argv[4], std::vector<std::string>(argv + 5, argv + argc));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "FAIL %s\n", e.what());
+      return 1;
+    }
+  }
   if (argc < 6) {
     std::fprintf(stderr, "usage: %s reentrant|reconnect|heard|latency HOST PORT SEED ...\n", argv[0]);
     return 2;
