@@ -3,6 +3,7 @@
 #   lua5.4 + lua-socket   the LÖVE/Lua client        mono-mcs + mono-runtime   the Unity C# client
 #   godot3-server         the Godot 3 client, headless (only where the package exists)
 #   g++                   the C++ client (build-essential)
+#   nodejs + npm          the reference Node.js client (npm ci fetches @msgpack/msgpack)
 # Installs what is missing with apt-get when permitted (root, or passwordless sudo); otherwise
 # prints one line naming what to install and exits 0: the tests for a missing tool skip, naming it.
 set -u
@@ -14,6 +15,8 @@ command -v mcs >/dev/null 2>&1 || missing+=(mono-mcs)
 command -v mono >/dev/null 2>&1 || missing+=(mono-runtime)
 command -v godot3-server >/dev/null 2>&1 || missing+=(godot3-server)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""

@@ -413,6 +413,11 @@ def test_lua_stream_raises_markers_when_heard(server: Server) -> None:
     check_heard(out, latency=1024, tick=256)
 
 
+def test_love_example_and_stream_parse() -> None:
+    lua = lua_ready()  # LÖVE itself does not run here: main.lua and stream.lua must at least load
+    for f in ("main.lua", "soundtrack/stream.lua"):
+        run([lua, "-e", f"local f, err = loadfile({f!r}); assert(f, err)"], cwd=INTEGRATIONS / "love")
+
 def test_lua_msgpack_decodes_and_encodes_what_python_msgpack_does(tmp_path: Path) -> None:
     lua = lua_ready()
     # every integer width and sign, float64, str of each length class, nested arrays and maps

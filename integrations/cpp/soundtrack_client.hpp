@@ -625,6 +625,7 @@ class Player {
   using Handler = std::function<void(const std::string& kind, const Value& payload)>;
 
   explicit Player(PlayerOptions o) : o_(std::move(o)) {}
+  Player(const std::string& host, int port) : o_(with_address(host, port)) {}
   Player(const Player&) = delete;
   Player& operator=(const Player&) = delete;
   ~Player() { stop(); }
@@ -707,6 +708,13 @@ class Player {
     Value params;
     std::string kind;
   };
+
+  static PlayerOptions with_address(const std::string& host, int port) {
+    PlayerOptions o;
+    o.host = host;
+    o.port = port;
+    return o;
+  }
 
   void emit(int64_t ring_frame, std::string kind, Value payload) {
     std::lock_guard<std::mutex> lock(mu_);

@@ -1,48 +1,29 @@
--- A LÖVE 11 example: music from `soundtrack serve`, played through a QueueableSource.
+-- A LÖVE 11 example: music from `soundtrack serve`, played through a QueueableSource by
+-- Soundtrack.stream, which raises each marker as it is heard and reconnects by itself.
 --   soundtrack serve graphs/dungeon.toml --tcp 127.0.0.1:7700 &
 --   love integrations/love          (space: enemy_spotted, c: enemy_lost, up/down: intensity)
 local Soundtrack = require("soundtrack")
 
-local BLOCK = 2048   -- frames per queued buffer (43 ms at 48 kHz)
-local BUFFERS = 4    -- queued buffers: the latency from an event to the sound is about BUFFERS * BLOCK
-local client, source, hello
+local BLOCK = 1024   -- frames per queued buffer (21 ms at 48 kHz)
+local BUFFERS = 4    -- queued buffers: an event sounds up to BUFFERS * BLOCK frames later
+local client, music
 local intensity, last = 0.5, "waiting for the first bar"
-local ok_ffi, ffi = pcall(require, "ffi")
-
-local function to_sound_data(block)
-  local sd = love.sound.newSoundData(block.frames, hello.sample_rate, 16, block.channels)
-  if ok_ffi and sd.getFFIPointer then
-    ffi.copy(sd:getFFIPointer(), block.pcm, #block.pcm)  -- s16 little-endian is SoundData's layout
-  else
-    for i = 0, block.frames * block.channels - 1 do
-      local lo, hi = block.pcm:byte(2 * i + 1, 2 * i + 2)
-      local v = hi * 256 + lo
-      if v >= 32768 then v = v - 65536 end
-      sd:setSample(i, v / 32768)
-    end
-  end
-  return sd
-end
 
 function love.load()
   local addr = os.getenv("SOUNDTRACK_TCP") or "127.0.0.1:7700"
   local host, port = addr:match("^(.*):(%d+)$")
   client = assert(Soundtrack.connect(host, tonumber(port)))
-  hello = client:hello({ role = "controller", client = "love-example" })
+  local hello = client:hello({ role = "controller", client = "love-example" })
   client:load()
-  client:on("bar", function(p) last = string.format("bar %d of %s", p.bar, p.state) end)
-  client:on("transition", function(p) last = string.format("%s -> %s at frame %d", p.from, p.to, p.frame) end)
-  client:subscribe({ "bar", "transition" })
   client:start()
-  source = love.audio.newQueueableSource(hello.sample_rate, 16, hello.channels, BUFFERS)
+  local source = love.audio.newQueueableSource(hello.sample_rate, 16, hello.channels, BUFFERS)
+  music = Soundtrack.stream(client, source, { block = BLOCK, sample_rate = hello.sample_rate, latency_frames = 1024 })
+  music:on("bar", function(m) last = string.format("bar %d of %s", m.bar or 0, m.state) end)
+  music:on("transition", function(m) last = string.format("%s -> %s at frame %d", m.from, m.to, m.frame) end)
 end
 
 function love.update()
-  client:poll(0)
-  while source:getFreeBufferCount() > 0 do
-    source:queue(to_sound_data(client:render(BLOCK, "s16")))
-  end
-  if not source:isPlaying() then source:play() end
+  if not music:update() then last = "server away: " .. tostring(music.last_error) end
 end
 
 function love.keypressed(key)
