@@ -57,6 +57,9 @@ signal failed(message: String)
 @export var block_frames := 1024
 ## Render requests kept outstanding.
 @export var in_flight := 2
+## Decoded blocks waiting for the main thread to push them: each frame pushes at most these, so
+## raise it if the game can run below about 25 fps (48000 / (2 x 1024)); each adds a block of latency.
+@export var queue_blocks := 2
 ## The generator's buffer in seconds: the latency from an event to the sound it changes.
 @export var buffer_seconds := 0.1
 @export var bus := &"Master"
@@ -285,8 +288,8 @@ func _pull(c, flight: Array) -> bool:
 			_post("lost", {"message": r.error.message})
 			return false
 		_post(cmd[2] if r.error == null else "error", r.result if r.error == null else r.error)
-	# keep about two blocks decoded beyond what the generator has room for
-	while flight.size() < in_flight and waiting + flight.size() * block_frames < 2 * block_frames:
+	# keep queue_blocks decoded (or on their way) for the main thread to push
+	while flight.size() < in_flight and waiting + flight.size() * block_frames < queue_blocks * block_frames:
 		var id: int = c.send_request("render", [block_frames, "f32"])
 		if id < 0:
 			_post("lost", {"message": c.last_error})

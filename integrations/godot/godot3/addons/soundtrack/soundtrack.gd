@@ -38,6 +38,7 @@ export var autoplay := true
 export var sample_rate := 48000                       # the server's (hello says); the generator resamples to the mix rate
 export var block_frames := 1024
 export var in_flight := 2                             # render requests outstanding
+export var queue_blocks := 2                          # decoded blocks waiting for the main thread (raise it below ~25 fps)
 export var buffer_seconds := 0.1                      # the generator's buffer: latency from an event to the sound
 export var bus := "Master"
 
@@ -265,8 +266,8 @@ func _pull(c, flight: Array) -> bool:
 			_post("lost", {"message": r.error.message})
 			return false
 		_post(cmd[2] if r.error == null else "error", r.result if r.error == null else r.error)
-	# keep about two blocks decoded beyond what the generator has room for
-	while flight.size() < in_flight and waiting + flight.size() * block_frames < 2 * block_frames:
+	# keep queue_blocks decoded (or on their way) for the main thread to push
+	while flight.size() < in_flight and waiting + flight.size() * block_frames < queue_blocks * block_frames:
 		var id: int = c.send_request("render", [block_frames, "f32"])
 		if id < 0:
 			_post("lost", {"message": c.last_error})
