@@ -13,15 +13,14 @@ is (`entry`), where the music ends (`exit`) and how long the audio is:
    a short identity segment of silence is prepended and removed afterwards.)
 3. The role shapes the result:
 
-   - ``main``: a seamless loop of whole bars. The loop starts at the downbeat whose surroundings
-     best match those of the downbeat `bars` later (chosen among all that fit), `entry` = 0 and
-     `exit` = one cycle. The seam: when the music continues past the loop end, the last few ms
-     crossfade (equal power) into the audio just before the loop start, so the wrap continues
-     exactly as the source did into the first downbeat; when what follows is a decaying tail, the
-     tail is folded (added) onto the start, so cycle N+1 begins with cycle N's reverb. (A file
-     that starts right on its first downbeat has silence before it: its loop end fades out over
-     the same few ms.) The audio
-     after `exit` is what rings when the loop stops.
+   - ``main``: one loop cycle of whole bars, head and tail apart (the sequencer plays each cycle's
+     tail on top of whatever follows it). The loop starts at the downbeat whose surroundings best
+     match those of the downbeat `bars` later (chosen among all that fit), `entry` = 0 and `exit`
+     = one cycle. When the music continues past the loop end, the tail is that continuation
+     over a short seam (equal power, fading out) and the head fades in over the same frames, so
+     a repeat crossfades from the music's own continuation into the loop's first downbeat (both
+     on the grid); when what follows is a decaying tail, the head is the cycle as played and
+     the tail is its ring (trimmed, faded at the very end).
    - ``intro``, ``bridge``, ``stinger``: bar 1 beat 1 at the first downbeat (the pickup before it
      kept), `bars` bars to `exit`, then the tail: a decaying tail kept, continuing music faded out
      over one beat.
@@ -45,8 +44,9 @@ from soundtrack.stem import ROLES, StemGrid
 from soundtrack.stretch import timemap_stretch
 from soundtrack.timing import BeatGrid, Meter, check_sample_rate, parse_bpm
 
-CONFORM_VERSION = "1"
-SEAM_SECONDS = 0.04  # the loop seam's equal-power overlap (at most a quarter beat)
+CONFORM_VERSION = "2"  # 2: main loops keep head and tail apart (no fold)
+SEAM_SECONDS = 0.02  # the loop seam's equal-power overlap (at most a quarter beat): short, as it
+# blends the continuation's downbeat with the loop's own
 TAIL_FLOOR_DB = -70.0  # a tail is trimmed where it stays below this (dBFS)
 OUTRO_FADE_SECONDS = 0.05
 CORRECTION_RADIUS_SECONDS = 0.04  # how far the stretched attacks may be from their grid frames to be corrected
@@ -245,7 +245,7 @@ def _similarity(y: np.ndarray, a: int, b: int, half: int) -> float:
 
 
 def _shape_main(y: np.ndarray, grid: BeatGrid, track: BeatTrack, targets: np.ndarray, bars: int | None) -> tuple[np.ndarray, StemGrid]:
-    """Main: one seamless cycle of whole bars, entry 0, plus the stop tail (see module docstring)."""
+    """Main: one cycle of whole bars, entry 0: its head, then its tail (see module docstring)."""
     sr = grid.sample_rate
     beat = int(grid.frames_per_beat)
     music_end = int(targets[-1]) + beat
@@ -258,34 +258,19 @@ def _shape_main(y: np.ndarray, grid: BeatGrid, track: BeatTrack, targets: np.nda
     if not starts:
         starts = [0]
     seam = max(1, min(int(SEAM_SECONDS * sr), beat // 4))
-    scored = []
-    for j in starts:
-        s, e = grid.bar_frame(j), grid.bar_frame(j + bars)
-        # prefer starts with pre-roll for the seam, then the best match of the two downbeats
-        scored.append((s >= seam, _similarity(y, s, e, beat // 2), -j))
-    j = -max(scored)[2]
+    j = max(starts, key=lambda i: (_similarity(y, grid.bar_frame(i), grid.bar_frame(i + bars), beat // 2), -i))
     start, end = grid.bar_frame(j), grid.bar_frame(j + bars)
-    if end > y.shape[0]:
-        y = np.concatenate([y, np.zeros((end - y.shape[0], y.shape[1]), np.float32)])
-    period = end - start
+    if end + seam > y.shape[0]:
+        y = np.concatenate([y, np.zeros((end + seam - y.shape[0], y.shape[1]), np.float32)])
     body = y[start:end].copy()
     after = y[end:]
-    continues = _music_continues(y, end, beat, (start, end))
-    if continues:
-        if start >= seam:
-            fout = fade_curve(seam, "equal-power", fade_in=False)[:, None]
-            fin = fade_curve(seam, "equal-power", fade_in=True)[:, None]
-            body[period - seam :] = body[period - seam :] * fout + y[start - seam : start] * fin
-        else:
-            body[period - seam :] *= fade_curve(seam, "equal-power", fade_in=False)[:, None]
-        tail = _fade_tail(after[:beat].copy(), min(beat, after.shape[0]))
+    if _music_continues(y, end, beat, (start, end)):
+        body[:seam] *= fade_curve(seam, "equal-power", fade_in=True)[:, None]
+        tail = after[:seam] * fade_curve(seam, "equal-power", fade_in=False)[:, None]
     else:
         tail = _trim_silence(after.copy(), 0)
         tail = _fade_tail(tail, min(int(OUTRO_FADE_SECONDS * sr), tail.shape[0]))
-        for k in range(0, tail.shape[0], period):  # fold the ring onto the start, cycle by cycle
-            seg = tail[k : k + period]
-            body[: seg.shape[0]] += seg
     out = np.ascontiguousarray(np.concatenate([body, tail]), dtype=np.float32)
-    sg = _stem_grid(grid.shifted(0), 0, period, out.shape[0], bars)
+    sg = _stem_grid(grid.shifted(0), 0, end - start, out.shape[0], bars)
     return out, sg
 

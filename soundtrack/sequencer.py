@@ -18,16 +18,21 @@ Semantics (pinned by tests/test_sequencer*.py and tests/test_transitions.py):
   (posted before its `commit_frame`); once any of a plan sounds, a newer event is resolved
   from that plan's target state and queues behind it (its edit point is at or after the
   target's entry).
-- Main loops repeat seamlessly; with variants, the next one is drawn at each loop end with no
-  immediate repeat (numpy ``default_rng(seed)``); a variant change lets the old one's tail ring.
+- Main loops repeat seamlessly by construction: a stem's head (up to its exit) and its tail (the
+  ring after it) are kept apart, and every cycle's tail rings on top of whatever follows it (the
+  same loop again, another variant, the next state's segment), so each seam is the continuous
+  performance. With variants, the next one is drawn at each loop end with no immediate repeat
+  (numpy ``default_rng(seed)``).
 - `set_param(name, value)` moves the layers the parameter names toward their gains, starting
   on the next beat (the parameter's `quantize`) and ramping per sample over its `ramp`.
 - `stinger(name)` overlays a one-shot whose entry lands on the next beat or bar; it is refused
   (``accepted=False``) within `min_interval` seconds of the same stinger.
 - `set_tempo(bpm)` (or ``set_param("tempo", bpm)``) switches the playing state to the bank's
   tempo variant nearest `bpm` on the next bar, with a short crossfade; the grid restarts there.
-- A final safety limiter (`voices.Limiter`) keeps samples under -1 dBFS with no look-ahead and
-  no added latency; output that never exceeds the ceiling is untouched bit for bit.
+- A final safety limiter (`voices.Limiter`) keeps samples under -1 dBFS; its gain ramps over a
+  2 ms look-ahead instead of stepping, so the mix runs that far ahead of the output and a
+  command given after a render acts from `earliest_frame` (no added latency: output frame n is
+  still mix frame n). Output that never exceeds the ceiling is untouched bit for bit.
 - `fade_out(frames, at_frame=...)` fades the limited output to silence per sample, then the
   sequencer stops mixing (markers go on): a session's `stop`, a podcast's cut tail.
 """
@@ -61,6 +66,7 @@ from soundtrack.voices import F32, Clip, Envelope, Limiter, ramp_table
 
 __all__ = ["MARKER_KINDS", "Marker", "ParamChange", "Sequencer", "StingerPlan", "TempoChange"]
 
+LIMITER_LOOKAHEAD_SECONDS = Fraction(1, 500)  # 2 ms: the safety limiter ramps in, never steps
 TEMPO_XFADE_SECONDS = Fraction(1, 20)  # 50 ms: stretched and unstretched takes are aligned on the bar
 
 
@@ -135,7 +141,9 @@ class Sequencer:
         self._tempo_request: Fraction | None = None
         self._tables: dict[tuple, np.ndarray] = {}  # ramps of fixed lengths (see _table)
         self._fade: tuple[int, np.ndarray] | None = None  # fade_out: (first frame, gains), then silence
-        self._limiter = Limiter(ceiling_db)
+        self._limiter = Limiter(ceiling_db, lookahead=max(1, int(round(LIMITER_LOOKAHEAD_SECONDS * self.sample_rate))))
+        self._mixed = 0  # output frames mixed so far (the look-ahead runs ahead of `frame`)
+        self._ahead = np.zeros((0, 0), F32)  # mixed frames [frame, _mixed), not yet output
         self._tmp = np.zeros((0, 1), F32)
         self._tmp2 = np.zeros((0, 1), F32)
         self._tmp3 = np.zeros((0, 1), F32)
@@ -171,9 +179,20 @@ class Sequencer:
         """The first frame of silence after `fade_out` (its fade's end); None before it is called."""
         return None if self._fade is None else self._fade[0] + len(self._fade[1])
 
+    @property
+    def earliest_frame(self) -> int:
+        """The first frame a command given now can act on: the output so far plus what the
+        limiter's look-ahead has already mixed (0 before the first render)."""
+        return max(self._frame, self._mixed)
+
     def pop_markers(self) -> list[Marker]:
-        """The markers emitted by `render` (and refusals) since the last call, in frame order."""
-        out, self._markers = self._markers, []
+        """The markers of the output rendered so far (and refusals) since the last call, in
+        frame order; markers of frames mixed ahead of the output wait for their render."""
+        if not any(m.frame >= self._frame for m in self._markers):
+            out, self._markers = self._markers, []
+            return out
+        out = [m for m in self._markers if m.frame < self._frame]
+        self._markers = [m for m in self._markers if m.frame >= self._frame]
         return out
 
     def params(self) -> dict[str, float]:
@@ -344,18 +363,45 @@ class Sequencer:
 
     # -- rendering -----------------------------------------------------------------------------
     def render(self, frames: int) -> np.ndarray:
-        """The next `frames` frames of output: float32 (frames, channels), limited to the ceiling."""
+        """The next `frames` frames of output: float32 (frames, channels), limited to the ceiling.
+
+        The mix runs `lookahead` frames ahead of the output (the limiter ramps its gain towards
+        a peak before it arrives), so a command given after a render takes effect at the earliest
+        that many frames after the output so far (`earliest_frame`); plans report the frames."""
         if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 0:
             raise SequencerError(f"frames={frames!r} must be a non-negative int")
         frames = int(frames)
         ch = self.channels
-        out = np.zeros((frames, ch), dtype=F32)
-        if self._tmp.shape[0] < frames or self._tmp.shape[1] != ch:
-            self._tmp = np.zeros((max(frames, 1024), ch), F32)
-            self._tmp2 = np.zeros((max(frames, 1024), ch), F32)
-            self._tmp3 = np.zeros((max(frames, 1024), ch), F32)
-        start = a = self._frame
-        end = a + frames
+        look = self._limiter.lookahead
+        start = self._frame
+        end = start + frames
+        work = np.zeros((frames + look, ch), dtype=F32)  # rows 0.. = output frame `start`
+        have = self._ahead.shape[0] if self._ahead.shape[1] == ch else 0
+        if have:
+            work[:have] = self._ahead
+        self._mix(work, start, start + have, end + look)
+        out = work[:frames]
+        silent = self.silent_from
+        heard = frames if silent is None else max(0, min(end, silent) - start)
+        if heard > 0:
+            self._limiter.process(out[:heard], work[heard : heard + look])
+            if self._fade is not None:
+                _apply_fade(out, start, *self._fade)
+        elif self._fade is not None:
+            out[:] = 0.0
+        self._ahead = work[frames:].copy()
+        self._frame = end
+        return out
+
+    def _mix(self, work: np.ndarray, origin: int, a: int, end: int) -> None:
+        """Mix output frames [a, end) into `work` (row 0 = frame `origin`), running every action
+        due on the way; beat and bar markers are emitted as the frames are mixed."""
+        ch = work.shape[1]
+        if self._tmp.shape[0] < end - a or self._tmp.shape[1] != ch:
+            n = max(end - a, 1024)
+            self._tmp = np.zeros((n, ch), F32)
+            self._tmp2 = np.zeros((n, ch), F32)
+            self._tmp3 = np.zeros((n, ch), F32)
         silent = self.silent_from  # after a fade-out nothing is heard: no clip is mixed
         if silent is None:
             silent = end
@@ -368,24 +414,17 @@ class Sequencer:
             if b > a:
                 if a < silent:
                     gains = self._layers.block(a, b, ch)
-                    block = out[a - start : b - start]
+                    block = work[a - origin : b - origin]
                     for clip in self._clips:
                         clip.mix_into(block, a, b, gains, self._tmp, self._tmp2, self._tmp3)
                 self._grid.markers(a, b, self._markers)
                 a = b
-                self._frame = a
                 if any(c.out1 <= a for c in self._clips):
                     self._clips = [c for c in self._clips if c.out1 > a]
             if a >= end:
                 break
-        self._frame = end
+        self._mixed = end
         self._layers.prune(end)
-        heard = min(end, silent) - start
-        if heard > 0:  # the limiter has no look-ahead: limiting the heard frames alone is the same
-            self._limiter.process(out[:heard], start)
-            if self._fade is not None:
-                _apply_fade(out, start, *self._fade)
-        return out
 
     # -- internals: scheduling -----------------------------------------------------------------
     def _require_started(self) -> None:
@@ -393,13 +432,15 @@ class Sequencer:
             raise SequencerError("the sequencer is not started: call start(state) first")
 
     def _check_frame(self, at_frame: int | None) -> int:
+        """The frame a command acts from: now (or `at_frame`), but never inside what is
+        already mixed (the limiter's look-ahead past the output)."""
         if at_frame is None:
-            return self._frame
+            return max(self._frame, self._mixed)
         if isinstance(at_frame, bool) or not isinstance(at_frame, (int, np.integer)):
             raise TypeError(f"at_frame must be an int, got {at_frame!r}")
         if at_frame < self._frame:
             raise SequencerError(f"at_frame={at_frame} is in the past: {self._frame} frames are already rendered")
-        return int(at_frame)
+        return max(int(at_frame), self._mixed)
 
     def _at(self, frame: int, action: tuple) -> None:
         # edits and tempo switches run first at their frame, so that what they replace (a main
@@ -576,7 +617,7 @@ class Sequencer:
             return
         env = Envelope(track.env.initial)
         env.segs = list(track.env.segs)
-        clip = Clip(stem, stem.grid.exit, stem.grid.frames, frame, env=env, owner=track)
+        clip = Clip(stem, stem.grid.exit, stem.grid.frames, frame, env=env, owner=track, tail=True)
         r = min_ramp_frames(self.sample_rate)
         if clip.out1 - r > frame:
             env.scale_from(clip.out1 - r, self._table(r, "linear", False), 0.0)
@@ -594,11 +635,11 @@ class Sequencer:
                 return
             if track.fade is None or frame >= track.stopped_at + len(track.fade):
                 return
+        self._tail(track, stem, frame)  # this cycle's ring goes on under the next, whichever it is
         n = len(track.stems)
         if n > 1:
             nxt = int(self._rng.integers(n - 1))
             nxt = nxt + 1 if nxt >= track.variant else nxt  # never the same one twice in a row
-            self._tail(track, stem, frame)
             track.variant = nxt
         self._play_cycle(track, frame, 0)
 
@@ -607,8 +648,13 @@ class Sequencer:
         if old is None or old.stopped_at is not None or rec.dead_at(frame):
             return
         n = max(1, int(round(TEMPO_XFADE_SECONDS * self.sample_rate)))
+        # the rings of cycles already played go on under the new take (and stop with it later);
+        # only the old take's own cycle crossfades out
+        rings = [c for c in old.clips if c.tail and c.out1 > frame]
+        old.clips = [c for c in old.clips if not (c.tail and c.out1 > frame)]
         old.stop(frame, self._table(n, "equal-power", False))
         track = Track(old.rec, state, "main")  # later edits stop it like the take it replaces
+        track.clips = rings
         track.stems = stems
         track.bpm = bpm
         track.variant = old.variant

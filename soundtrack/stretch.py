@@ -9,8 +9,8 @@ pyrubberband, pitch unchanged.
   are exact for the new tempo (`stretched_grid`; a uniform stretch puts bar 1 and the last bar's
   end within a frame of them; the audio is cut to the exact length), and every layer goes through
   one multichannel call, so the layers are stretched identically and still sum to the mix. A
-  main loop is stretched with one loop cycle of context on either side, so the stretched loop
-  still wraps seamlessly.
+  main loop's head and tail are stretched as one piece (after silence, as the head starts dry),
+  so the stretched tail still continues the stretched head.
 
 Rubber Band runs as the `rubberband` CLI (a subprocess per call, through a 16-bit WAV file, so
 every call is scaled to `RB_PEAK` and back); this module is used at bank-build and import time,
@@ -28,7 +28,7 @@ from soundtrack.errors import AudioError, SoundtrackError, TimingError
 from soundtrack.stem import Stem, StemGrid, StemSpec
 from soundtrack.timing import BeatGrid, as_fraction, parse_bpm, round_half_up
 
-STRETCH_VERSION = "rubberband-r3-2"  # goes into the bank's cache key of tempo variants
+STRETCH_VERSION = "rubberband-r3-3"  # the bank's cache key of tempo variants; 3: loops as head + tail
 RB_ARGS = {"--fine": ""}  # the R3 engine: best transients and beat timing (see ANCHORS.md)
 # pyrubberband passes audio through a 16-bit WAV: every call runs at this peak and is scaled
 # back, so nothing clips (6 dB of headroom for Rubber Band's overshoot) and quiet audio keeps
@@ -157,17 +157,13 @@ def stretch_stem(stem: Stem, bpm: Fraction | int | float | str) -> Stem:
     # a uniform --tempo stretch, not a --timemap: with the R3 engine (3.1) a time map leaves the
     # first anchor's region unstretched, so the grid is met by cutting instead
     if stem.spec.role == "main" and g.entry == 0 and g.body_frames > 0:
-        # loop context each side (up to LOOP_CONTEXT_SECONDS), so the wrap point is stretched
-        # like any other frame and the stretched loop still wraps seamlessly
-        cycle = stacked[: g.exit]
+        # a loop's head starts dry (the cycle before rings in its own tail, not in this head):
+        # silence in front lets its first attack stretch like any other; the head and its tail
+        # are stretched as the one performance they are, so the tail still continues the head
         p = min(g.exit, int(LOOP_CONTEXT_SECONDS * sr))
         p_out = round_half_up(p * factor)
-        ext = np.concatenate([cycle[g.exit - p :], cycle, cycle[:p]])
-        result = _rubberband(ext, sr, factor=factor, skip=p_out, frames=grid.body_frames)
-        if grid.tail_frames:
-            tail_src = np.concatenate([cycle[g.exit - p :], stacked[g.exit :]])
-            tail = _rubberband(tail_src, sr, factor=factor, skip=p_out, frames=grid.tail_frames)
-            result = np.concatenate([result, tail])
+        ext = np.concatenate([np.zeros((p, stacked.shape[1]), stacked.dtype), stacked])
+        result = _rubberband(ext, sr, factor=factor, skip=p_out, frames=grid.frames)
     else:
         result = _rubberband(stacked, sr, factor=factor, frames=grid.frames)
     layers = {k: np.ascontiguousarray(result[:, i * ch : (i + 1) * ch]) for i, k in enumerate(names)}

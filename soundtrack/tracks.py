@@ -54,7 +54,10 @@ class Track:
         if self.stopped_at is not None and self.stopped_at <= frame:
             return
         self.stopped_at, self.fade = frame, table
-        seen: set[int] = set()
+        # the track's own envelope too: a loop stopped right on its end has no clip playing
+        # past `frame`, but the tail that then rings copies this envelope and must fade with it
+        self.env.scale_from(frame, table, 0.0)
+        seen: set[int] = {id(self.env)}
         for c in self.clips:
             if c.out1 <= frame:
                 continue

@@ -160,14 +160,15 @@ class Clip:
     """One stem's audio frames [a0, a1) playing from output frame `out0`, under an envelope.
 
     `layered` clips follow the global layer gains (music); others (stingers) do not. `gain` is a
-    fixed linear gain (a stinger's gain_db).
+    fixed linear gain (a stinger's gain_db). `tail` marks the ring of a finished loop cycle (what
+    sounds after its exit), which a tempo switch hands on to the new take instead of fading.
     """
 
     __slots__ = ("stem", "a0", "a1", "out0", "out1", "env", "layered", "gain", "names", "arrays", "total", "owner",
-                 "pkey", "phits", "pval")
+                 "pkey", "phits", "pval", "tail")
 
     def __init__(self, stem: Stem, a0: int, a1: int, out0: int, *, env: Envelope | None = None,
-                 layered: bool = True, gain: float = 1.0, owner: object = None) -> None:
+                 layered: bool = True, gain: float = 1.0, owner: object = None, tail: bool = False) -> None:
         self.stem = stem
         self.a0, self.a1 = a0, a1
         self.out0 = out0
@@ -180,6 +181,7 @@ class Clip:
         # every layer at unity: the stem's mix, which is the float32 sum of its layers in order
         self.total = stem.mix
         self.owner = owner
+        self.tail = tail
         self.pkey: tuple = ()  # the leading layers' constant gains in the last block, and
         self.phits = 0  # for how many blocks in a row, and their partial sum (see _prefix)
         self.pval: np.ndarray | None | object = _MISS
@@ -279,50 +281,71 @@ class Clip:
 
 @dataclass
 class Limiter:
-    """A safety peak limiter with no look-ahead whose state is one integer, so it is block-size
+    """A look-ahead safety peak limiter whose state is one integer, so it is block-size
     independent bit for bit.
 
-    The attenuation needed at frame n is computed in integer milli-dB (rounded up), then held
-    and released at `release_mdb_per_frame` per frame: ``a[n] = max(0, max_{m<=n}(need[m] + m)
-    - n)`` (in units), a running maximum over absolute frames. Audio that never exceeds the
-    ceiling, and that follows no gain reduction still releasing, passes through untouched.
+    The attenuation needed at frame n is computed in integer milli-dB (rounded up). Each need is
+    approached along a linear ramp (in dB) over the `lookahead` frames before it, and released
+    at `release_mdb_per_frame` per frame after it:
+    ``a[n] = max(max_{0<=k<=L} need[n+k] * (L-k) / L,  a[n-1] - release)``. The gain therefore
+    never steps (an instant gain change on loud music is itself a click), and the ceiling holds
+    at every peak. `process` is given the `lookahead` frames that follow the block (mixed but not
+    yet output). Audio that never exceeds the ceiling, and that follows no gain reduction still
+    releasing, passes through untouched.
     """
 
     ceiling_db: float = -1.0
+    lookahead: int = 96  # frames (2 ms at 48 kHz)
     release_mdb_per_frame: int = 1  # 48 dB/s at 48 kHz: a 6 dB reduction recovers in 125 ms
-    state: int = -(2**62)  # running max of need[m] + m
+    state: int = 0  # attenuation (milli-dB) at the last frame processed
 
     def __post_init__(self) -> None:
         self._ceiling = float(np.float32(10.0 ** (self.ceiling_db / 20.0)))
+        if self.lookahead < 1:
+            raise ValueError(f"lookahead={self.lookahead} must be at least 1 frame")
 
     @property
     def ceiling(self) -> float:
         return self._ceiling
 
     def reset(self) -> None:
-        self.state = -(2**62)
+        self.state = 0
 
-    def process(self, block: np.ndarray, start: int) -> None:
-        """Limit `block` (frames x channels, float32) in place; its row 0 is output frame `start`."""
+    def _need(self, a: np.ndarray) -> np.ndarray:
+        peak = np.max(np.abs(a), axis=1).astype(np.float64) / self._ceiling
+        need = np.zeros(a.shape[0], dtype=np.int64)
+        hot = peak > 1.0
+        need[hot] = np.ceil(20000.0 * np.log10(peak[hot])).astype(np.int64)
+        return need
+
+    def process(self, block: np.ndarray, ahead: np.ndarray) -> None:
+        """Limit `block` (frames x channels, float32) in place, seeing `ahead` (up to
+        `lookahead` frames that follow it; fewer only at the very end of the audio)."""
         n = block.shape[0]
         if n == 0:
             return
-        ceiling = self._ceiling
-        if self.state - start <= 0 and float(block.max()) <= ceiling and float(block.min()) >= -ceiling:
+        c = self._ceiling
+        quiet = float(block.max()) <= c and float(block.min()) >= -c
+        if ahead.shape[0]:
+            quiet = quiet and float(ahead.max()) <= c and float(ahead.min()) >= -c
+        r = self.release_mdb_per_frame
+        if quiet and self.state <= 0:
             return
-        peak = np.max(np.abs(block), axis=1)
-        over = peak.astype(np.float64) / ceiling
-        need = np.zeros(n, dtype=np.int64)
-        hot = over > 1.0
-        need[hot] = np.ceil(20000.0 * np.log10(over[hot])).astype(np.int64)
-        frames = np.arange(start, start + n, dtype=np.int64)
-        b = np.where(hot, need + frames, -(2**62))
-        b[0] = max(int(b[0]), self.state)
-        run = np.maximum.accumulate(b)
-        self.state = int(run[-1])
-        atten = np.maximum(run - frames, 0)
+        L = self.lookahead
+        need = self._need(np.concatenate([block, ahead]) if ahead.shape[0] else block)
+        m = need.shape[0]
+        cone = need[:n].copy()
+        if need.any():
+            for k in range(1, min(L, m - 1) + 1):  # the ramps towards the needs ahead
+                lim = min(n, m - k)
+                np.maximum(cone[:lim], (need[k : k + lim] * (L - k) + L - 1) // L, out=cone[:lim])
+        idx = np.arange(n, dtype=np.int64)
+        atten = np.maximum.accumulate(cone + idx * r) - idx * r
+        atten = np.maximum(atten, self.state - (idx + 1) * r)
+        atten = np.maximum(atten, 0)
+        self.state = int(atten[-1])
         if not atten.any():
             return
         gain = np.power(10.0, -atten / 20000.0).astype(F32)
         block *= gain[:, None]
-        np.clip(block, -ceiling, ceiling, out=block)  # float rounding of gain * peak
+        np.clip(block, -c, c, out=block)  # float rounding of gain * peak

@@ -1,9 +1,12 @@
 """Synthetic stems on exact grids for the sequencer tests (not a test module).
 
-Every layer is a sine whose frequency is distinct per state and layer; main loops hold a whole
-number of cycles per loop, so they wrap seamlessly; pickups rise from silence and tails decay
-to silence with raised-cosine envelopes. So the stems contain no jumps of their own, and the
-output after a fade can be compared sample for sample with the stem that should be playing.
+Every layer is a sine whose frequency is distinct per state and layer; pickups rise from silence
+and tails decay to silence with raised-cosine envelopes. A main loop holds a whole number of
+cycles and is stored as the bank stores loops, head and tail apart: its tail (cos^2) continues
+the sine past the exit, and its head rises over the same frames (sin^2), so a repeat (the next
+head plus this tail, as the sequencer plays it) is the steady sine exactly, and a change of
+variant is a smooth crossfade. So the stems contain no jumps of their own, and the output can be
+compared sample for sample with what should be playing (`steady` gives it for a main).
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ def tone_stem(role: str, *, bpm: Fraction | int, bars: int = 0, beats: int | Non
         env[:pickup] = np.sin(0.5 * np.pi * (np.arange(pickup) + 0.5) / pickup) ** 2
     if tail:
         env[exit_:] = np.cos(0.5 * np.pi * (np.arange(tail) + 0.5) / tail) ** 2
+        if role == "main":  # the head rises as the tail of the cycle before falls
+            n = min(tail, body)
+            env[:n] = np.sin(0.5 * np.pi * (np.arange(n) + 0.5) / tail) ** 2
     out = {}
     for i, name in enumerate(layers):
         f = freq * (1 + 0.5 * i)

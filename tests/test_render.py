@@ -1,4 +1,4 @@
-"""The procedural renderer on hand-written scores: exact frames, loop folding, tails, loudness, MIDI."""
+"""The procedural renderer on hand-written scores: exact frames, loop heads and tails, loudness, MIDI."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ import numpy as np
 import pyloudnorm
 import pytest
 
-from soundtrack.analysis import detect_onsets, seam_report
+from soundtrack.analysis import detect_onsets
 from soundtrack.errors import GenerationError
 from soundtrack.generate.procedural.effects import reverb, reverb_ir
 from soundtrack.generate.procedural.midi import key_signature_name, score_to_midi
-from soundtrack.generate.procedural.render import default_soundfont, fold_loop, note_frames, place, render_score
+from soundtrack.generate.procedural.render import default_soundfont, note_frames, place, render_score, steady_cycle
 from soundtrack.generate.procedural.score import Part, Score
 from soundtrack.generate.procedural.synth import SYNTHS, NoteEvent, render_notes
 from soundtrack.pitch import Key
 from soundtrack.timing import Meter
+from clicks import find_clicks
 
 SR = 48_000
 
@@ -106,46 +107,68 @@ def _mix(r):
     return m
 
 
-def test_main_loop_is_seamless_and_the_unfolded_cycle_is_not(renders):
+def play_cycles(*cycles) -> np.ndarray:
+    """Loop cycles (audio, exit) back to back as the sequencer plays them: each head starts at
+    the previous cycle's exit while everything before rings on (heads and tails summed)."""
+    total = sum(e for _, e in cycles[:-1]) + cycles[-1][0].shape[0]
+    total = max(total, max(sum(e for _, e in cycles[:i]) + a.shape[0] for i, (a, _) in enumerate(cycles)))
+    out = np.zeros((total, cycles[0][0].shape[1]))
+    at = 0
+    for a, e in cycles:
+        out[at : at + a.shape[0]] += a
+        at += e
+    return out
+
+
+def test_main_loop_head_starts_dry_and_repeats_like_the_continuous_performance(renders):
     main = renders["main"]
-    body = _mix(main)[: main.exit]
-    rep = seam_report(body)
-    assert rep.seamless, rep
-    # the same music without folding: its reverb and the held notes stop dead at the seam
-    intro = renders["intro"]
-    raw = _mix(intro)[intro.entry : intro.exit]
-    raw_rep = seam_report(raw)
-    assert raw_rep.jump > 0.0 and not np.allclose(raw[:2000], body[:2000], atol=1e-4)
+    mix, e = _mix(main), main.exit
+    # nothing of an earlier cycle rings in the head: it starts as the music starts
+    assert np.max(np.abs(mix[:8])) < 1e-3
+    assert main.frames > e + SR // 4  # and the tail is kept apart: reverb and releases after exit
+    played = play_cycles((mix, e), (mix, e), (mix, e))
+    assert not find_clicks(played, SR, at=[e, 2 * e])
+    # a repeat is the same music continued: the second cycle's first beat is the first's
+    # plus the first's tail, exactly
+    np.testing.assert_allclose(played[e : e + 4800], mix[:4800] + mix[e : e + 4800], atol=1e-6)
 
 
-def test_fold_equals_the_steady_state_of_repeating_the_cycle():
+def test_a_loop_without_its_tail_clicks_and_a_folded_one_doubles_at_a_variant_change():
+    """The two ways to get a loop seam wrong, both caught by the detector."""
+    s = Score(bpm=F(120), meter=Meter(4, 4), key=Key(), bars=1, role="main", style="t", loop=True, reverb_seconds=1.0)
+    part = Part("harmony", "tri", synth="triangle", reverb=0.5)
+    part.add(F(0), F(4), 57, 100)  # held to the very end: its release and reverb spill past the loop end
+    s.parts = [part]
+    r = render_score(s, sample_rate=SR, soundfont="unused.sf2")
+    a, e = r.layers["harmony"].astype(np.float64), r.exit
+    good = play_cycles((a, e), (a, e))
+    assert not find_clicks(good, SR, at=[e])
+    cut = np.concatenate([a[:e], a[:e]])  # the head repeated, its tail dropped
+    assert find_clicks(cut, SR, at=[e])
+    # the old bank format: each loop's own tail folded onto its head, then followed by a
+    # different loop (here: the same notes a fifth up, dry at first) -> the tail steps in twice
+    s2 = Score(**{**s.__dict__})
+    p2 = Part("harmony", "tri", synth="triangle", reverb=0.5)
+    p2.add(F(0), F(4), 64, 100)
+    s2.parts = [p2]
+    b = render_score(s2, sample_rate=SR, soundfont="unused.sf2").layers["harmony"].astype(np.float64)
+    folded_a = steady_cycle(a, e)
+    folded_b = steady_cycle(b, e)
+    doubled = np.concatenate([folded_a, folded_b])  # b's head carries b's own tail where a's rings
+    assert find_clicks(doubled, SR, at=[e])
+    assert not find_clicks(play_cycles((a, e), (b, e)), SR, at=[e])
+
+
+def test_steady_cycle_equals_repeating_the_cycle():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2500, 2))
     period = 1000
-    body, tail = fold_loop(x, period)
-    # play the cycle 6 times, keep cycle 4 (steady state) and what rings after the last one
+    body = steady_cycle(x, period)
     n = 6 * period + x.shape[0]
     y = np.zeros((n, 2))
     for k in range(6):
         y[k * period : k * period + x.shape[0]] += x
     np.testing.assert_allclose(body, y[4 * period : 5 * period])
-    np.testing.assert_allclose(tail, y[6 * period : 6 * period + tail.shape[0]])
-    assert tail.shape[0] == x.shape[0] - period
-    assert not np.any(y[6 * period + tail.shape[0] :])
-
-
-def test_triangle_note_across_the_loop_end_is_folded_onto_the_start():
-    s = Score(bpm=F(120), meter=Meter(4, 4), key=Key(), bars=1, role="main", style="t", loop=True, reverb_seconds=1.0)
-    part = Part("bass", "tri", synth="triangle", reverb=0.0)
-    part.add(F(0), F(4), 45, 100)  # held to the very end: its release spills past the loop end
-    s.parts = [part]
-    r = render_score(s, sample_rate=SR, soundfont="unused.sf2")
-    body = r.layers["bass"][: r.exit]
-    assert seam_report(body).seamless
-    unfolded = render_score(s.__class__(**{**s.__dict__, "loop": False, "role": "intro"}), sample_rate=SR,
-                            soundfont="unused.sf2").layers["bass"][: r.exit]
-    bad = seam_report(unfolded)
-    assert bad.jump > 5 * bad.jump_inside  # a click a naive loop would have
 
 
 def test_outro_rings_out_to_silence(renders):

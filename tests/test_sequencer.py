@@ -252,20 +252,30 @@ def test_the_limiter_keeps_peaks_under_the_ceiling_and_leaves_quiet_audio_alone(
     assert np.abs(b).max() < 10 ** (-1 / 20) and np.array_equal(a, b)
 
 
-def test_the_limiter_is_block_size_independent() -> None:
-    rng = np.random.default_rng(0)
-    x = (rng.standard_normal((20_000, 2)) * 0.5).astype(np.float32)
-    x[5000:5100] *= 4
-    whole = x.copy()
-    Limiter().process(whole, 0)
+def _limit_in_blocks(x: np.ndarray, sizes: list[int]) -> np.ndarray:
     lim, parts, pos = Limiter(), [], 0
-    for n in [1, 999, 4096, 3, 7000, 20_000]:
+    for n in sizes:
         part = x[pos : pos + n].copy()
-        lim.process(part, pos)
+        lim.process(part, x[pos + n : pos + n + lim.lookahead])
         parts.append(part)
         pos += n
-    assert np.array_equal(np.concatenate(parts), whole)
+    return np.concatenate(parts)
+
+
+def test_the_limiter_is_block_size_independent_and_ramps_its_gain() -> None:
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((20_000, 2)) * 0.2).astype(np.float32)
+    x[5000:5100] *= 8  # a burst 10 dB over the ceiling
+    whole = _limit_in_blocks(x, [20_000])
+    assert np.array_equal(_limit_in_blocks(x, [1, 999, 4096, 3, 7000, 20_000]), whole)
     assert np.abs(whole).max() <= 10 ** (-1 / 20)
+    # the gain ramps down over the look-ahead before the burst instead of stepping at it
+    gain = np.abs(whole[:, 0].astype(np.float64)) / np.maximum(np.abs(x[:, 0]), 1e-9)
+    g = gain[4800:5300][np.abs(x[4800:5300, 0]) > 0.05]
+    assert g.min() < 0.4
+    before = gain[5000 - 96 : 5000][np.abs(x[5000 - 96 : 5000, 0]) > 0.05]
+    assert before.min() < 0.9 and np.all(np.diff(np.log(before)) < 0.05)  # ramping, not a step
+    assert np.array_equal(whole[:4800], x[:4800])  # untouched before the look-ahead
 
 
 def test_fade_curves_are_what_they_say() -> None:

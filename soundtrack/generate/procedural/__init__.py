@@ -22,7 +22,7 @@ class ProceduralGenerator:
     """
 
     name = "procedural"
-    version = "2"
+    version = "3"  # 3: loops keep head and tail apart
 
     def __init__(self, *, soundfont: str | None = None) -> None:
         if soundfont is not None and not isinstance(soundfont, str):

@@ -6,13 +6,17 @@ own (own synth, own reverb), so the mix is exactly the float32 sum of the layers
 
 Roles shape the audio after the music's last bar (`exit`):
 
-- a loop (main) keeps exactly one cycle ``[0, exit)`` with everything that rings past the loop
-  end folded (added) back onto its start, so cycle N+1 begins with cycle N's reverb and release;
-  the audio after `exit` is what rings when the loop stops;
-- everything else keeps its own tail, trimmed where it falls below -70 dBFS; an outro also
-  fades its last moments so it ends below -60 dBFS.
+- a loop (main) is one cycle as if played once: its head ``[0, exit)`` starts dry (nothing of
+  an earlier cycle rings in it) and its tail (after `exit`) is everything that rings past the
+  loop end. The sequencer adds the tail of whatever played before onto each head (the same
+  loop again, another variant, an intro), so each seam equals the continuous performance; a
+  tail folded into the head would be right only when the loop follows itself, and doubles the
+  reverb (a step at the seam) whenever another variant or state precedes it;
+- every tail is trimmed where it falls below -70 dBFS; an outro also fades its last moments so
+  it ends below -60 dBFS.
 
-All layers share one gain that sets the mix (over the music, entry to exit) to the nominal
+All layers share one gain that sets the mix (over the music, entry to exit; for a loop, the
+cycle as heard while it repeats: head plus the tails of the cycles before) to the nominal
 loudness and keeps every layer and the mix at or below -1 dBFS sample peak. No limiter, so the
 layers still sum to the mix.
 """
@@ -255,24 +259,14 @@ def _fit(x: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([x, np.zeros((n - x.shape[0],) + x.shape[1:])])
 
 
-def fold_loop(x: np.ndarray, period: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split one rendered cycle `x` (frames, ch) into its steady-state loop body and stop tail.
-
-    body[t] = sum_k x[t + k*period] (k >= 0): the cycle as heard while the loop repeats;
-    tail[t] = sum_k x[period + t + k*period] (k >= 0): what rings after the loop stops.
-    """
+def steady_cycle(x: np.ndarray, period: int) -> np.ndarray:
+    """One cycle of the loop `x` (head ``[0, period)`` then its tail) as heard while it repeats:
+    ``sum_k x[t + k*period]`` (k >= 0). For measuring only: the stem keeps head and tail apart."""
     if period <= 0:
         raise GenerationError(f"loop period={period} frames must be positive")
     n = x.shape[0]
     cycles = max(1, -(-n // period))
-    padded = _fit(x, cycles * period).reshape((cycles, period) + x.shape[1:])
-    body = padded.sum(axis=0)
-    rest = x[period:]
-    tail = np.zeros_like(rest)
-    for k in range(0, rest.shape[0], period):
-        seg = rest[k:]
-        tail[: seg.shape[0]] += seg
-    return body, tail
+    return _fit(x, cycles * period).reshape((cycles, period) + x.shape[1:]).sum(axis=0)
 
 
 def _end_fade(n: int, *, silent: int) -> np.ndarray:
@@ -333,18 +327,19 @@ def render_score(
     layers: dict[str, np.ndarray] = {}
     for name, a in wet.items():
         a = _fit(a, length)
-        if placement.loop:
-            body, tail = fold_loop(a, exit_)
-            a = np.concatenate([body, tail])
         layers[name] = _fit(a, min(a.shape[0], exit_ + max_tail))
     mix = sum(layers.values())
 
-    # one gain for every layer: nominal loudness over the music, then the peak ceiling
+    # one gain for every layer: nominal loudness over the music as heard (a loop: repeating),
+    # then the peak ceiling, on the stem and on the repeating loop alike
+    heard = steady_cycle(mix, exit_) if placement.loop else mix
     use_body = exit_ - entry >= int(0.4 * sample_rate)
-    loud = integrated_loudness((mix[entry:exit_] if use_body else mix).astype(np.float32), sample_rate)
+    loud = integrated_loudness((heard[entry:exit_] if use_body else heard).astype(np.float32), sample_rate)
     gain = db_to_gain(target_lufs - loud) if loud > SILENCE_LUFS else 1.0
     ceiling = db_to_gain(PEAK_CEILING_DB - 0.02)  # margin for float32 rounding of the sum
-    peak = max([float(np.max(np.abs(mix)))] + [float(np.max(np.abs(x))) for x in layers.values()])
+    peak = max([float(np.max(np.abs(mix))), float(np.max(np.abs(heard)))]
+               + [float(np.max(np.abs(x))) for x in layers.values()]
+               + ([float(np.max(np.abs(steady_cycle(x, exit_)))) for x in layers.values()] if placement.loop else []))
     if peak * gain > ceiling:
         gain = ceiling / peak
     mix = mix * gain
@@ -371,7 +366,9 @@ def render_score(
     meta = {
         # a gain shifts loudness by exactly its dB (the gates move with it)
         "loudness_lufs": round(loud + gain_to_db(gain), 2) if loud > SILENCE_LUFS else SILENCE_LUFS,
-        "peak_dbfs": round(gain_to_db(float(np.max(np.abs(mix32))) if mix32.size else 0.0), 2),
+        # as heard: a loop's repeats sum its head with the tails of the cycles before
+        "peak_dbfs": round(gain_to_db(float(np.max(np.abs(steady_cycle(mix32, exit_) if placement.loop and exit_ else mix32)))
+                                      if mix32.size else 0.0), 2),
         "gain_db": round(gain_to_db(gain), 2),
         "instruments": instruments,
     }
