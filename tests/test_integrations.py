@@ -1,14 +1,22 @@
 """Every engine client in integrations/ that this machine can run, against a live `soundtrack
-serve` child process on a tiny real bank: Lua (lua5.4 + LuaSocket), C++ (g++), C# (mcs + mono,
-the client and the Unity player through its ring buffer), Godot 3 (godot3-server, headless:
-the client and the Soundtrack node); the Godot 4 addon is syntax-checked with gdparse. Node.js
-runs in tests/test_ipc_e2e.py.
+serve` child process on a tiny real bank: Node.js (`npm test` against a CLI server, and the
+programs in node/conformance/), Lua (lua5.4 + LuaSocket), C++ (g++), C# (mcs + mono: the client
+and the Unity player through its ring buffer), Godot 3 (godot3-server, headless: the client and
+the Soundtrack node); the Godot 4 addon is syntax-checked with gdparse and held to the Godot 3
+API. The Node conformance run against the in-process server is in tests/test_ipc_e2e.py.
 
-Each client performs the same conformance run (hello, an error, subscribe, load, start, pull,
-event, pull past the edit point, set_param) and prints one line per fact; the audio it decoded
-must equal the sequencer's offline render bit for bit, and the `event` plan's edit frame must be
-the frame of the `transition` notification and of the offline plan. A client whose toolchain is
-missing is skipped with the tool's name (scripts/ensure-integration-tools.sh installs them)."""
+Each client performs the same runs and prints one line per fact:
+- conformance (hello, an error, subscribe, load, start, pull, event, pull past the edit point,
+  set_param): the audio it decoded equals the sequencer's offline render bit for bit, and the
+  `event` plan's edit frame is the frame of the `transition` notification and of the offline plan;
+- re-entrancy: every notification callback calls status() and one posts an event: each
+  notification once, in order, the nested calls answered, the outer render completed;
+- reconnect: the server SIGKILLed and a new one started on the same port: the client says the
+  connection closed, dials again, and its new session's audio equals a fresh offline render;
+- heard clock: each marker is raised within one audio callback of its frame reaching the
+  speaker (frames handed to the output less its latency), not when its block was pulled.
+A client whose toolchain is missing is skipped with the tool's name
+(scripts/ensure-integration-tools.sh installs them)."""
 
 from __future__ import annotations
 
@@ -611,12 +619,13 @@ def test_godot3_node_fills_its_generator_and_emits_signals(server: Server, tmp_p
         f"signal transition calm fight {EVENT} {edit}", f"signal state_changed fight {edit}",
         f"signal bar {edit} 1", f"signal beat {edit} 1 1"]
     # the node pulled on its own, as the (dummy) audio driver drained the generator, and raised
-    # each marker once the driver had taken its frame (it mixes 1024 frames at a time)
+    # each marker once the driver had taken its frame (it mixes 1024 frames at a time; 100 ms of
+    # slack for a loaded machine; raised at pull time, as before, it came ~7000 frames early)
     assert int(re.search(r"done frame=(\d+)$", out, re.M)[1]) > edit + 4096
     heard = [(ln.split()[1], int(ln.split()[2]), int(ln.split()[3].split("=")[1])) for ln in out.splitlines() if ln.startswith("heard ")]
     assert {(k, f) for k, f, _ in heard} >= {("bar", 0), ("transition", edit), ("bar", edit)}
     for kind, frame, speaker in heard:
-        assert frame <= speaker < frame + 2048, f"{kind} at {frame} raised when the speaker was at {speaker}"
+        assert frame <= speaker < frame + 4800, f"{kind} at {frame} raised when the speaker was at {speaker}"
 
 
 def test_godot3_client_is_reentrant(server: Server, tmp_path: Path) -> None:
@@ -659,7 +668,9 @@ def test_godot3_node_keeps_the_game_running_while_the_server_stalls_and_reconnec
     assert proc.returncode == 0 and "SCRIPT ERROR" not in out, out
     begin_ms = int(re.search(r"begin returned in (\d+) ms", out)[1])
     gap = int(re.search(r"frame-gap max_ms=(\d+)", out)[1])
-    assert begin_ms < 50 and gap < 150, out  # the main thread never waited on the server
+    # the main thread never waited on the server (it used to, for up to 10 s a call): the bounds
+    # leave room for a loaded machine's scheduling
+    assert begin_ms < 100 and gap < 500, out
     assert re.search(r"^lost .*\d+ ms", out, re.M), out  # the worker gave up on the stalled server ...
     assert re.search(r"^done connected=2 lost=1 heard=\d+", out, re.M), out  # ... and came back to it
 
