@@ -127,25 +127,85 @@ def _k_weighting(sample_rate: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(b1 / a1[0], a1 / a1[0]), (b2 / a2[0], a2 / a2[0])]
 
 
-def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
-    """Integrated loudness in LUFS (BS.1770-4: K-weighting, 400 ms blocks, -70 / -10 LU gates).
+# audio is measured this many frames at a time: a long file never needs a whole float64 copy
+_LOUDNESS_CHUNK = 1 << 18
 
-    Returns SILENCE_LUFS (-70) for silence or audio shorter than one block.
+
+class LoudnessMeter:
+    """BS.1770-4 loudness measured piece by piece: `add` audio (frames, channels) in blocks of
+    any size, then read `integrated()` (LUFS) or the 400 ms block powers.
+
+    Memory stays flat with duration (the K-weighting filters keep their state between pieces;
+    only the running sum of squares is kept, at every 100 ms hop), and the result is bit for bit
+    what one pass over the whole signal gives (`integrated_loudness`).
     """
-    from scipy.signal import lfilter
 
-    x = as_frames(audio).astype(np.float64)
-    for b, a in _k_weighting(sample_rate):
-        x = lfilter(b, a, x, axis=0)
-    block = int(round(0.4 * sample_rate))
-    hop = int(round(0.1 * sample_rate))
-    if x.shape[0] < block:
+    def __init__(self, sample_rate: int, channels: int) -> None:
+        self.sample_rate = int(sample_rate)
+        self.channels = int(channels)
+        self.block = int(round(0.4 * sample_rate))
+        self.hop = int(round(0.1 * sample_rate))
+        self._filters = _k_weighting(self.sample_rate)
+        self._zi = [np.zeros((max(len(a), len(b)) - 1, self.channels)) for b, a in self._filters]
+        self._carry = np.zeros(self.channels)
+        self._pos = 0
+        # running sums of squares at k * hop and at k * hop + block (k = 0, 1, ...)
+        self._at_hop: list[np.ndarray] = [np.zeros((1, self.channels))]
+        self._at_end: list[np.ndarray] = []
+
+    @property
+    def frames(self) -> int:
+        return self._pos
+
+    def add(self, audio: np.ndarray) -> None:
+        """Measure the next frames (float, (frames, channels) or 1-D for mono)."""
+        from scipy.signal import lfilter
+
+        a = np.asarray(audio)
+        if a.ndim == 1:
+            a = a[:, None]
+        if a.ndim != 2 or a.shape[1] != self.channels:
+            raise AudioError(f"LoudnessMeter for {self.channels} channel(s) got audio of shape {a.shape}")
+        for s in range(0, a.shape[0], _LOUDNESS_CHUNK):
+            x = np.asarray(a[s : s + _LOUDNESS_CHUNK], dtype=np.float32).astype(np.float64)
+            for i, (b, aa) in enumerate(self._filters):
+                x, self._zi[i] = lfilter(b, aa, x, axis=0, zi=self._zi[i])
+            c = np.cumsum(np.concatenate([self._carry[None, :], x * x]), axis=0)  # c[j]: sum to pos + j
+            p0, p1 = self._pos, self._pos + x.shape[0]
+            hop, block = self.hop, self.block
+            k0, k1 = p0 // hop + 1, p1 // hop  # hop marks in (p0, p1]
+            if k1 >= k0:
+                self._at_hop.append(c[np.arange(k0, k1 + 1) * hop - p0])
+            j0 = max(0, -(-(p0 + 1 - block) // hop))  # k * hop + block in (p0, p1]
+            j1 = (p1 - block) // hop if p1 >= block else -1
+            if j1 >= j0:
+                self._at_end.append(c[np.arange(j0, j1 + 1) * hop + block - p0])
+            self._carry = c[-1].copy()
+            self._pos = p1
+
+    def block_powers(self) -> np.ndarray:
+        """Mean-square power (channel-summed, K-weighted) of each 400 ms block, one every 100 ms
+        (block k starts at frame k * hop): float64 (blocks,)."""
+        if not self._at_end:
+            return np.zeros(0)
+        ends = np.concatenate(self._at_end)
+        starts = np.concatenate(self._at_hop)[: ends.shape[0]]
+        return ((ends - starts) / self.block).sum(axis=1)
+
+    def integrated(self) -> float:
+        """Integrated loudness (LUFS) of everything added; SILENCE_LUFS for silence or < 400 ms."""
+        return gated_loudness(self.block_powers())
+
+
+def gated_loudness(power: np.ndarray, select: np.ndarray | None = None) -> float:
+    """BS.1770 gated loudness (LUFS) of 400 ms block powers (`LoudnessMeter.block_powers`),
+    over the blocks where `select` is True (all by default): -70 LUFS absolute gate, then -10 LU
+    relative gate. SILENCE_LUFS when nothing passes."""
+    power = np.asarray(power, dtype=np.float64)
+    if select is not None:
+        power = power[np.asarray(select, dtype=bool)[: power.shape[0]]]
+    if power.size == 0:
         return SILENCE_LUFS
-    # mean square per 400 ms block (75 % overlap) via a cumulative sum
-    csum = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(x * x, axis=0)])
-    starts = np.arange(0, x.shape[0] - block + 1, hop)
-    z = (csum[starts + block] - csum[starts]) / block  # (blocks, channels)
-    power = z.sum(axis=1)  # channel weights are 1 for L, R, C
     with np.errstate(divide="ignore"):
         lk = -0.691 + 10 * np.log10(power)
     gated = power[lk > SILENCE_LUFS]
@@ -156,6 +216,22 @@ def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
     if final.size == 0:
         return SILENCE_LUFS
     return float(-0.691 + 10 * np.log10(final.mean()))
+
+
+def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness in LUFS (BS.1770-4: K-weighting, 400 ms blocks, -70 / -10 LU gates).
+
+    Returns SILENCE_LUFS (-70) for silence or audio shorter than one block. Measured in chunks
+    (`LoudnessMeter`), so an hour of audio needs no float64 copy of itself.
+    """
+    a = np.asarray(audio)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise AudioError(f"audio must be (frames, channels), got shape {a.shape}")
+    m = LoudnessMeter(sample_rate, a.shape[1])
+    m.add(a)
+    return m.integrated()
 
 
 def peak_dbfs(audio: np.ndarray) -> float:
@@ -189,6 +265,93 @@ def true_peak_dbtp(audio: np.ndarray) -> float:
         up = resample_poly(a[lo:hi].astype(np.float64), _TP_UP, 1, axis=0)
         peak = max(peak, float(np.max(np.abs(up[(start - lo) * _TP_UP:(stop - lo) * _TP_UP]))))
     return gain_to_db(peak)
+
+
+def _tp_envelope(x: np.ndarray) -> np.ndarray:
+    """Per-frame true peak of `x` (float64, frames x channels): the largest of its sample and the
+    4x-oversampled samples from it to the next frame, over channels. Near the ends of `x` the
+    filter lacks context: callers keep `_TP_CONTEXT` frames on each side."""
+    from scipy.signal import resample_poly
+
+    up = np.abs(resample_poly(x, _TP_UP, 1, axis=0))
+    env = up.reshape(x.shape[0], _TP_UP, x.shape[1]).max(axis=(1, 2))
+    return np.maximum(env, np.abs(x).max(axis=1))
+
+
+class TruePeakMeter:
+    """True peak (dBTP, BS.1770-4 4x oversampling) measured piece by piece: `add` blocks of any
+    size, read `dbtp()` after the last. The same value as `true_peak_dbtp` of the whole signal."""
+
+    def __init__(self) -> None:
+        self._buf: np.ndarray | None = None  # unmeasured frames, after up to _TP_CONTEXT of context
+        self._left = 0  # frames of context at the start of _buf
+        self._peak = 0.0
+
+    def add(self, audio: np.ndarray) -> None:
+        a = as_frames(audio)
+        self._buf = a.copy() if self._buf is None else np.concatenate([self._buf, a])
+        self._measure(final=False)
+
+    def _measure(self, *, final: bool) -> None:
+        from scipy.signal import resample_poly
+
+        b = self._buf
+        if b is None:
+            return
+        stop = b.shape[0] if final else b.shape[0] - _TP_CONTEXT  # frames of b measurable now
+        if stop > self._left:
+            self._peak = max(self._peak, float(np.max(np.abs(b[self._left : stop]))))
+            for s in range(self._left, stop, _TP_CHUNK):
+                e = min(stop, s + _TP_CHUNK)
+                lo, hi = max(0, s - _TP_CONTEXT), min(b.shape[0], e + _TP_CONTEXT)
+                up = resample_poly(b[lo:hi].astype(np.float64), _TP_UP, 1, axis=0)
+                self._peak = max(self._peak, float(np.max(np.abs(up[(s - lo) * _TP_UP : (e - lo) * _TP_UP]))))
+            keep = min(_TP_CONTEXT, stop)
+            self._buf = b[stop - keep :]
+            self._left = keep
+
+    def dbtp(self) -> float:
+        self._measure(final=True)
+        self._buf = self._buf[-_TP_CONTEXT:] if self._buf is not None else None
+        if self._buf is not None:
+            self._left = self._buf.shape[0]
+        return gain_to_db(self._peak)
+
+
+def limit_blocks(read, frames: int, sample_rate: int, *, gain_db: float = 0.0, ceiling_db: float = -1.0,
+                 block: int = 1 << 16, lookahead_ms: float = 2.0, margin_db: float = 0.05):
+    """Gain and true-peak-limit audio that `read(start, stop)` returns (float (frames, channels),
+    random access), yielding float32 blocks of `block` frames in order over [0, frames).
+
+    The limiter works like `limiter_gain` but on each frame's true peak (4x oversampled) rather
+    than its sample peak, so the result's true peak lands at the ceiling (less `margin_db`), not
+    just its samples. Each block is computed from the frames around it (enough for the filters'
+    whole reach), so the output is the same whatever `block` is, and memory stays flat. Blocks
+    whose samples are 6 dB or more under the ceiling are only gained.
+    """
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+    g_lin = db_to_gain(gain_db)
+    ceil = db_to_gain(ceiling_db - margin_db)
+    n_look = max(1, int(round(lookahead_ms * 1e-3 * sample_rate)))
+    ctx = 2 * n_look + 2 * _TP_CONTEXT
+    for s in range(0, frames, block):
+        e = min(frames, s + block)
+        lo, hi = max(0, s - ctx), min(frames, e + ctx)
+        x = np.asarray(read(lo, hi), dtype=np.float64) * g_lin
+        if x.ndim == 1:
+            x = x[:, None]
+        if x.size == 0 or float(np.max(np.abs(x))) < ceil * 0.5:
+            yield x[s - lo : e - lo].astype(np.float32)
+            continue
+        env = _tp_envelope(x)
+        need = np.minimum(1.0, ceil / np.maximum(env, 1e-12))
+        if float(need.min()) >= 1.0:
+            yield x[s - lo : e - lo].astype(np.float32)
+            continue
+        g = minimum_filter1d(need, size=2 * n_look + 1, mode="nearest")
+        g = np.minimum(uniform_filter1d(g, size=n_look, mode="nearest"), need)
+        yield (x[s - lo : e - lo] * g[s - lo : e - lo, None]).astype(np.float32)
 
 
 def limiter_gain(audio: np.ndarray, sample_rate: int, *, ceiling: float, lookahead_ms: float = 2.0) -> np.ndarray:
@@ -234,24 +397,25 @@ def normalize_loudness(
     audio: np.ndarray, sample_rate: int, *, target_lufs: float | None, true_peak_db: float = -1.0
 ) -> Normalized:
     """Gain `audio` to `target_lufs` integrated (None: keep its level), then limit so true peak
-    <= `true_peak_db`.
+    <= `true_peak_db` (`limit_blocks`: a true-peak look-ahead limiter).
 
     Returns the audio, the gain applied in dB and the true peak it measured on the result (so
-    callers need not measure again). Silence is returned unchanged.
+    callers need not measure again). Silence is returned unchanged; audio already under the
+    ceiling after the gain is only gained.
     """
     a = as_frames(audio)
     measured = integrated_loudness(a, sample_rate)
     if measured <= SILENCE_LUFS:
         return Normalized(a, 0.0, true_peak_dbtp(a))
     gain_db = 0.0 if target_lufs is None else target_lufs - measured
-    out = (a * db_to_gain(gain_db)).astype(np.float32)
+    out = a if gain_db == 0.0 else (a * db_to_gain(gain_db)).astype(np.float32)
     peak = true_peak_dbtp(out)
-    # the limiter works on samples; leave a margin for inter-sample peaks, tightened until it holds
-    margin = 0.3
-    for _ in range(6):
+    margin = 0.05
+    for _ in range(4):  # the limiter aims at the true peak itself: one pass, rarely a second
         if peak <= true_peak_db:
             break
-        out = limit((a * db_to_gain(gain_db)).astype(np.float32), sample_rate, ceiling_db=true_peak_db - margin)
+        out = np.concatenate(list(limit_blocks(lambda lo, hi: a[lo:hi], a.shape[0], sample_rate, gain_db=gain_db,
+                                               ceiling_db=true_peak_db, margin_db=margin)))
         peak = true_peak_dbtp(out)
-        margin += 0.3
+        margin += 0.1
     return Normalized(out, gain_db, peak)

@@ -97,8 +97,8 @@ def test_a_failed_encode_leaves_the_old_file_and_no_temporary(tmp_path, monkeypa
     def fail(*args: object) -> None:
         raise error
 
-    # the module, not the `export` function that soundtrack.podcast re-exports under the same name
-    monkeypatch.setattr(importlib.import_module("soundtrack.podcast.export"), "trim_edit_list", fail)
+    # the encoder module, where every export patches its AAC edit list
+    monkeypatch.setattr(importlib.import_module("soundtrack.podcast.encode"), "trim_edit_list", fail)
     with pytest.raises(PodcastError if isinstance(error, Mp4Error) else KeyboardInterrupt):
         export(_tone(4_800, 48_000), 48_000, p, target_lufs=None)
     assert [f.name for f in tmp_path.iterdir()] == ["ep.m4a"] and p.read_bytes() == b"the old episode"

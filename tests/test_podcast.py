@@ -59,6 +59,11 @@ tempo = 110
 main = 2
 outro = 1
 
+[stingers.chime]
+prompt = "bright bell chime"
+beats = 2
+layers = ["harmony"]
+
 [[transitions]]
 from = "bed"
 to = "break"
@@ -78,14 +83,17 @@ fade = "1 beats"
 
 @pytest.fixture(scope="session")
 def banks(tmp_path_factory) -> dict[int, tuple]:
+    """(graph, bank, graph path) per rate; each bank in loops/smallcast next to its graph, where
+    the CLI finds it whatever the current folder."""
     out = {}
     root = tmp_path_factory.mktemp("podcast")
     for sr in (48_000, 44_100):
-        path = root / f"small{sr}.toml"
+        (root / str(sr)).mkdir()
+        path = root / str(sr) / "small.toml"
         path.write_text(SMALL.format(sr=sr))
         g = parse_graph(path.read_text(), path=str(path))
-        build_bank(g, out=root / f"bank{sr}", jobs=1)
-        out[sr] = (g, Bank(root / f"bank{sr}", graph=g), path)
+        build_bank(g, out=root / str(sr) / "loops" / "smallcast", jobs=1)
+        out[sr] = (g, Bank(root / str(sr) / "loops" / "smallcast", graph=g), path)
     return out
 
 
@@ -152,9 +160,18 @@ def test_plans_end_exactly_on_the_last_frame_for_every_duration(banks, sr) -> No
 
 def test_forms_for_short_durations_and_the_stretch_limit(banks) -> None:
     g, bank, _ = banks[48_000]
-    forms = {d: plan_fill(g, bank, round(d * 48_000), state="bed").sections[0].form for d in (1.0, 5.0, 9.0, 30.0)}
-    assert forms == {1.0: "outro-end", 5.0: "outro", 9.0: "full", 30.0: "full"}
-    # without cutting the tail, 30 s needs a stretch; with a 1 % limit it pads instead of exceeding it
+    plans = {d: plan_fill(g, bank, round(d * 48_000), state="bed").sections[0] for d in (1.0, 5.0, 7.0, 9.0, 30.0)}
+    # shorter than the outro's final bar and its ring-out (2.5 + 4.2 s): the ending; else a whole
+    # form, entered part-way (faded in) where no bar count lands within the stretch, the ring-out
+    # always intact
+    assert {d: s.form for d, s in plans.items()} == {1.0: "outro-end", 5.0: "outro-end", 7.0: "full", 9.0: "full",
+                                                    30.0: "full"}
+    for d, s in plans.items():
+        assert s.pad <= 2 + s.intro_bars + s.main_beats // 4 + s.outro_bars  # rounding frames, never a gap
+        if s.form == "full":
+            assert s.end - s.exit >= s.ring == s.ring_full > 0 and (s.skip == 0 or s.fade_in == round(0.25 * 48_000))
+    assert plans[7.0].skip > 0 and plans[9.0].skip == 0 and plans[30.0].skip == 0
+    # without cutting the tail, 30 s needs a stretch; with a 1 % limit it enters part-way instead
     s = plan_fill(g, bank, 30 * 48_000, state="bed", tail_cut_db=None).sections[0]
     assert s.stretched and 0.005 < abs(float(s.ratio) - 1) <= 0.03
     assert s.bar_frames.denominator == 1  # an integer stretched bar: every bar line exact
@@ -162,6 +179,16 @@ def test_forms_for_short_durations_and_the_stretch_limit(banks) -> None:
     assert abs(float(s1.ratio) - 1) <= 0.01
     with pytest.raises(PodcastError, match="max_stretch"):
         plan_fill(g, bank, 30 * 48_000, max_stretch=0.9)
+    with pytest.raises(PodcastError, match="maximum is 86400 s"):
+        plan_fill(g, bank, 86_401 * 48_000)
+
+
+def test_short_fills_never_report_a_negative_tail(banks) -> None:
+    g, bank, _ = banks[48_000]
+    for d in (1.0, 1.3, 1.7, 2.0):
+        p = plan_fill(g, bank, round(d * 48_000), state="bed")
+        text = "\n".join(p.explain())
+        assert "tail -" not in text and "into the final bar" in text, text
 
 
 @pytest.mark.parametrize("sr,d", [(48_000, 7.3), (44_100, 95.25), (48_000, 1.0), (44_100, 5.0)])
@@ -176,6 +203,8 @@ def test_fill_renders_exactly_and_the_sequencer_lands_where_the_plan_says(banks,
         assert [m.frame for m in tr] == [s.edit]  # the outro enters where the plan put it
         outro = [m for m in r.markers if m.kind == "segment" and m.detail.get("role") == "outro"]
         assert [m.frame for m in outro] == [s.edit]
+    if s.skip:  # entered part-way: it fades in from silence, no click at frame 0
+        assert np.max(np.abs(r.audio[:8])) < 1e-3
     # music up to the cadence, its tail after it, and the last frames fade to silence: no click
     assert np.max(np.abs(r.audio[: s.exit])) > 0.05
     assert np.max(np.abs(r.audio[-8:])) < 1e-3
@@ -220,19 +249,38 @@ def test_an_hour_fill_is_exact_and_streams(banks) -> None:
 
 def test_chapter_files_parse_in_all_three_formats(tmp_path) -> None:
     (tmp_path / "c.json").write_text(json.dumps({"version": "1.2.0", "chapters": [
-        {"startTime": 0, "title": "Hello"}, {"startTime": 12.5, "title": "Break", "state": "break"}]}))
-    (tmp_path / "c.txt").write_text("0.000000\t0.000000\tHello\n12.500000\t20.000000\tBreak\n")
-    (tmp_path / "c.toml").write_text('[[chapters]]\nat = 0\ntitle = "Hello"\n[[chapters]]\nat = "12.5s"\nevent = "segment"\n')
+        {"startTime": 0, "title": "Hello"}, {"startTime": 12.5, "title": "Break", "state": "break"},
+        {"startTime": "1:02.5", "title": "Quiet", "music": False}, {"startTime": "0:01:10", "title": "Bell",
+                                                                    "sting": "chime", "music": "20s"}]}))
+    (tmp_path / "c.txt").write_text("0.000000\t0.000000\tHello\n12.500000\t20.000000\tInterview | break\n"
+                                    "01:02.5\t01:02.5\tQuiet | silent\n1:10\t1:10\tNews | bed | sting=chime\n")
+    (tmp_path / "c.toml").write_text('[[chapters]]\nat = 0\ntitle = "Hello"\n[[chapters]]\nat = "12.5s"\nevent = "segment"\n'
+                                     '[[chapters]]\nat = "00:01:02.5"\nstate = "silent"\n')
     j, a, t = (load_chapters(tmp_path / f"c.{x}") for x in ("json", "txt", "toml"))
-    assert [(c.start, c.title, c.state) for c in j] == [(0.0, "Hello", None), (12.5, "Break", "break")]
-    assert [(c.start, c.title) for c in a] == [(0.0, "Hello"), (12.5, "Break")]
-    assert [(c.start, c.event) for c in t] == [(0.0, None), (12.5, "segment")]
+    assert [(c.start, c.title, c.state, c.music, c.music_seconds, c.sting) for c in j] == [
+        (0.0, "Hello", None, True, None, None), (12.5, "Break", "break", True, None, None),
+        (62.5, "Quiet", None, False, None, None), (70.0, "Bell", None, True, 20.0, "chime")]
+    # Audacity labels carry the state after a "|", not in the published title
+    assert [(c.start, c.title, c.state, c.music, c.sting) for c in a] == [
+        (0.0, "Hello", None, True, None), (12.5, "Interview", "break", True, None), (62.5, "Quiet", None, False, None),
+        (70.0, "News", "bed", True, "chime")]
+    assert [(c.start, c.event, c.music) for c in t] == [(0.0, None, True), (12.5, "segment", True), (62.5, None, False)]
     (tmp_path / "bad.json").write_text('{"chapters": [{"title": "x"}]}')
     with pytest.raises(PodcastError, match=r"chapters\[0\] must be an object with startTime"):
         load_chapters(tmp_path / "bad.json")
+    (tmp_path / "bad.txt").write_text("1:75\t0\tx\n")
+    with pytest.raises(PodcastError, match=r"bad.txt:1 start = '1:75': minutes and seconds must be under 60"):
+        load_chapters(tmp_path / "bad.txt")
+    (tmp_path / "two.txt").write_text("0\t0\tx | bed | break\n")
+    with pytest.raises(PodcastError, match="names two states"):
+        load_chapters(tmp_path / "two.txt")
 
 
-def test_score_lands_every_chapter_transition_on_its_frame(banks) -> None:
+def _segments(markers, role: str) -> list[int]:
+    return [m.frame for m in markers if m.kind == "segment" and m.detail.get("role") == role]
+
+
+def test_score_lands_each_chapters_own_music_on_its_frame(banks) -> None:
     g, bank, _ = banks[48_000]
     chapters = [Chapter(0.0, "Welcome"), Chapter(12.3, "Break"), Chapter(21.7, "Talk"), Chapter(33.1, "More")]
     ep = score_episode(g, chapters, duration=45.0, source=bank)
@@ -240,26 +288,98 @@ def test_score_lands_every_chapter_transition_on_its_frame(banks) -> None:
     assert ep.audio.shape == (45 * sr, 2)
     assert [c.state for c in ep.chapters] == ["bed", "break", "bed", "break"]
     frames = [round(c.start * sr) for c in chapters[1:]]
-    tr = [m for m in ep.markers if m.kind == "transition"]
-    assert [m.frame for m in tr][:3] == frames  # each chapter's transition exactly on its frame
     assert all(abs(float(s.ratio) - 1) <= 0.03 for s in ep.plan.sections)
-    # bed -> break plays the bed's outro from the chapter (the graph's rule says outro = true);
+    # bed -> break: the graph's rule asks for the bed's outro, which closes the bed's own chapter
+    # (its last bar ends on the chapter's frame) and the break's main starts on the frame;
     # break -> bed lands the bed's intro bar 1 on the chapter
-    outro = [m.frame for m in ep.markers if m.kind == "segment" and m.detail.get("role") == "outro"]
-    assert frames[0] in outro and frames[2] in outro
-    intro = [m.frame for m in ep.markers if m.kind == "segment" and m.detail.get("role") == "intro"]
-    assert frames[1] in intro
+    s0, s1, s2, s3 = ep.plan.sections
+    assert s0.outro_bars == 1 and s0.edit < frames[0] and s0.edit in _segments(ep.markers, "outro")
+    assert frames[0] in _segments(ep.markers, "main") and frames[2] in _segments(ep.markers, "main")
+    assert frames[1] in _segments(ep.markers, "intro")
+    for i, f in enumerate(frames, 1):  # each chapter's state begins on its frame: its first segment there
+        assert [m.frame for m in ep.markers if m.kind == "segment" and m.state == f"s{i}"][0] == f
     # the audio agrees: from the Talk chapter on, the bed's intro at that section's tempo (its
     # stretched stem) sounds with its bar 1 on the chapter's frame
-    sec = ep.plan.sections[2]
-    intro = PlanSource(bank, ep.plan, {}).stem(sec.name, "intro")
-    assert intro.grid.bpm == sec.tempo
+    intro = PlanSource(bank, ep.plan, {}).stem(s2.name, "intro")
+    assert intro.grid.bpm == s2.tempo
     a = frames[1] + int(0.5 * sr)  # the break's 1-beat fade is over
     assert residual_db(ep.audio, intro.mix, at=a, length=sr, origin=frames[1]) < -12
     assert residual_db(ep.audio, intro.mix, at=a, length=sr, origin=frames[1], lag=50) > -6
-    # the last section ends on its outro's tail at the episode's end
+    # the last section ends on its outro's ring-out at the episode's end
     last = ep.plan.sections[-1]
-    assert last.final and last.end == 45 * sr and last.exit < 45 * sr
+    assert last.final and last.end == 45 * sr and last.exit < 45 * sr and last.end - last.exit >= last.ring > 0
+
+
+def test_a_short_chapter_is_its_own_state_not_the_last_ones_outro(banks) -> None:
+    g, bank, _ = banks[48_000]
+    sr = 48_000
+    # a 3.5 s break after a bed chapter whose rule asks for the bed's outro: the break plays from
+    # its first frame; the bed's outro goes where it fits, in the bed's own chapter
+    ep = score_episode(g, [Chapter(0.0, "Talk"), Chapter(10.0, "Break", state="break"), Chapter(13.5, "Talk 2")],
+                       duration=30.0, source=bank)
+    s0, s1, s2 = ep.plan.sections
+    assert s1.state == "break" and s1.origin == 10 * sr and s1.end == round(13.5 * sr)
+    assert s1.main_beats * float(s1.bar_frames) / s1.beats_per_bar >= 0.5 * 3.5 * sr  # most of its chapter
+    assert s0.exit == 10 * sr and (s0.outro_bars == 0 or s0.edit < 10 * sr)
+
+
+def test_silent_chapters_stings_and_a_late_first_chapter_land_on_their_frames(banks) -> None:
+    g, bank, _ = banks[48_000]
+    sr = 48_000
+    chapters = [Chapter(2.0, "Hello"), Chapter(12.0, "Quiet", music=False), Chapter(20.0, "Back", sting="chime"),
+                Chapter(32.0, "Bye", state="bed")]
+    ep = score_episode(g, chapters, duration=45.0, source=bank, sting="chime")
+    assert [c.start for c in ep.chapters] == [2.0, 12.0, 20.0, 32.0]  # never moved
+    assert [c.state for c in ep.chapters] == ["bed", None, "break", "bed"]
+    assert ep.warnings and "starts at 2 s: its music plays from 0 s" in ep.warnings[0]
+    assert ep.plan.silences == ((12 * sr, 20 * sr),)
+    assert [(t.name, t.frame) for t in ep.plan.stings] == [("chime", 12 * sr), ("chime", 20 * sr), ("chime", 32 * sr)]
+    a = ep.audio
+    # the music before the silent chapter has rung out on its frame; silence inside it but for its sting
+    sting = bank.stem("chime", "stinger")
+    entry, length = sting.grid.entry, sting.grid.frames
+    quiet = np.max(np.abs(a[12 * sr + length - entry : 20 * sr - entry]), axis=1)
+    assert quiet.max() == 0.0
+    assert np.max(np.abs(a[12 * sr : 12 * sr + length - entry])) > 1e-3  # the sting sounds from its entry
+    before = np.max(np.abs(a[12 * sr - entry - 2400 : 12 * sr - entry]))
+    assert before < 10 ** (-55 / 20)  # the bed has rung out (below -60 dBFS less its own headroom)
+    # the music after it starts on the chapter's frame: silence up to its pickup, then sound
+    s = next(s for s in ep.plan.sections if s.run == 1)
+    assert s.start + s.skip == 20 * sr and np.max(np.abs(a[s.start + s.skip + 2400 : 21 * sr])) > 1e-3
+    # silence before the first chapter on request, with nothing moved either
+    ep2 = score_episode(g, chapters[:2], duration=20.0, source=bank, lead_in="silence")
+    assert np.max(np.abs(ep2.audio[: 2 * sr])) == 0.0
+    assert ep2.plan.sections[0].start + ep2.plan.sections[0].skip == 2 * sr
+    with pytest.raises(PodcastError, match="sting 'gong' is not a stinger of graph 'smallcast'; stingers are chime"):
+        score_episode(g, chapters, duration=45.0, source=bank, sting="gong")
+
+
+def test_music_only_over_the_episodes_ends(banks) -> None:
+    from soundtrack.podcast import MusicSpans
+
+    g, bank, _ = banks[48_000]
+    sr = 48_000
+    ep = score_episode(g, [Chapter(0, "A"), Chapter(30, "B")], duration=60.0, source=bank,
+                       music=MusicSpans.parse("intro=8s,outro=0:10"))
+    assert ep.plan.silences == ((8 * sr, 50 * sr),)
+    a = ep.audio
+    assert np.max(np.abs(a[8 * sr : 50 * sr])) == 0.0
+    assert np.max(np.abs(a[: 7 * sr])) > 0.01 and np.max(np.abs(a[51 * sr : 58 * sr])) > 0.01
+    assert np.max(np.abs(a[8 * sr - 2400 : 8 * sr])) < 10 ** (-55 / 20)  # the intro bed rang out by 8 s
+    with pytest.raises(PodcastError, match="--music 'middle=3s' must be all, intro=SECONDS"):
+        MusicSpans.parse("middle=3s")
+
+
+def test_the_last_chapter_of_a_labels_only_episode_plays_the_terminal_state() -> None:
+    from soundtrack.graph import load_graph
+    from soundtrack.podcast.episode import assign_states
+
+    g = load_graph(Path(__file__).resolve().parent.parent / "graphs" / "podcast.toml")
+    cues = assign_states(g, [Chapter(0, "Cold open"), Chapter(60, "Interview"), Chapter(600, "Segment"),
+                             Chapter(900, "Goodbye")])
+    assert [c.state for c in cues] == ["theme", "bed", "break", "outro"]
+    cues = assign_states(g, [Chapter(0, "Cold open"), Chapter(60, "Goodbye", state="bed")])
+    assert [c.state for c in cues] == ["theme", "bed"]
 
 
 def test_score_refuses_chapters_it_cannot_honour(banks) -> None:

@@ -85,8 +85,12 @@ class BuildReport:
 
 
 def default_out(graph: Graph) -> Path:
-    """Where `soundtrack bank build` writes by default: ``loops/NAME``."""
-    return Path("loops") / graph.name
+    """Where a graph's bank is by default, whatever the current folder (`files.bank_home`):
+    ROOT/loops/NAME for graphs/NAME.toml beside loops/, else GRAPH_FOLDER/loops/NAME, else a cache
+    keyed by the graph file's content."""
+    from soundtrack.files import bank_home
+
+    return bank_home(graph.path, graph.name)
 
 
 def generator_options(graph: Graph, generator: str | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:

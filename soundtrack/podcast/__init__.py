@@ -12,11 +12,21 @@
 """
 
 from soundtrack.podcast.chapters import Chapter, load_chapters
+from soundtrack.podcast.delivery import Delivery, Tags
 from soundtrack.podcast.duck import DuckSettings, duck, duck_gain, mix_voice
-from soundtrack.podcast.episode import EpisodeResult, FillResult, fill, open_stems, plan_episode, score_episode
+from soundtrack.podcast.episode import (
+    EpisodeResult,
+    FillResult,
+    MusicSpans,
+    fill,
+    open_stems,
+    plan_episode,
+    score_episode,
+)
 from soundtrack.podcast.export import FORMATS, LOUDNESS_PRESETS, export, read_voice
 from soundtrack.podcast.plan import (
     DEFAULT_MAX_STRETCH,
+    MAX_FILL_SECONDS,
     MIN_FILL_SECONDS,
     TAIL_CUT_DB,
     EpisodePlan,
@@ -28,6 +38,10 @@ from soundtrack.podcast.plan import (
 __all__ = [
     "DEFAULT_MAX_STRETCH",
     "FORMATS",
+    "MAX_FILL_SECONDS",
+    "Delivery",
+    "MusicSpans",
+    "Tags",
     "LOUDNESS_PRESETS",
     "MIN_FILL_SECONDS",
     "TAIL_CUT_DB",

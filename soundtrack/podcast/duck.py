@@ -42,18 +42,35 @@ class DuckSettings:
                 raise PodcastError(f"duck {name}={v!r} must be a number between {lo:g} and {hi:g}")
 
 
-def speech_gate(voice: np.ndarray, sample_rate: int, settings: DuckSettings) -> np.ndarray:
-    """A bool per control step (1/CONTROL_HZ s): is the voice speaking (pauses < hold bridged)?"""
+def hop_energy(voice: np.ndarray, sample_rate: int, *, start: int = 0) -> np.ndarray:
+    """Sum of squares of the voice's mono mix over each control hop (1/CONTROL_HZ s) of `voice`,
+    a block that starts at frame `start` (a multiple of the hop) of the whole track."""
     v = as_frames(voice)
     mono = v.mean(axis=1, dtype=np.float64) if v.shape[1] > 1 else v[:, 0].astype(np.float64)
     hop = sample_rate // CONTROL_HZ
-    win = int(WINDOW_SECONDS * sample_rate)
+    if start % hop:
+        raise ValueError(f"start={start} must be a multiple of the control hop ({hop} frames)")
     steps = -(-mono.shape[0] // hop)
-    csum = np.concatenate([[0.0], np.cumsum(mono * mono)])
-    centers = np.arange(steps) * hop + hop // 2
-    a = np.clip(centers - win // 2, 0, mono.shape[0])
-    b = np.clip(centers + win // 2, 0, mono.shape[0])
-    ms = (csum[b] - csum[a]) / np.maximum(b - a, 1)
+    sq = np.zeros(steps * hop)
+    sq[: mono.shape[0]] = mono * mono
+    return sq.reshape(steps, hop).sum(axis=1)
+
+
+def gate_from_energy(energy: np.ndarray, frames: int, sample_rate: int, settings: DuckSettings) -> np.ndarray:
+    """The speech gate (`speech_gate`) from the per-hop energies of a track of `frames` frames:
+    the RMS over the 50 ms around each hop (5 hops), above the threshold, pauses < hold bridged."""
+    hop = sample_rate // CONTROL_HZ
+    k = max(1, int(round(WINDOW_SECONDS * CONTROL_HZ)))
+    steps = energy.shape[0]
+    csum = np.concatenate([[0.0], np.cumsum(energy)])
+    counts = np.full(steps, float(hop))
+    if steps:
+        counts[-1] = frames - hop * (steps - 1)
+    ccount = np.concatenate([[0.0], np.cumsum(counts)])
+    idx = np.arange(steps)
+    a = np.clip(idx - k // 2, 0, steps)
+    b = np.clip(idx + k - k // 2, 0, steps)
+    ms = (csum[b] - csum[a]) / np.maximum(ccount[b] - ccount[a], 1)
     db = 10 * np.log10(np.maximum(ms, 1e-12))
     thr = settings.threshold_db
     if thr is None:
@@ -63,16 +80,22 @@ def speech_gate(voice: np.ndarray, sample_rate: int, settings: DuckSettings) -> 
     # bridge pauses shorter than `hold`
     h = int(round(settings.hold * CONTROL_HZ))
     if h > 0 and gate.any():
-        idx = np.nonzero(gate)[0]
-        gaps = np.nonzero(np.diff(idx) > 1)[0]
+        on = np.nonzero(gate)[0]
+        gaps = np.nonzero(np.diff(on) > 1)[0]
         for g in gaps:
-            s, e = idx[g] + 1, idx[g + 1]
+            s, e = on[g] + 1, on[g + 1]
             if e - s < h:
                 gate[s:e] = True
     return gate
 
 
-def _envelope(gate: np.ndarray, settings: DuckSettings) -> np.ndarray:
+def speech_gate(voice: np.ndarray, sample_rate: int, settings: DuckSettings) -> np.ndarray:
+    """A bool per control step (1/CONTROL_HZ s): is the voice speaking (pauses < hold bridged)?"""
+    v = as_frames(voice)
+    return gate_from_energy(hop_energy(v, sample_rate), v.shape[0], sample_rate, settings)
+
+
+def envelope(gate: np.ndarray, settings: DuckSettings) -> np.ndarray:
     """Ducking amount 0..1 per control step: a clipped integrator with attack/release slopes,
     the gate moved `attack` earlier so the music is fully down when speech starts."""
     n = gate.shape[0]
@@ -98,7 +121,7 @@ def duck_gain(voice: np.ndarray, sample_rate: int, frames: int, settings: DuckSe
     """The music's gain (float32, linear) for frames [start, stop) of `frames`, from `voice`."""
     stop = frames if stop is None else stop
     gate = speech_gate(voice, sample_rate, settings)
-    amount = _envelope(gate, settings)
+    amount = envelope(gate, settings)
     hop = sample_rate // CONTROL_HZ
     xs = np.arange(amount.shape[0]) * hop
     t = np.arange(start, stop)
@@ -115,7 +138,7 @@ def duck(music: np.ndarray, voice: np.ndarray, sample_rate: int, *, depth_db: fl
     m = as_frames(music)
     settings = DuckSettings(depth_db, attack, release, hold, threshold_db)
     gate = speech_gate(voice, sample_rate, settings)
-    amount = _envelope(gate, settings)
+    amount = envelope(gate, settings)
     hop = sample_rate // CONTROL_HZ
     xs = np.arange(amount.shape[0]) * hop
     out = np.empty_like(m)

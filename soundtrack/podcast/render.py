@@ -1,14 +1,17 @@
 """Play an `EpisodePlan` through the sequencer: no second stitcher.
 
-The plan's sections become the states of a small derived graph (``s0``, ``s1``, ..., and a
-silent terminal ``__end``), joined by transitions on private events (``__to1``, ...). A
+Each run of the plan (continuous music; silent chapters separate runs) is played by its own
+sequencer. The run's sections become the states of a small derived graph (``s0``, ``s1``, ...,
+and a silent terminal ``__end``), joined by transitions on private events (``__to1``, ...). A
 `PlanSource` serves each section's stems from the real bank: the layers mixed at the
 parameters' default gains (a fill sets no parameters, so this is what the sequencer would play),
 stretched once per section with Rubber Band R3 (`stretch.stretch_stem`) when the section's
-tempo differs from the bank's, in parallel threads. The sequencer is started on ``s0`` at frame 0
-and every transition is posted at ``edit - lookahead``; its own plan must land on the frame the
-podcast plan computed, or rendering stops with an error. Then exactly `plan.frames` frames are
-rendered, in blocks, and a tail cut short is faded out over its last frames.
+tempo differs from the bank's, in parallel threads. The sequencer is started on ``s0`` where the
+run's music starts and every transition is posted at ``edit - lookahead``; its own plan must land
+on the frame the podcast plan computed, or rendering stops with an error. Exactly `plan.frames`
+frames come out, in blocks: silence between runs, a run entered part-way faded in, a tail that
+has rung out faded over what is left, and the plan's stings laid over the music with their
+entry on their frames.
 """
 
 from __future__ import annotations
@@ -24,15 +27,14 @@ import numpy as np
 from soundtrack.audio import fade_curve
 from soundtrack.graph import Graph, StateDef, TransitionDef
 from soundtrack.layers import LayerGains
-from soundtrack.podcast.plan import EpisodePlan, PodcastError, Section
+from soundtrack.podcast.plan import FADE_OUT_CUT_SECONDS, EpisodePlan, PodcastError, Section, ringout_fade
 from soundtrack.stem import Stem, StemGrid, StemSource, StemSpec
 from soundtrack.stretch import stretch_stem
 from soundtrack.timing import BeatGrid, Duration, parse_duration
 
 END_STATE = "__end"
-BLOCK_FRAMES = 1 << 20
+BLOCK_FRAMES = 1 << 18
 TAIL_FADE_MIN_SECONDS = 0.01
-FADE_OUT_CUT_SECONDS = 0.25
 SOLO_FORMS = ("outro", "outro-end")
 
 
@@ -154,7 +156,7 @@ def derived_graph(graph: Graph, plan: EpisodePlan, rules: list[TransitionDef | N
                           layers=("mix",), tempo=sec.tempo, terminal=True)
         else:
             sd = StateDef(name=sec.name, prompt="", intro=sec.intro_bars, main=orig.main, variants=orig.variants,
-                          outro=orig.outro if (sec.final or (rules[i] is not None and rules[i].outro)) else 0,
+                          outro=orig.outro if (sec.final or sec.outro_bars) else 0,
                           layers=("mix",), tempo=sec.tempo, terminal=sec.final)
         states[sec.name] = sd
         event = f"__to{i + 1}"
@@ -172,7 +174,7 @@ def derived_graph(graph: Graph, plan: EpisodePlan, rules: list[TransitionDef | N
             transitions.append(TransitionDef(
                 index=len(transitions), source=sec.name, target=nxt.name, on=event, sync=sec.sync, fade=fade,
                 curve=rule.curve if rule is not None else "equal-power",
-                outro=bool(rule.outro) if rule is not None else False, intro=nxt.intro_bars > 0))
+                outro=sec.outro_bars > 0, intro=nxt.intro_bars > 0))
     last = secs[-1]
     states[END_STATE] = StateDef(name=END_STATE, prompt="", intro=0, main=1, outro=0, layers=("mix",),
                                  tempo=last.tempo, terminal=True)
@@ -185,20 +187,38 @@ def default_gains(graph: Graph) -> dict[str, float]:
     return LayerGains(graph).at(0)
 
 
-def render_plan(graph: Graph, source: StemSource, plan: EpisodePlan, *, rules: list[TransitionDef | None] | None = None,
-                seed: int = 0, jobs: int | None = None, sink: Callable[[np.ndarray], None] | None = None) -> RenderResult:
-    """Render `plan` with the sequencer: exactly ``plan.frames`` frames.
+def _sting_stems(graph: Graph, source: StemSource, plan: EpisodePlan, gains: dict[str, float]) -> list[tuple[int, np.ndarray]]:
+    """(first output frame, audio) of each sting: the stinger's stem mixed at the layer gains and
+    its `gain_db`, placed so its entry lands on the sting's frame."""
+    out = []
+    for t in plan.stings:
+        sdef = graph.stingers.get(t.name)
+        if sdef is None:
+            raise PodcastError(f"sting {t.name!r} is not a stinger of graph {graph.name!r}; stingers are "
+                               f"{', '.join(graph.stingers) or 'none'}")
+        stem = _mix_stem(source.stem(t.name, "stinger"), gains)
+        if stem.sample_rate != plan.sample_rate:
+            raise PodcastError(f"stinger {t.name!r} is at {stem.sample_rate} Hz, not {plan.sample_rate} Hz")
+        out.append((t.frame - stem.grid.entry, stem.mix * np.float32(10 ** (sdef.gain_db / 20))))
+    return out
 
-    With `sink`, blocks are handed to it as they are rendered and the result's audio is empty
-    (for hour-long fills written straight to a file). A cut tail is faded out by the sequencer
-    itself (`Sequencer.fade_out`), so every block comes out final.
-    """
+
+def _run_plan(plan: EpisodePlan, run: list[Section], offset: int) -> EpisodePlan:
+    """One run as a plan of its own, its music starting at frame 0 (`offset` in the episode)."""
+    from soundtrack.podcast.sections import shift_section
+
+    secs = tuple(shift_section(s, -offset, run=0, name=f"s{i}") for i, s in enumerate(run))
+    return EpisodePlan(secs, run[-1].end - offset, plan.sample_rate, plan.max_stretch)
+
+
+def _render_run(graph: Graph, source: StemSource, plan: EpisodePlan, rules: list[TransitionDef | None], *, seed: int,
+                jobs: int | None, gains: dict[str, float]) -> Any:
+    """A sequencer started and scheduled for one run (`plan` from `_run_plan`), ready to render."""
     from soundtrack.sequencer import Sequencer
     from soundtrack.transitions import chain_roles
 
-    rules = rules if rules is not None else [None] * len(plan.sections)
     dgraph = derived_graph(graph, plan, rules)
-    src = PlanSource(source, plan, default_gains(graph))
+    src = PlanSource(source, plan, gains)
     src.prepare(dgraph, jobs=jobs)
     seq = Sequencer(dgraph, src, sample_rate=plan.sample_rate, seed=seed)
     plans = [seq.start(plan.sections[0].name)]
@@ -214,25 +234,90 @@ def render_plan(graph: Graph, source: StemSource, plan: EpisodePlan, *, rules: l
             raise PodcastError(f"section {sec.name} ({sec.state}): the sequencer put its transition at frame "
                                f"{p.edit_frame}, the plan at {sec.edit} ({p.reason})")
         plans.append(p)
-    n, ch = plan.frames, seq.channels
     last = plan.sections[-1]
-    if last.tail_cut > 0:
-        end = n - last.pad
-        if last.exit < end:  # the tail is cut: fade its last part (at least 10 ms)
-            f = min(end - last.exit, max(last.tail_cut, int(TAIL_FADE_MIN_SECONDS * plan.sample_rate)))
-        else:  # the outro's last bar itself is cut (fills shorter than a bar and its tail)
-            f = min((end - last.start) // 4, int(FADE_OUT_CUT_SECONDS * plan.sample_rate))
+    sr = plan.sample_rate
+    end = plan.frames - last.pad
+    if last.exit < end and last.ring < last.ring_full:  # no room for the whole ring-out: fade its end
+        f = ringout_fade(last, sr)
         seq.fade_out(f, at_frame=end - f, curve="s-curve")
-    out = np.zeros((0 if sink else n, ch), np.float32)
+    elif last.exit < end:  # the tail has rung out: fade what is left of it (at least 10 ms)
+        left = end - last.exit
+        if last.tail_cut > 0 or left > last.ring:
+            f = min(left, max(left - last.ring, int(TAIL_FADE_MIN_SECONDS * sr)))
+            seq.fade_out(f, at_frame=end - f, curve="s-curve")
+    else:  # the outro's last bar itself is cut (fills shorter than a bar and its ring-out)
+        f = min((end - max(0, last.start)) // 4, int(FADE_OUT_CUT_SECONDS * sr))
+        seq.fade_out(f, at_frame=end - f, curve="s-curve")
+    return seq, plans
+
+
+def render_plan(graph: Graph, source: StemSource, plan: EpisodePlan, *, rules: list[TransitionDef | None] | None = None,
+                seed: int = 0, jobs: int | None = None, sink: Callable[[np.ndarray], None] | None = None) -> RenderResult:
+    """Render `plan` with the sequencer: exactly ``plan.frames`` frames.
+
+    `rules[i]` is the graph's rule from section i into section i + 1 (None: the default, and for
+    the last section of each run). With `sink`, blocks (at most `BLOCK_FRAMES`) are handed to it
+    as they are rendered and the result's audio is empty (for hour-long fills written straight to
+    a file). A cut tail is faded out by the sequencer itself (`Sequencer.fade_out`), so every
+    block comes out final. Markers carry output frames.
+    """
+    rules = rules if rules is not None else [None] * len(plan.sections)
+    by_name = {s.name: i for i, s in enumerate(plan.sections)}
+    gains = default_gains(graph)
+    stings = _sting_stems(graph, source, plan, gains)
+    n = plan.frames
+    out = None if sink else np.zeros((n, 0), np.float32)
     markers: list[Any] = []
+    transitions: list[Any] = []
+    ch = None
     pos = 0
-    while pos < n:
-        k = min(BLOCK_FRAMES, n - pos)
-        block = seq.render(k)
-        markers.extend(m for m in seq.pop_markers() if m.kind != "beat")
+
+    def emit(block: np.ndarray, at: int) -> None:
+        nonlocal out
+        for s0, a in stings:  # stings over the music, entry on their frames
+            lo, hi = max(at, s0), min(at + block.shape[0], s0 + a.shape[0])
+            if hi > lo:
+                block[lo - at : hi - at] += a[lo - s0 : hi - s0]
         if sink is not None:
             sink(block)
         else:
-            out[pos : pos + k] = block
-        pos += k
-    return RenderResult(out, plan.sample_rate, markers, plans)
+            if out.shape[1] != block.shape[1]:
+                out = np.zeros((n, block.shape[1]), np.float32)
+            out[at : at + block.shape[0]] = block
+
+    def silence(a: int, b: int) -> None:
+        for s0 in range(a, b, BLOCK_FRAMES):
+            emit(np.zeros((min(b, s0 + BLOCK_FRAMES) - s0, ch or 2), np.float32), s0)
+
+    for run in plan.runs:
+        offset = run[0].start  # the run's music starts here (before 0 when entered part-way)
+        idx = [by_name[s.name] for s in run]
+        rplan = _run_plan(plan, run, offset)
+        rrules = [rules[i] if k + 1 < len(idx) else None for k, i in enumerate(idx)]
+        seq, plans = _render_run(graph, source, rplan, rrules, seed=seed, jobs=jobs, gains=gains)
+        transitions += plans
+        if ch is None:
+            ch = seq.channels
+        lo = max(0, offset + run[0].skip)  # the first frame heard
+        silence(pos, lo)
+        if lo > offset:
+            seq.render(lo - offset)  # the part of a form entered part-way that is not heard
+            seq.pop_markers()
+        fade = run[0].fade_in if run[0].skip else 0
+        ramp = fade_curve(fade, "s-curve")[:, None] if fade else None
+        at = lo
+        stop = run[-1].end
+        while at < stop:
+            k = min(BLOCK_FRAMES, stop - at)
+            block = seq.render(k)
+            if ramp is not None and at < lo + fade:
+                m = min(k, lo + fade - at)
+                block[:m] *= ramp[at - lo : at - lo + m]
+            markers.extend(replace(m, frame=m.frame + offset) for m in seq.pop_markers() if m.kind != "beat")
+            emit(block, at)
+            at += k
+        pos = stop
+        del seq
+    silence(pos, n)
+    return RenderResult(out if out is not None else np.zeros((0, ch or 2), np.float32), plan.sample_rate, markers,
+                        transitions)
