@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import numpy as np
@@ -246,6 +246,7 @@ class Sequencer:
             return self.stinger(event, at_frame=at_frame)
         self._require_started()
         t = self._check_frame(at_frame)
+        posted = self._posted_frame(at_frame)
         assert self._head is not None
         last = self._last
         if last is not None and last.kind == "transition" and not last.cancelled and t < last.commit and last.prev_head is not None:
@@ -256,9 +257,9 @@ class Sequencer:
             plan = resolve(self.graph, self._head, event, t, self._grid_lookup, sample_rate=self.sample_rate)
         if not plan.accepted:
             self._at(t, ("marker", Marker("rejected", t, "", plan.source, {"event": event, "reason": plan.reason})))
-            return plan
+            return replace(plan, posted_frame=posted)
         self._schedule(plan, Rec(next(self._rec_ids), "transition", plan.commit_frame, self._head))
-        return plan
+        return replace(plan, posted_frame=posted)  # when it was posted; the frames say when it acts
 
     def stinger(self, name: str, *, at_frame: int | None = None) -> StingerPlan:
         """Overlay stinger `name` with its entry on the next beat/bar (its `sync`)."""
@@ -267,6 +268,7 @@ class Sequencer:
         if sdef is None:
             raise SequencerError(f"stinger {name!r} is not in graph {self.graph.name!r}; stingers are {', '.join(self.graph.stingers) or 'none'}")
         t = self._check_frame(at_frame)
+        posted = self._posted_frame(at_frame)
         stem = self._stem(name, "stinger")
         earliest = t + stem.grid.entry
         span = self._grid.at(earliest) or self._grid.at(t)
@@ -282,7 +284,7 @@ class Sequencer:
             reason = (f"stinger {name!r} played at frame {last}; min_interval = {float(sdef.min_interval):g}s "
                       f"allows it again from frame {last + guard}")
             self._at(t, ("marker", Marker("rejected", t, "", self._state, {"stinger": name, "reason": reason})))
-            return StingerPlan(False, name, t, reason=reason)
+            return StingerPlan(False, name, posted, reason=reason)
         self._stinger_last[name] = entry
         start = entry - stem.grid.entry
         a0 = max(0, t - start)
@@ -290,7 +292,7 @@ class Sequencer:
         self._oneshot(track, stem, start + a0, a0, layered=False, gain=10 ** (sdef.gain_db / 20))
         self._at(start + a0, ("clip", None, track))
         self._at(entry, ("marker", Marker("stinger", entry, position, self._head.state if self._head else None, {"name": name, "start": start})))
-        return StingerPlan(True, name, t, entry, start, position)
+        return StingerPlan(True, name, posted, entry, start, position)
 
     def set_param(self, name: str, value: float, *, ramp: Duration | str | float | None = None,
                   at_frame: int | None = None) -> ParamChange | TempoChange:
@@ -430,6 +432,10 @@ class Sequencer:
     def _require_started(self) -> None:
         if not self._started:
             raise SequencerError("the sequencer is not started: call start(state) first")
+
+    def _posted_frame(self, at_frame: int | None) -> int:
+        """The frame a command is given for: now, or `at_frame` (reported as `posted_frame`)."""
+        return self._frame if at_frame is None else int(at_frame)
 
     def _check_frame(self, at_frame: int | None) -> int:
         """The frame a command acts from: now (or `at_frame`), but never inside what is
