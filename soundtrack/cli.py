@@ -177,7 +177,7 @@ def _cmd_bank_build(args: argparse.Namespace) -> int:
     progress = ConsoleProgress(bar=False if args.quiet else None, label=graph.name)
     r = build_bank(graph, out=out, jobs=args.jobs, generator=args.generator, scheduler=args.scheduler,
                    prune=args.prune, progress=progress, options={"model": args.model} if args.model else None)
-    for note in r.skipped:
+    for note in [*r.skipped, *r.notes]:
         print(f"note: {note}")
     print(f"{out}: {r.stems} stems ({len(r.generated)} generated, {len(r.reused)} reused) in {r.seconds:.2f} s")
     if r.unreferenced:
@@ -270,7 +270,7 @@ def _add_bank(sub: argparse._SubParsersAction) -> None:
 def _cmd_bank_import(args: argparse.Namespace) -> int:
     from soundtrack.bank import default_out
     from soundtrack.graph import load_graph
-    from soundtrack.importer import import_bank
+    from soundtrack.bank import import_bank
 
     graph = load_graph(args.graph)
     out = Path(args.out) if args.out else default_out(graph)

@@ -97,8 +97,9 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 def bank_bytes(root: Path) -> dict[str, bytes]:
     """Everything that makes up a bank's content: the stem files and the manifest (build.json
-    holds the build's time and counts, and the lock is no content)."""
-    files = {p.name: p.read_bytes() for p in (root / "stems").iterdir()}
+    holds the build's time and counts; the lock and stems/.banks/, which banks use the stems
+    folder, are no content)."""
+    files = {p.name: p.read_bytes() for p in (root / "stems").iterdir() if p.name != ".banks"}
     files["manifest.json"] = (root / "manifest.json").read_bytes()
     return files
 

@@ -87,7 +87,10 @@ def test_second_build_of_the_same_bank_is_refused_naming_the_first(graph_path, s
             build_bank(graph_path, out=out, jobs=1, generator=REF)
         res = cli("bank", "build", str(graph_path), "--out", str(out), "--jobs", "1", "--generator", REF)
         assert res.returncode == 2 and f"being built by process {first.pid}" in res.stderr
-        assert cli("bank", "verify", str(out)).returncode == 1  # no manifest yet
+        # verify says who is building it (it used to say "missing manifest"), and writes nothing
+        v = cli("bank", "verify", str(out))
+        assert v.returncode == 2 and f"the bank is being built by process {first.pid}" in v.stderr, v.stderr
+        assert "Traceback" not in v.stderr and lock.read_text().strip() == str(first.pid)
         stdout, stderr = first.communicate(timeout=60)
     finally:
         if first.poll() is None:

@@ -116,7 +116,7 @@ def test_bank_import_cli_with_graph_files_and_a_folder(tmp_path, loop_audio):
 
 def test_a_missing_file_names_what_was_looked_for(tmp_path):
     from soundtrack.graph import parse_graph
-    from soundtrack.importer import FilesGenerator
+    from soundtrack.bank import FilesGenerator
 
     g = parse_graph('[soundtrack]\nname = "m"\ntempo = 90\n[states.a]\nprompt = "x"\nintro = 2\n',
                     path=str(tmp_path / "m.toml"))

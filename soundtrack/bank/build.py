@@ -16,6 +16,13 @@ because a batch's audio depends on all of its specs); one per composer file for 
 ``files`` (conformed through `soundtrack.importer`), so a graph can mix generated and composed
 states. Generator options (a graph's ``[generator]`` table, ``--model``) travel in every job and
 construct the generator in each worker.
+
+Safety: the folder is locked (`soundtrack.bank.lock`; a link or a hard-linked ``.lock`` is
+refused, nothing is truncated) and probed for writing before anything is generated; stems
+already on disk are reused only after their record is checked and every file re-hashed
+(`finished_record`); the manifest keeps the graph's TOML text and no absolute path; workers die
+with this process (`soundtrack.bank.workers`); a stems folder shared with other banks is pruned
+only of what none of them uses (`soundtrack.bank.shared`).
 """
 
 from __future__ import annotations
@@ -28,23 +35,27 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
+from soundtrack.bank.lock import BankLock
+from soundtrack.bank.manifest import MAX_RECORD_BYTES, check_record, read_manifest
 from soundtrack.bank.plan import CODEC, FORMAT, FORMAT_VERSION, BankPlan, PlannedStem, plan_bank
 from soundtrack.bank.render import Link, RenderJob, Rendered, can_chain, render_job, resolve_generator
+from soundtrack.bank.shared import ID_RE, StemsFolder, new_bank_id
 from soundtrack.bank.store import (
     BUILD_INFO,
     MANIFEST,
     STEM_FILE_RE,
     STEMS,
-    BankLock,
     canonical_json,
     fsync_dir,
     read_json,
+    read_stem_file,
     record_path,
     remove_partials,
+    sha256_bytes,
     write_atomic,
 )
 from soundtrack.errors import BankError, GenerationError, SoundtrackError
-from soundtrack.files import sha256_file
+from soundtrack.files import PART_SUFFIX
 from soundtrack.graph import Graph, load_graph
 
 if TYPE_CHECKING:
@@ -79,6 +90,9 @@ class BuildReport:
     reused: list[str] = field(default_factory=list)
     unreferenced: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
+    shared: list[str] = field(default_factory=list)  # not ours, on disk for other banks sharing stems/
+    notes: list[str] = field(default_factory=list)  # e.g. why a prune deleted nothing
+    bank_id: str = ""  # the bank folder's random id (build.json), its name in a shared stems folder
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
     executor: str = ""
@@ -122,21 +136,60 @@ def make_plan(graph: Graph, *, generator: str | None = None, options: dict[str, 
                      chain=can_chain(gen), options=opts)
 
 
-def finished_record(root: Path, key: str) -> dict[str, Any] | None:
-    """The record of stem `key` if it is completely on disk (record present, every file present
-    with its recorded sha256), else None."""
+def finished_record(root: Path, key: str, *, sample_rate: int) -> dict[str, Any] | None:
+    """The record of stem `key` if it is completely on disk (a well-formed record for that key,
+    every file a plain file inside the bank with its recorded size and sha256), else None."""
     path = root / record_path(key)
-    if not path.is_file():
-        return None
     try:
-        rec = read_json(path, what="stem record")
+        rec = read_json(path, what="stem record", limit=MAX_RECORD_BYTES)
+        check_record(rec, path, "record", sample_rate=sample_rate, key=key)
         for f in rec["files"].values():
-            p = root / f["path"]
-            if not p.is_file() or p.stat().st_size != f["bytes"] or sha256_file(p) != f["sha256"]:
+            if sha256_bytes(read_stem_file(root, f["path"], size=f["bytes"])) != f["sha256"]:
                 return None
-    except (BankError, KeyError, TypeError, AttributeError):
+    except (BankError, OSError):
         return None
     return rec
+
+
+def informational_path(path: str) -> str:
+    """What a manifest says about where its graph came from: the path as given when it is
+    relative and stays below the folder it was given from, else only the file name (a bank keeps
+    no absolute path of the machine that built it; nothing ever opens this path)."""
+    p = Path(path)
+    parts = p.parts
+    if p.is_absolute() or not parts or ".." in parts or p.drive:
+        return p.name or "graph.toml"
+    return p.as_posix()
+
+
+def graph_text(g: Graph) -> str:
+    """The TOML text `g` was parsed from, kept in the bank (self-contained: it plays from any
+    folder). Read again from ``g.path`` and matched to ``g.source_sha256``."""
+    import hashlib
+
+    text = getattr(g, "source_text", None)
+    if not isinstance(text, str):
+        try:
+            text = Path(g.path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise BankError(f"{g.path}: cannot read the graph's text to keep in the bank: {e}") from None
+    if hashlib.sha256(text.encode("utf-8")).hexdigest() != g.source_sha256:
+        raise BankError(f"{g.path}: the graph file changed since it was loaded; load it again and rebuild")
+    return text
+
+
+def _probe_writable(root: Path) -> None:
+    """BankError (one line) unless files can be created in `root` and `root/stems`."""
+    for d in (root, root / STEMS):
+        probe = d / f".probe.{os.getpid()}{PART_SUFFIX}"
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            raise BankError(f"{d}: cannot write to the bank folder ({e.strerror or e}); choose another --out or "
+                            "make the folder writable") from None
 
 
 def _estimate(job: RenderJob) -> float:
@@ -193,9 +246,12 @@ def _jobs_for(plan: BankPlan, done: set[str]) -> list[tuple[RenderJob, list[Plan
 
 
 def _commit(root: Path, r: Rendered) -> None:
-    for rel, data in sorted(r.files.items()):
-        write_atomic(root / rel, data)
-    write_atomic(root / record_path(r.key), canonical_json(r.record))
+    try:
+        for rel, data in sorted(r.files.items()):
+            write_atomic(root / rel, data)
+        write_atomic(root / record_path(r.key), canonical_json(r.record))
+    except OSError as e:
+        raise BankError(f"{root}: cannot write stem {r.key[:12]}...: {e.strerror or e}") from None
 
 
 def _probe(scheduler: str) -> None:
@@ -228,7 +284,11 @@ def _open_executor(jobs: int, scheduler: str | None) -> tuple[Executor | None, C
         return None, lambda: None, "serial"
     import multiprocessing
 
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    from soundtrack.bank.workers import watch_parent
+
+    # workers exit when this process dies, even by SIGKILL (no orphans)
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=watch_parent, initargs=(os.getpid(),))
     return pool, lambda: pool.shutdown(wait=True, cancel_futures=True), f"{jobs} processes"
 
 
@@ -249,10 +309,12 @@ def build_bank(
     `jobs`: worker processes (default: all cores; 1 = in this process). `generator`: a registered
     name or ``"module:Factory"`` (default: the graph's). `scheduler`: a Dask scheduler address
     such as ``tcp://10.0.0.5:8786``; `executor`: any concurrent.futures executor instead. `prune`
-    deletes stems on disk that the graph no longer needs. `options`: generator constructor options
+    deletes stems on disk that the graph no longer needs and no other bank sharing the stems
+    folder uses (`soundtrack.bank.shared`). `options`: generator constructor options
     on top of the graph's ``[generator]`` table, e.g. ``{"model": "facebook/musicgen-medium"}``
-    (the CLI's --model). Raises BankError when another build
-    holds the bank, GenerationError when a stem cannot be made (finished stems are kept).
+    (the CLI's --model). Raises BankError when another build holds the bank or the folder cannot
+    be written (checked before anything is generated), GenerationError when a stem cannot be made
+    (finished stems are kept).
     """
     t0 = time.perf_counter()
     g = graph if isinstance(graph, Graph) else load_graph(graph)
@@ -264,40 +326,82 @@ def build_bank(
     report = BuildReport(path=root, stems=len(plan.stems), skipped=list(plan.skipped))
     emit = progress or (lambda p: None)
 
+    text = graph_text(g)
     with BankLock(root, action="build"):
+        _probe_writable(root)  # a read-only folder is refused before anything is generated
         remove_partials(root)
-        (root / STEMS).mkdir(parents=True, exist_ok=True)
-        records: dict[str, dict[str, Any]] = {}
-        for p in plan.stems:
-            rec = finished_record(root, p.key)
-            if rec is not None:
-                records[p.key] = rec
-                report.reused.append(p.id)
-        work = _jobs_for(plan, set(records))
-        emit(Progress("start", len(plan.stems), len(report.reused), 0, time.perf_counter() - t0))
-        if work:
-            report.executor = _run(work, root, records, report, n_jobs=n_jobs, scheduler=scheduler,
-                                   executor=executor, emit=emit, t0=t0, total=len(plan.stems))
-        fsync_dir(root / STEMS)
-
+        try:
+            old = {r["key"] for r in read_manifest(root)["stems"]}
+        except BankError:
+            old = set()
         wanted = {p.key for p in plan.stems}
-        report.unreferenced = sorted({m["key"] for f in (root / STEMS).iterdir()
-                                      if (m := STEM_FILE_RE.match(f.name)) and m["key"] not in wanted})
-        if prune and report.unreferenced:
-            gone = set(report.unreferenced)
-            for f in (root / STEMS).iterdir():
-                m = STEM_FILE_RE.match(f.name)
-                if m and m["key"] in gone:
-                    f.unlink()
-            report.pruned, report.unreferenced = report.unreferenced, []
-
-        report.seconds = time.perf_counter() - t0
-        write_atomic(root / BUILD_INFO, canonical_json(_build_info(plan, report, n_jobs)))
-        write_atomic(root / MANIFEST, canonical_json(manifest_for(plan, records)))
-        fsync_dir(root)
+        report.bank_id = _bank_id(root)
+        with StemsFolder(root, report.bank_id) as folder:
+            folder.register(wanted | old)  # before looking at the disk: a prune elsewhere keeps both
+            records: dict[str, dict[str, Any]] = {}
+            for p in plan.stems:
+                rec = finished_record(root, p.key, sample_rate=plan.sample_rate)
+                if rec is not None:
+                    records[p.key] = rec
+                    report.reused.append(p.id)
+            work = _jobs_for(plan, set(records))
+            emit(Progress("start", len(plan.stems), len(report.reused), 0, time.perf_counter() - t0))
+            if work:
+                report.executor = _run(work, root, records, report, n_jobs=n_jobs, scheduler=scheduler,
+                                       executor=executor, emit=emit, t0=t0, total=len(plan.stems))
+            _sync(root / STEMS)
+            _unreferenced(root, folder, wanted, report, prune=prune)
+            report.seconds = time.perf_counter() - t0
+            try:
+                write_atomic(root / BUILD_INFO, canonical_json(_build_info(plan, report, n_jobs)))
+                write_atomic(root / MANIFEST, canonical_json(manifest_for(plan, records, graph_text=text)))
+            except OSError as e:
+                raise BankError(f"{root}: cannot write the manifest: {e.strerror or e}") from None
+            _sync(root)
+            folder.register(wanted)  # the new manifest is down: the old keys are no longer ours
     report.seconds = time.perf_counter() - t0
     emit(Progress("finish", len(plan.stems), len(report.reused), len(report.generated), report.seconds))
     return report
+
+
+def _bank_id(root: Path) -> str:
+    """The bank folder's id from its build.json, or a new one (see `soundtrack.bank.shared`)."""
+    try:
+        old = read_json(root / BUILD_INFO, what="build info").get("bank_id")
+    except BankError:
+        old = None
+    return old if isinstance(old, str) and ID_RE.match(old) else new_bank_id()
+
+
+def _sync(d: Path) -> None:
+    try:
+        fsync_dir(d)  # makes the renames durable
+    except OSError as e:
+        raise BankError(f"{d}: cannot sync the bank folder: {e.strerror or e}") from None
+
+
+def _unreferenced(root: Path, folder: StemsFolder, wanted: set[str], report: BuildReport, *, prune: bool) -> None:
+    """Stems on disk this bank does not use: kept as cache, or pruned when no bank sharing the
+    stems folder uses them either (see `soundtrack.bank.shared`)."""
+    on_disk = {m["key"] for f in (root / STEMS).iterdir() if (m := STEM_FILE_RE.match(f.name))}
+    mine = on_disk - wanted
+    try:
+        others = folder.others()
+    except BankError as e:
+        if prune and mine:
+            report.notes.append(f"nothing pruned: {e}")
+            prune = False
+        others = set()
+    report.shared = sorted(mine & others)
+    report.unreferenced = sorted(mine - others)
+    if not (prune and report.unreferenced):
+        return
+    if not folder.try_exclusive():
+        report.notes.append(f"nothing pruned: another build is using {root / STEMS} (shared); run --prune again later")
+        return
+    others = folder.others()  # again, now that no build can register meanwhile
+    report.pruned = folder.delete(set(report.unreferenced) - others)
+    report.unreferenced = sorted(set(report.unreferenced) - set(report.pruned))
 
 
 def _run(work: list[tuple[RenderJob, list[PlannedStem]]], root: Path, records: dict[str, dict[str, Any]],
@@ -356,8 +460,9 @@ def _result(fut: Future, planned: list[PlannedStem]) -> list[Rendered]:
         raise GenerationError(f"stem {planned[0].id}: the worker failed: {type(e).__name__}: {e}") from e
 
 
-def manifest_for(plan: BankPlan, records: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The manifest: deterministic (no times, no hosts), so equal banks have equal manifests."""
+def manifest_for(plan: BankPlan, records: dict[str, dict[str, Any]], *, graph_text: str) -> dict[str, Any]:
+    """The manifest: deterministic (no times, no hosts, no absolute paths), so equal banks have
+    equal manifests; self-contained (the graph's TOML text is in it)."""
     from soundtrack import __version__
 
     g = plan.graph
@@ -379,7 +484,8 @@ def manifest_for(plan: BankPlan, records: dict[str, dict[str, Any]]) -> dict[str
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "created_by": f"soundtrack {__version__}",
-        "graph": {"name": g.name, "path": g.path, "source_sha256": g.source_sha256},
+        "graph": {"name": g.name, "path": informational_path(g.path), "source_sha256": g.source_sha256,
+                  "text": graph_text},
         "sample_rate": plan.sample_rate,
         "generator": {"name": plan.generator_name, "version": plan.generator_version},
         "loudness": {"target_lufs": plan.target_lufs, "true_peak_dbtp": plan.ceiling_dbtp},
@@ -411,6 +517,7 @@ def _build_info(plan: BankPlan, report: BuildReport, jobs: int) -> dict[str, Any
     from soundtrack import __version__
 
     return {
+        "bank_id": report.bank_id,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "build_seconds": round(report.seconds, 3),
         "created_by": f"soundtrack {__version__}",
@@ -426,30 +533,33 @@ def _build_info(plan: BankPlan, report: BuildReport, jobs: int) -> dict[str, Any
 
 
 def open_bank(target: Graph | str | Path, *, bank: str | Path | None = None, build_missing: bool = True,
-              say: Callable[[str], None] | None = None) -> tuple[Graph, Bank]:
+              say: Callable[[str], None] | None = None, preload: bool = False) -> tuple[Graph, Bank]:
     """(graph, bank) for playing `target`: a Graph or graph .toml (its bank at `bank`, default
     ``loops/NAME``, built first, incrementally, when missing or stale and `build_missing`), or a
-    bank directory (its graph is the one its manifest records)."""
+    bank directory (self-contained: its graph is the text its manifest keeps; no other file is
+    read). `preload`: decode every stem now (`Bank.preload`), so that playing reads nothing."""
     from soundtrack.bank.load import Bank
 
     if not isinstance(target, Graph):
         p = Path(target)
         if p.is_dir():
-            graph_path = Path(Bank(p, check_hashes=False).manifest["graph"]["path"])
-            if not graph_path.is_file():
-                raise BankError(f"{p}: its manifest names graph {graph_path}, which is not there; use the graph .toml instead")
-            graph = load_graph(graph_path)
-            return graph, Bank(p, graph=graph)
+            b = Bank(p)
+            if preload:
+                b.preload()
+            return b.graph, b
         if p.suffix != ".toml" or not p.is_file():
             raise BankError(f"{p}: expected a graph .toml file or a bank directory (soundtrack bank build GRAPH --out DIR)")
         target = load_graph(p)
     graph = target
     root = Path(bank) if bank is not None else default_out(graph)
     try:
-        return graph, Bank(root, graph=graph)
+        b = Bank(root, graph=graph)
     except BankError as e:
         if not build_missing:
             raise BankError(f"{e}; run: soundtrack bank build {graph.path}") from None
         (say or (lambda m: None))(f"bank {root} for {graph.path} is missing or stale ({e}): building it now")
         build_bank(graph, out=root)
-        return graph, Bank(root, graph=graph)
+        b = Bank(root, graph=graph)
+    if preload:
+        b.preload()
+    return graph, b

@@ -17,6 +17,7 @@ from fractions import Fraction
 from typing import Any
 
 from soundtrack.bank.loudness import match_loudness
+from soundtrack.bank.manifest import MAX_STEM_SECONDS
 from soundtrack.bank.store import encode_flac, layer_path, sha256_bytes
 from soundtrack.errors import GenerationError, SoundtrackError
 from soundtrack.generate.base import Generator, available, get_generator, register
@@ -107,6 +108,11 @@ def finish_stem(stem: Stem, *, key: str, spec: StemSpec, target_lufs: float, cei
     sr = stem.sample_rate
     if sr != spec.sample_rate:
         raise GenerationError(f"generator {generator['name']!r} returned {sr} Hz for a {spec.sample_rate} Hz spec")
+    if stem.grid.frames > MAX_STEM_SECONDS * sr:
+        raise GenerationError(
+            f"generator {generator['name']!r} returned {stem.grid.frames / sr:.1f} s of audio for a {spec.role}; a bank "
+            f"stem is at most {MAX_STEM_SECONDS} s (pickup, bars and tail): use fewer bars or a faster tempo"
+        )
     layers = {name: stem.layers[name] for name in spec.layers}  # the graph's order, on every machine
     stored, ints, result = match_loudness(layers, sr, target_lufs=target_lufs, ceiling_dbtp=ceiling_dbtp)
     files: dict[str, bytes] = {}

@@ -1,23 +1,42 @@
 """Checking a built bank against its manifest, and summarising it.
 
-`verify_bank` reads every file the manifest names, compares its sha256 and its audio header
-(sample rate, channels, frames) with the record, and lists what is missing, corrupt or not part
-of the bank. Stems left on disk by earlier builds of the graph (content-addressed cache, removed
-by ``bank build --prune``) are listed as unreferenced but are not an error.
+`verify_bank` reads every file the manifest names, compares its sha256 and its FLAC header
+(sample rate, channels, bits, frames) with the record, and lists what is missing, corrupt or not
+part of the bank. Stems left on disk by earlier builds of the graph (content-addressed cache,
+removed by ``bank build --prune``) are listed as unreferenced but are not an error.
+
+A bank is untrusted input: the manifest is checked first (`soundtrack.bank.manifest`), the only
+files opened are ``stems/KEY.LAYER.flac`` inside the bank (never through a link), no digest is
+ever printed, and verify writes nothing (it neither creates nor locks ``.lock``: it asks whether
+a build holds it, and refuses to judge a bank that is being built).
 """
 
 from __future__ import annotations
 
-import json
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from soundtrack.bank.plan import FORMAT, FORMAT_VERSION
-from soundtrack.bank.store import BUILD_INFO, LOCK, MANIFEST, STEM_FILE_RE, STEMS, BankLock, record_path
-from soundtrack.errors import BankError, SoundtrackError
-from soundtrack.files import sha256_file
-from soundtrack.stem import StemGrid
+from soundtrack.bank.lock import build_holder
+from soundtrack.bank.manifest import read_manifest
+from soundtrack.bank.store import (
+    BANKS,
+    BUILD_INFO,
+    LOCK,
+    MANIFEST,
+    STEM_FILE_RE,
+    STEMS,
+    flac_streaminfo,
+    read_json,
+    read_stem_file,
+    record_path,
+    sha256_bytes,
+)
+from soundtrack.errors import BankError
+
+PCM_BITS = 24
 
 
 @dataclass
@@ -38,102 +57,125 @@ class VerifyReport:
 
 
 def load_manifest(root: Path) -> dict[str, Any]:
-    """The manifest of the bank in `root`, checked for its format; BankError if there is none."""
-    path = Path(root) / MANIFEST
-    if not Path(root).is_dir():
-        raise BankError(f"{root}: no such bank folder; build it with: soundtrack bank build GRAPH --out {root}")
-    if not path.is_file():
-        raise BankError(f"{root}: not a bank (no {MANIFEST}); build it with: soundtrack bank build GRAPH --out {root}")
+    """The checked manifest of the bank in `root`; BankError if there is none or it is malformed."""
+    return read_manifest(root)
+
+
+def _lstat(p: Path) -> os.stat_result | None:
     try:
-        m = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BankError(f"{path}: the manifest cannot be read: {e}") from None
-    if not isinstance(m, dict) or m.get("format") != FORMAT:
-        raise BankError(f"{path}: not a soundtrack bank manifest (format must be {FORMAT!r})")
-    if m.get("format_version") != FORMAT_VERSION:
-        raise BankError(
-            f"{path}: bank format_version={m.get('format_version')!r}, this soundtrack reads {FORMAT_VERSION}; rebuild the bank"
-        )
-    return m
+        return os.lstat(p)
+    except OSError:
+        return None
 
 
 def verify_bank(root: str | Path) -> VerifyReport:
-    """Check every stem file of the bank in `root` (see module docstring)."""
+    """Check every stem file of the bank in `root` (see module docstring). Raises BankError when
+    `root` is not a folder or a build holds the bank now."""
     root = Path(root)
+    if not root.is_dir():
+        raise BankError(f"{root}: no such bank folder; build it with: soundtrack bank build GRAPH --out {root}")
     report = VerifyReport(path=root)
+    try:
+        held, pid = build_holder(root)
+    except BankError:
+        held, pid = False, None  # a link or odd file as .lock: listed as unexpected below
+    if held:
+        who = f"process {pid}" if pid else "another process"
+        raise BankError(f"{root}: the bank is being built by {who} (lock {root / LOCK}); "
+                        "verify it when that build has finished")
     try:
         manifest = load_manifest(root)
     except BankError as e:
-        if not root.is_dir():
-            raise
-        (report.missing if not (root / MANIFEST).exists() else report.corrupt).append(f"{MANIFEST}: {e}")
+        there = _lstat(root / MANIFEST) is not None
+        (report.corrupt if there else report.missing).append(f"{MANIFEST}: {e}")
+        _list_unexpected(root, set(), report)
         return report
-    lock = BankLock(root, action="verify")
-    try:
-        lock.acquire()  # refuses while a build runs (BankError naming its PID)
-    except OSError:
-        lock = None  # a read-only copy of a bank cannot be built into either: check it unlocked
-    try:
-        _check(root, manifest, report)
-    finally:
-        if lock is not None:
-            lock.release()
+    _check(root, manifest, report)
     return report
 
 
 def _check(root: Path, manifest: dict[str, Any], report: VerifyReport) -> None:
-    import soundfile as sf
-
-    sr = manifest.get("sample_rate")
+    sr = manifest["sample_rate"]
     known: set[str] = set()
-    for rec in manifest.get("stems", []):
+    for rec in manifest["stems"]:
         report.stems += 1
-        sid, key = rec.get("id", "?"), rec.get("key", "?")
+        sid, key = rec["id"], rec["key"]
         known.add(key)
-        rp = root / record_path(key)
-        if not rp.is_file():
+        st = _lstat(root / record_path(key))
+        if st is None:
             report.missing.append(f"{record_path(key)} (stem {sid}: its record)")
-        try:
-            grid = StemGrid.from_dict(rec["grid"])
-            if grid.sample_rate != sr:
-                report.corrupt.append(f"stem {sid}: grid sample_rate {grid.sample_rate} != bank's {sr}")
-        except (SoundtrackError, KeyError, TypeError, ValueError) as e:
-            report.corrupt.append(f"stem {sid}: invalid grid in the manifest: {e}")
-            continue
-        for layer, f in rec.get("files", {}).items():
+        elif not stat.S_ISREG(st.st_mode):
+            report.corrupt.append(f"{record_path(key)} (stem {sid}: its record): not a plain file")
+        grid = rec["grid"]
+        for layer in rec["layers"]:
+            f = rec["files"][layer]
             report.files += 1
-            p = root / f["path"]
             what = f"{f['path']} (stem {sid}, layer {layer})"
-            if not p.is_file():
+            try:
+                data = read_stem_file(root, f["path"], size=f["bytes"])
+            except FileNotFoundError:
                 report.missing.append(what)
                 continue
-            digest = sha256_file(p)
-            if digest != f["sha256"]:
-                report.corrupt.append(f"{what}: sha256 {digest[:12]}... != recorded {f['sha256'][:12]}...")
+            except OSError as e:
+                report.corrupt.append(f"{what}: cannot be read ({e.strerror or e})")
                 continue
-            try:
-                info = sf.info(str(p))
-            except (RuntimeError, sf.LibsndfileError) as e:
-                report.corrupt.append(f"{what}: cannot be read as audio: {e}")
+            except BankError as e:
+                report.corrupt.append(f"{what}: {str(e).rsplit(': ', 1)[-1]}")
                 continue
-            if (info.samplerate, info.channels, info.frames) != (sr, rec.get("channels"), grid.frames):
+            if sha256_bytes(data) != f["sha256"]:
+                report.corrupt.append(f"{what}: sha256 differs from the manifest")
+                continue
+            info = flac_streaminfo(data)
+            want = (sr, rec["channels"], PCM_BITS, grid["frames"])
+            if info is None:
+                report.corrupt.append(f"{what}: not a FLAC file")
+            elif info != want:
                 report.corrupt.append(
-                    f"{what}: {info.samplerate} Hz, {info.channels} channels, {info.frames} frames; the grid says "
-                    f"{sr} Hz, {rec.get('channels')} channels, {grid.frames} frames"
+                    f"{what}: {info[0]} Hz, {info[1]} channels, {info[2]} bits, {info[3]} frames; the record says "
+                    f"{want[0]} Hz, {want[1]} channels, {want[2]} bits, {want[3]} frames"
                 )
+    _list_unexpected(root, known, report)
+
+
+def _list_unexpected(root: Path, known: set[str], report: VerifyReport) -> None:
     for p in sorted(root.iterdir()):
-        if p.name in (MANIFEST, BUILD_INFO, LOCK) or (p.name == STEMS and p.is_dir()):
+        st = _lstat(p)
+        if st is None:
             continue
-        report.unexpected.append(p.name)
+        if p.name in (MANIFEST, BUILD_INFO) and stat.S_ISREG(st.st_mode):
+            continue
+        if p.name == LOCK and stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+            continue
+        if p.name == STEMS and p.is_dir():  # the stems folder may be a link to a shared cache
+            continue
+        report.unexpected.append(p.name + ("" if stat.S_ISREG(st.st_mode) else " (not a plain file)"))
     stems_dir = root / STEMS
     unreferenced: set[str] = set()
     for p in sorted(stems_dir.iterdir()) if stems_dir.is_dir() else []:
+        st = _lstat(p)
+        if st is None:
+            continue
+        if p.name == BANKS and stat.S_ISDIR(st.st_mode):
+            continue
         m = STEM_FILE_RE.match(p.name)
-        if m is None or not p.is_file():
-            report.unexpected.append(f"{STEMS}/{p.name}")
+        if m is None or not stat.S_ISREG(st.st_mode):
+            report.unexpected.append(f"{STEMS}/{p.name}" + ("" if stat.S_ISREG(st.st_mode) else " (not a plain file)"))
         elif m["key"] not in known:
             unreferenced.add(m["key"])
     report.unreferenced = sorted(unreferenced)
+
+
+def bank_size(root: Path) -> int:
+    """Bytes of the plain files of a bank: its top folder, stems/ and stems/.banks/ (no link followed but stems/)."""
+    total = 0
+    for d in (root, root / STEMS, root / STEMS / BANKS):
+        if not d.is_dir():
+            continue
+        for p in d.iterdir():
+            st = _lstat(p)
+            if st is not None and stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total
 
 
 def bank_info(root: str | Path) -> dict[str, Any]:
@@ -141,23 +183,23 @@ def bank_info(root: str | Path) -> dict[str, Any]:
     root = Path(root)
     m = load_manifest(root)
     sr = int(m["sample_rate"])
-    stems = m.get("stems", [])
+    stems = m["stems"]
     seconds = sum(int(s["grid"]["frames"]) for s in stems) / sr
-    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     try:
-        build = json.loads((root / BUILD_INFO).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        build = read_json(root / BUILD_INFO, what="build info", limit=1 << 20)
+    except BankError:
         build = {}
     states = {}
-    for name, st in m.get("states", {}).items():
+    for name, st in m["states"].items():
         mine = [s for s in stems if s["kind"] == "state" and s["name"] == name and s["tempo"] is None]
         states[name] = {
-            "segments": {s["id"].split("/", 1)[1]: {"bars": s["grid"]["bars"], "bpm": s["grid"]["bpm"],
-                                                    "seconds": round(s["grid"]["frames"] / sr, 3),
-                                                    "loudness_lufs": s["loudness_lufs"]} for s in mine},
+            "segments": {s["id"].split("/", 1)[-1]: {"bars": s["grid"]["bars"], "bpm": s["grid"]["bpm"],
+                                                     "seconds": round(s["grid"]["frames"] / sr, 3),
+                                                     "loudness_lufs": s["loudness_lufs"]} for s in mine},
             "layers": st["layers"],
-            "tempi": st.get("tempi", []),
+            "tempi": st["tempi"],
         }
+    seconds_built = build.get("build_seconds")
     return {
         "path": str(root),
         "name": m["graph"]["name"],
@@ -166,13 +208,13 @@ def bank_info(root: str | Path) -> dict[str, Any]:
         "sample_rate": sr,
         "loudness": m["loudness"],
         "states": states,
-        "stingers": sorted(m.get("stingers", {})),
-        "bridges": sorted(m.get("bridges", {})),
+        "stingers": sorted(m["stingers"]),
+        "bridges": sorted(m["bridges"]),
         "stems": len(stems),
         "files": sum(len(s["files"]) for s in stems),
         "duration_seconds": round(seconds, 3),
-        "size_bytes": size,
-        "build_seconds": build.get("build_seconds"),
-        "built_at": build.get("built_at"),
-        "skipped": m.get("skipped", []),
+        "size_bytes": bank_size(root),
+        "build_seconds": seconds_built if isinstance(seconds_built, (int, float)) else None,
+        "built_at": build.get("built_at") if isinstance(build.get("built_at"), str) else None,
+        "skipped": m["skipped"],
     }
