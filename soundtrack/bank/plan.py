@@ -38,7 +38,7 @@ from soundtrack.stem import StemSpec
 from soundtrack.stretch import STRETCH_VERSION
 
 FORMAT = "soundtrack-bank"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a main loop's head and tail are stored apart (no fold); older banks rebuild
 CODEC = {"container": "flac", "subtype": "PCM_24"}
 TRUE_PEAK_CEILING_DBTP = -1.0
 
