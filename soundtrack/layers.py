@@ -52,6 +52,14 @@ class LayerGains:
         self.values[p.name] = value
         return gains
 
+    def set(self, p: ParamDef, value: float) -> None:
+        """Set `p` to `value` at once, with no ramp (a restored session starts there)."""
+        for layer in p.layers:
+            env = self._penv[(p.name, layer)]
+            env.initial = np.float32(layer_target(p, layer, value))
+            env.segs = []
+        self.values[p.name] = value
+
     def at(self, frame: int) -> dict[str, float]:
         """Each param-controlled layer's gain at output frame `frame`."""
         out = {}

@@ -28,6 +28,14 @@ class Marker:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+def position_label(beat: int, beats_per_bar: int) -> str:
+    """bar:beat of state beat index `beat` (0 = bar 1 beat 1 of the main loop): ``"3:2"``; beats
+    before the main (an intro, a bridge, a pickup) count down as ``"pre2:1"``, ``"pre1:4"``.
+    The one labelling used by plans, markers and status."""
+    bar, beat = divmod(beat, beats_per_bar)
+    return f"{bar + 1}:{beat + 1}" if beat >= 0 and bar >= 0 else f"pre{-bar}:{beat + 1}"
+
+
 @dataclass
 class Span:
     """From output frame `start`, beats follow `grid`; state beat index at grid.origin is
@@ -42,9 +50,7 @@ class Span:
     origin_beat: int = 0
 
     def label(self, frame: int) -> str:
-        bpb = self.grid.meter.beats
-        n = self.grid.beat_index_at(frame) + self.origin_beat
-        return f"{n // bpb + 1}:{n % bpb + 1}"
+        return position_label(self.grid.beat_index_at(frame) + self.origin_beat, self.grid.meter.beats)
 
 
 class SpanGrid:
@@ -137,7 +143,7 @@ class SpanGrid:
             span = self.spans[i]
             bpb = span.grid.meter.beats
             n = k + span.origin_beat
-            pos = f"{n // bpb + 1}:{n % bpb + 1}"
+            pos = position_label(n, bpb)
             detail = {"role": span.role, "name": span.name, "bpm": str(span.grid.bpm)}
             if n % bpb == 0:
                 self.session_bars += 1

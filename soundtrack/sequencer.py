@@ -62,12 +62,17 @@ from soundtrack.transitions import (
     target_playhead,
 )
 from soundtrack.tracks import Rec, Track
+from soundtrack import snapshot
+from soundtrack.transport import PauseChange, Transport, VolumeChange
 from soundtrack.voices import F32, Clip, Envelope, Limiter, ramp_table
 
-__all__ = ["MARKER_KINDS", "Marker", "ParamChange", "Sequencer", "StingerPlan", "TempoChange"]
+__all__ = ["MARKER_KINDS", "Marker", "ParamChange", "PauseChange", "Sequencer", "StingerPlan", "TempoChange", "VolumeChange"]
 
 LIMITER_LOOKAHEAD_SECONDS = Fraction(1, 500)  # 2 ms: the safety limiter ramps in, never steps
-TEMPO_XFADE_SECONDS = Fraction(1, 20)  # 50 ms: stretched and unstretched takes are aligned on the bar
+TEMPO_XFADE_SECONDS = Fraction(1, 20)
+TRANSPORT_FADE_SECONDS = Fraction(1, 100)  # pause/resume: 10 ms, click-free and prompt
+VOLUME_RAMP_SECONDS = Fraction(1, 20)
+MAX_TRANSPORT_FADE_SECONDS = 60  # 50 ms: stretched and unstretched takes are aligned on the bar
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,7 @@ class Sequencer:
         self._started = False
         self._channels: int | None = None
         self._stems: dict[tuple, Stem] = {}
+        self._grids: dict[tuple, StemGrid] = {}
         self._heap: list[tuple[int, int, int, tuple]] = []
         self._seq = itertools.count()
         self._rec_ids = itertools.count(1)
@@ -140,7 +146,8 @@ class Sequencer:
         self._stinger_last: dict[str, int] = {}
         self._tempo_request: Fraction | None = None
         self._tables: dict[tuple, np.ndarray] = {}  # ramps of fixed lengths (see _table)
-        self._fade: tuple[int, np.ndarray] | None = None  # fade_out: (first frame, gains), then silence
+        self._transport = Transport()  # master volume, pause/resume, the final fade-out
+        self._workbuf = np.zeros((0, 0), F32)
         self._limiter = Limiter(ceiling_db, lookahead=max(1, int(round(LIMITER_LOOKAHEAD_SECONDS * self.sample_rate))))
         self._mixed = 0  # output frames mixed so far (the look-ahead runs ahead of `frame`)
         self._ahead = np.zeros((0, 0), F32)  # mixed frames [frame, _mixed), not yet output
@@ -177,7 +184,7 @@ class Sequencer:
     @property
     def silent_from(self) -> int | None:
         """The first frame of silence after `fade_out` (its fade's end); None before it is called."""
-        return None if self._fade is None else self._fade[0] + len(self._fade[1])
+        return self._transport.silent_from
 
     @property
     def earliest_frame(self) -> int:
@@ -357,43 +364,121 @@ class Sequencer:
         if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 0:
             raise SequencerError(f"frames={frames!r} must be a non-negative int")
         t = self._check_frame(at_frame)
-        if self._fade is not None:
+        if self.silent_from is not None:
             raise SequencerError(f"already fading out: silent from frame {self.silent_from}")
         n = max(int(frames), min_ramp_frames(self.sample_rate))
-        self._fade = (t, ramp_table(n, curve, fade_in=False))
+        self._transport.fade_out(t, ramp_table(n, curve, fade_in=False))
         return n
 
+    # -- transport -------------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        """True once a pause's fade has ended (the music clock stands still) until `resume`."""
+        return self._transport.paused
+
+    @property
+    def output_frame(self) -> int:
+        """Frames output so far, paused silence included (`frame` is the music clock, which
+        stops while paused: output_frame - frame is the time spent paused)."""
+        return self._transport.output
+
+    @property
+    def volume_db(self) -> float:
+        return self._transport.volume_db
+
+    def _short(self, fade: Duration | str | float | None, default: Fraction) -> int:
+        """A transport fade in frames: at least the 1 ms minimum ramp, at most MAX_TRANSPORT_FADE."""
+        if fade is None:
+            n = int(round(default * self.sample_rate))
+        else:
+            d = parse_duration(fade)
+            span = self._grid.at(self._frame)
+            grid = span.grid if span else BeatGrid(self.sample_rate, self.graph.tempo or Fraction(120), origin=0)
+            n = d.to_frames(grid)
+        limit = int(MAX_TRANSPORT_FADE_SECONDS * self.sample_rate)
+        if n > limit:
+            raise SequencerError(f"fade={fade!r} is {n / self.sample_rate:.3g} s; at most {float(MAX_TRANSPORT_FADE_SECONDS):g} s")
+        return max(n, min_ramp_frames(self.sample_rate))
+
+    def pause(self, *, fade: Duration | str | float | None = None) -> PauseChange:
+        """Pause: fade the output out (default 10 ms) from the earliest frame, then stop the
+        music clock where the fade ends; `render` then returns silence and nothing moves on."""
+        self._require_started()
+        return self._transport.pause(self.earliest_frame, self._short(fade, TRANSPORT_FADE_SECONDS))
+
+    def resume(self, *, fade: Duration | str | float | None = None) -> PauseChange:
+        """Resume a pause: the music continues with exactly the frames that would have followed
+        where it stopped, fading in (default 10 ms)."""
+        return self._transport.resume(self.earliest_frame, self._short(fade, TRANSPORT_FADE_SECONDS))
+
+    def snapshot(self) -> dict:
+        """The session's musical position at `earliest_frame`, JSON- and msgpack-safe, for
+        `restore` (see `soundtrack.snapshot`)."""
+        return snapshot.take(self)
+
+    def restore(self, snap: dict, *, fade: Duration | str | float | None = None) -> None:
+        """Start this fresh sequencer (instead of `start`) at a `snapshot`'s position, fading in
+        (default 10 ms); frames count from 0 again."""
+        snapshot.restore(self, snap, self._short(fade, TRANSPORT_FADE_SECONDS))
+
+    def set_volume(self, db: float, *, ramp: Duration | str | float | None = None) -> VolumeChange:
+        """Ramp the master volume (before the safety limiter) to `db` (-120 = silence, at most
+        +12) from the earliest frame, per sample, over `ramp` (default 50 ms)."""
+        return self._transport.set_volume(db, self.earliest_frame, self._short(ramp, VOLUME_RAMP_SECONDS))
+
     # -- rendering -----------------------------------------------------------------------------
-    def render(self, frames: int) -> np.ndarray:
-        """The next `frames` frames of output: float32 (frames, channels), limited to the ceiling.
+    def render(self, frames: int, *, out: np.ndarray | None = None) -> np.ndarray:
+        """The next `frames` frames of output: float32 (frames, channels), limited to the ceiling
+        (written into `out` when given: a C-contiguous float32 array of that shape, reused).
 
         The mix runs `lookahead` frames ahead of the output (the limiter ramps its gain towards
         a peak before it arrives), so a command given after a render takes effect at the earliest
-        that many frames after the output so far (`earliest_frame`); plans report the frames."""
+        that many frames after the output so far (`earliest_frame`); plans report the frames.
+        While paused the output is silence and the music clock (`frame`) stands still."""
         if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 0:
             raise SequencerError(f"frames={frames!r} must be a non-negative int")
         frames = int(frames)
         ch = self.channels
+        if out is None:
+            out = np.empty((frames, ch), dtype=F32)
+        elif not (isinstance(out, np.ndarray) and out.dtype == F32 and out.shape == (frames, ch) and out.flags.c_contiguous):
+            raise TypeError(f"out must be a C-contiguous float32 array of shape ({frames}, {ch})")
+        pos = 0
+        tr = self._transport
+        while pos < frames:
+            n = tr.music_frames(self._frame, frames - pos)
+            if n == 0:
+                out[pos:] = 0.0
+                break
+            self._render_music(out[pos : pos + n])
+            pos += n
+            tr.reached(self._frame)
+        tr.output += frames
+        return out
+
+    def _render_music(self, dst: np.ndarray) -> None:
+        """Fill `dst` with the next music frames: mixed (`lookahead` ahead), limited, faded."""
+        n, ch = dst.shape
         look = self._limiter.lookahead
         start = self._frame
-        end = start + frames
-        work = np.zeros((frames + look, ch), dtype=F32)  # rows 0.. = output frame `start`
+        end = start + n
+        if self._workbuf.shape[0] < n + look or self._workbuf.shape[1] != ch:
+            self._workbuf = np.zeros((max(n + look, 1024 + look), ch), F32)
+        work = self._workbuf[: n + look]  # rows 0.. = frame `start`
         have = self._ahead.shape[0] if self._ahead.shape[1] == ch else 0
+        work[have:] = 0.0
         if have:
             work[:have] = self._ahead
         self._mix(work, start, start + have, end + look)
-        out = work[:frames]
         silent = self.silent_from
-        heard = frames if silent is None else max(0, min(end, silent) - start)
-        if heard > 0:
-            self._limiter.process(out[:heard], work[heard : heard + look])
-            if self._fade is not None:
-                _apply_fade(out, start, *self._fade)
-        elif self._fade is not None:
-            out[:] = 0.0
-        self._ahead = work[frames:].copy()
+        heard = n if silent is None else max(0, min(end, silent) - start)
+        if heard > 0:  # the limiter has no say over silence: nothing heard is left to limit
+            self._limiter.process(work[:heard], work[heard : heard + look])
+        self._transport.apply_gain(work[:n], start, end)
+        dst[...] = work[:n]
+        self._ahead = work[n:].copy()
         self._frame = end
-        return out
+        self._transport.prune(start)
 
     def _mix(self, work: np.ndarray, origin: int, a: int, end: int) -> None:
         """Mix output frames [a, end) into `work` (row 0 = frame `origin`), running every action
@@ -419,6 +504,7 @@ class Sequencer:
                     block = work[a - origin : b - origin]
                     for clip in self._clips:
                         clip.mix_into(block, a, b, gains, self._tmp, self._tmp2, self._tmp3)
+                    self._transport.apply_volume(block, a, b)
                 self._grid.markers(a, b, self._markers)
                 a = b
                 if any(c.out1 <= a for c in self._clips):
@@ -482,22 +568,56 @@ class Sequencer:
             self._stems[key] = s
         return s
 
+    def _stem_grid(self, name: str, role: str, variant: int = 0, *, tempo: Fraction | None = None) -> StemGrid:
+        """A stem's grid without decoding its audio when the source can tell (a Bank reads it
+        from its manifest)."""
+        key = (name, role, variant, tempo)
+        g = self._grids.get(key)
+        if g is None:
+            if key in self._stems or not hasattr(self.source, "grid"):
+                g = self._stem(name, role, variant, tempo=tempo).grid
+            else:
+                try:
+                    g = self.source.grid(name, role, variant, tempo=tempo)  # type: ignore[attr-defined]
+                except SoundtrackError:
+                    raise
+                except Exception as e:
+                    raise SequencerError(f"cannot read the grid of stem {name} {role} variant {variant}: {e}") from e
+            self._grids[key] = g
+        return g
+
     def _tempo_key(self, state: str, bpm: Fraction) -> Fraction | None:
-        base = self._stem(state, "main").grid.bpm
+        base = self._stem_grid(state, "main").bpm
         return None if bpm == base else bpm
 
     def _nearest_tempo(self, state: str, bpm: Fraction) -> Fraction | None:
         tempi = self.graph.states[state].tempi
         if not tempi:
             return None
-        base = self._stem(state, "main").grid.bpm
+        base = self._stem_grid(state, "main").bpm
         return min([base, *tempi], key=lambda x: (abs(x - bpm), x))
 
-    def _grid_lookup(self, name: str, role: str) -> StemGrid:
-        tempo = None
-        if role == "main":
+    def _seg_tempo(self, name: str, role: str) -> Fraction | None:
+        """The tempo take a state's segment plays at: its intro and main the take the state is
+        entered at, its outro the take it is playing (so a tempo followed by the game holds
+        through the outro and the next entry). Bridges and stingers have no takes."""
+        if role not in ("intro", "main", "outro") or name not in self.graph.states or not self.graph.states[name].tempi:
+            return None
+        head = self._head
+        if role == "outro" and head is not None and head.state == name:
+            bpm = head.grid.bpm
+            tempo = self._tempo_key(name, bpm) if bpm in self.graph.states[name].tempi else None
+        else:
             tempo = self._entry_tempo(name)
-        return self._stem(name, role, tempo=tempo).grid
+        if tempo is not None and role != "main":
+            try:  # a source without that take (composer files, a partial set) plays the base one
+                self._stem_grid(name, role, tempo=tempo)
+            except SoundtrackError:
+                return None
+        return tempo
+
+    def _grid_lookup(self, name: str, role: str) -> StemGrid:
+        return self._stem_grid(name, role, tempo=self._seg_tempo(name, role))
 
     def _entry_tempo(self, state: str) -> Fraction | None:
         """The tempo take a state enters at: the requested tempo's nearest variant, if any."""
@@ -507,7 +627,7 @@ class Sequencer:
         return None if choice is None else self._tempo_key(state, choice)
 
     def _main_beats(self, state: str) -> int:
-        g = self._stem(state, "main").grid
+        g = self._stem_grid(state, "main")
         return g.bars * g.meter.beats
 
     def _cancel(self, rec: Rec, t: int) -> None:
@@ -525,16 +645,28 @@ class Sequencer:
         variants = [self._stem(target, "main", v, tempo=tempo) for v in range(self.graph.states[target].variants)]
         self._recs.append(rec)
         self._last = rec
-        for seg in plan.segments:
-            stem = self._stem(seg.name, seg.role)
+        # One labelling of positions: a segment's bars are on the grid of the state it belongs
+        # to, the state named beside the position. The source's outro continues its bars (the
+        # plan's position is on that grid too); a bridge and the target's intro count down to
+        # the target's bar 1 ("pre2:1", "pre1:1"), as the resolver labels pickups.
+        stems = [self._stem(seg.name, seg.role, tempo=self._seg_tempo(seg.name, seg.role)) for seg in plan.segments]
+        beats = [st.grid.bars * st.grid.meter.beats for st in stems]
+        head = self._head
+        for i, (seg, stem) in enumerate(zip(plan.segments, stems)):
             a0 = max(0, t - seg.start)  # a pickup longer than the time left starts part-way, ramped
-            track = Track(rec.id, target if seg.role == "intro" else plan.source, seg.role)
+            owner = plan.source if seg.role == "outro" else target
+            track = Track(rec.id, owner, seg.role)
             self._oneshot(track, stem, seg.start + a0, a0, layered=True, gain=1.0)
             self._at(seg.start + a0, ("clip", rec, track))
-            self._at(seg.entry, ("marker", Marker("segment", seg.entry, "1:1", track.state,
+            if seg.role == "outro" and head is not None and head.state == plan.source:
+                origin_beat = head.beat_at_or_after(seg.entry)
+            else:
+                origin_beat = -sum(beats[i:])
+            span = Span(seg.entry, rec.id, owner, seg.role, seg.name,
+                        BeatGrid(self.sample_rate, stem.grid.bpm, stem.grid.meter, seg.entry), origin_beat)
+            self._at(seg.entry, ("marker", Marker("segment", seg.entry, span.label(seg.entry), owner,
                                                    {"name": seg.name, "role": seg.role, "plan": rec.id}), rec))
-            self._grid.add(Span(seg.entry, rec.id, track.state, seg.role, seg.name,
-                                 BeatGrid(self.sample_rate, stem.grid.bpm, stem.grid.meter, seg.entry)))
+            self._grid.add(span)
         self._at(plan.edit_frame, ("edit", rec, plan))
         direct = not plan.segments
         self._at(plan.main_frame, ("main", rec, target, variants, plan.fade_frames if direct else 0, plan.curve))
@@ -672,15 +804,3 @@ class Sequencer:
         self._main[state] = track
         self._markers.append(Marker("tempo", frame, pos, state, {"bpm": str(bpm)}))
         self._play_cycle(track, frame, a0)
-
-
-def _apply_fade(out: np.ndarray, start: int, begin: int, gains: np.ndarray) -> None:
-    """Multiply `out` (row 0 = output frame `start`) by the fade `gains` from frame `begin`, then
-    silence it after them."""
-    end = start + out.shape[0]
-    a, b = max(start, begin), min(end, begin + len(gains))
-    if b > a:
-        out[a - start : b - start] *= gains[a - begin : b - begin, None]
-    quiet = max(start, begin + len(gains))
-    if quiet < end:
-        out[quiet - start :] = 0.0

@@ -35,6 +35,7 @@ from typing import Any, Callable
 
 from soundtrack.errors import SequencerError
 from soundtrack.graph import Graph, TransitionDef
+from soundtrack.seqgrid import position_label
 from soundtrack.stem import StemGrid
 from soundtrack.timing import BeatGrid
 
@@ -82,11 +83,7 @@ class Playhead:
     def label(self, frame: int) -> str:
         """Bar:beat of `frame` in this state (bars count from the first main downbeat; intro
         bars are shown as ``i1:1`` counting from the intro's first bar)."""
-        bpb = self.grid.meter.beats
-        n = self.grid.beat_index_at(frame) + self.origin_beat
-        if n >= 0:
-            return f"{n // bpb + 1}:{n % bpb + 1}"
-        return f"pre{-(n // bpb)}:{n % bpb + 1}"
+        return position_label(self.grid.beat_index_at(frame) + self.origin_beat, self.grid.meter.beats)
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,10 @@ def synth_stems(graph: Graph, *, sr: int = SR, tempo_variants: bool = True, base
             if bars:
                 stems.add(name, role, tone_stem(role, bpm=bpm, bars=bars, pickup=PICKUP[role], tail=TAIL[role],
                                                 freq=base * (1.25 ** i) * 0.75, meter=meter, sr=sr, layers=s.layers, amp=amp))
+                for tb in s.tempi if tempo_variants else ():  # the bank makes every segment's takes
+                    stems.add(name, role, tone_stem(role, bpm=tb, bars=bars, pickup=PICKUP[role], tail=TAIL[role],
+                                                    freq=base * (1.25 ** i) * 0.75, meter=meter, sr=sr, layers=s.layers,
+                                                    amp=amp), tempo=tb)
     for name, st in graph.stingers.items():
         stems.add(name, "stinger", tone_stem("stinger", bpm=st.tempo or graph.tempo, beats=st.beats,
                                              pickup=PICKUP["stinger"], tail=TAIL["stinger"], freq=base * 4.4, sr=sr,

@@ -1,0 +1,182 @@
+"""Save and restore a session's musical position: a game saves, reloads, and hears the same music.
+
+`take(seq)` describes the playing state at the sequencer's `earliest_frame` as a JSON- and
+msgpack-safe dict: the state, the main loop's variant, tempo take and offset into its cycle, the
+tails of earlier cycles still ringing, the beat grid, parameter values, master volume, the random
+generator's state (so later variant choices are the same) and the limiter's. `restore(seq, snap)`
+starts a fresh sequencer there instead of `start()`: when the snapshot is `exact` (nothing but the
+state's loop was sounding: no transition, stinger, ramp or tail of another segment in flight),
+the output after its short fade-in is exactly what the saved session played from that frame on.
+Otherwise the state's loop comes back at the same position and the in-flight parts are dropped.
+Frames restart at 0 in the restored session.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from soundtrack.errors import SequencerError
+from soundtrack.seqgrid import Span
+from soundtrack.timing import BeatGrid, Meter
+from soundtrack.transitions import Playhead, min_ramp_frames
+from soundtrack.tracks import Rec, Track
+from soundtrack.transport import MAX_VOLUME_DB, MIN_VOLUME_DB, volume_gain
+from soundtrack.voices import Clip, Envelope
+
+if TYPE_CHECKING:
+    from soundtrack.sequencer import Sequencer
+
+FORMAT = "soundtrack-snapshot"
+VERSION = 1
+_LIVE = ("edit", "main", "tempo", "clip")  # actions that mean something is still on its way
+
+
+def _tempo(t: Fraction | None) -> str | None:
+    return None if t is None else str(t)
+
+
+def _variant_of(track: Track, stem: Any) -> int:
+    for i, s in enumerate(track.stems):
+        if s is stem:
+            return i
+    raise SequencerError("snapshot: a ringing cycle is not one of its track's loops")
+
+
+def take(seq: Sequencer) -> dict[str, Any]:
+    """The session's position at `seq.earliest_frame` (see the module docstring)."""
+    seq._require_started()
+    state = seq._state
+    track = seq._main.get(state) if state is not None else None
+    if state is None or track is None or track.stopped_at is not None or seq._head is None:
+        raise SequencerError("snapshot: no state's loop is playing yet (try once the first main loop has started)")
+    f = seq.earliest_frame
+    cycle = next((c for c in reversed(track.clips) if not c.tail and c.out0 <= f < c.out1), None)
+    if cycle is None:
+        raise SequencerError("snapshot: the state's loop is between cycles; try a frame later")
+    main_tempo = seq._tempo_key(state, track.bpm) if track.bpm is not None else None
+    rings = []
+    for c in track.clips:
+        if c.tail and c.out0 <= f < c.out1:
+            owner_tempo = seq._tempo_key(state, c.stem.grid.bpm)
+            rings.append({"variant": _variant_of(track, c.stem) if c.stem in track.stems else _find(seq, state, c.stem),
+                          "tempo": _tempo(owner_tempo), "offset": int(c.a0 + (f - c.out0))})
+    others = [tr for tr in seq._tracks if tr is not track and any(c.out1 > f for c in tr.clips)]
+    pending = [a for a in seq._heap if a[3][0] in _LIVE]
+    ramping = any(seg[1] > f for envs in seq._layers.layer_envs.values() for e in envs for seg in e.segs)
+    stingers = [c for c in seq._clips if not c.layered and c.out1 > f]
+    h = seq._head
+    rng = seq._rng.bit_generator.state
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "graph": seq.graph.name,
+        "sample_rate": seq.sample_rate,
+        "state": state,
+        "exact": not (others or pending or ramping or stingers or len(rings) > 4),
+        "main": {"variant": int(track.variant), "tempo": _tempo(main_tempo), "offset": int(cycle.a0 + (f - cycle.out0))},
+        "rings": rings,
+        "head": {"bpm": str(h.grid.bpm), "meter": str(h.grid.meter), "origin": int(h.grid.origin - f),
+                 "origin_beat": int(h.origin_beat), "main_beats": int(h.main_beats)},
+        "params": {k: float(v) for k, v in seq._layers.values.items()},
+        "volume_db": float(seq._transport.volume_db),
+        "tempo_request": _tempo(seq._tempo_request),
+        # the generator's 128-bit words as strings: msgpack integers stop at 64 bits
+        "rng": {"bit_generator": rng["bit_generator"], "state": str(rng["state"]["state"]), "inc": str(rng["state"]["inc"]),
+                "has_uint32": int(rng["has_uint32"]), "uinteger": int(rng["uinteger"])},
+        "limiter": int(seq._limiter.state),
+        "session_bars": int(seq._grid.session_bars),
+    }
+
+
+def _find(seq: Sequencer, state: str, stem: Any) -> int:
+    """The variant number of a ringing cycle of another tempo take (handed on by a tempo switch)."""
+    for key, s in seq._stems.items():
+        if s is stem and key[0] == state and key[1] == "main":
+            return int(key[2])
+    raise SequencerError("snapshot: a ringing cycle's loop is unknown")
+
+
+def _check(snap: Any, seq: Sequencer) -> dict[str, Any]:
+    if not isinstance(snap, dict) or snap.get("format") != FORMAT or snap.get("version") != VERSION:
+        raise SequencerError(f"restore: not a {FORMAT} version {VERSION} (got {str(snap)[:80]!r})")
+    if snap.get("graph") != seq.graph.name or snap.get("sample_rate") != seq.sample_rate:
+        raise SequencerError(f"restore: the snapshot is of graph {snap.get('graph')!r} at {snap.get('sample_rate')} Hz; "
+                             f"this session plays {seq.graph.name!r} at {seq.sample_rate} Hz")
+    state = snap.get("state")
+    if state not in seq.graph.states:
+        raise SequencerError(f"restore: state {state!r} is not in graph {seq.graph.name!r}")
+    return snap
+
+
+def restore(seq: Sequencer, snap: dict[str, Any], fade_frames: int) -> None:
+    """Start `seq` (fresh, not started) at the snapshot's position, fading in over `fade_frames`."""
+    if seq._started:
+        raise SequencerError("restore: the sequencer is already started; restore into a new one")
+    _check(snap, seq)
+    try:
+        state = snap["state"]
+        sdef = seq.graph.states[state]
+        main, head = snap["main"], snap["head"]
+        variant = int(main["variant"])
+        if not 0 <= variant < sdef.variants:
+            raise SequencerError(f"restore: variant {variant} of state {state!r} does not exist")
+        tempo = None if main["tempo"] is None else Fraction(main["tempo"])
+        if tempo is not None and tempo not in sdef.tempi:
+            raise SequencerError(f"restore: state {state!r} has no {tempo} bpm take")
+        seq._tempo_request = None if snap["tempo_request"] is None else Fraction(snap["tempo_request"])
+        r = snap["rng"]
+        seq._rng.bit_generator.state = {"bit_generator": r["bit_generator"],
+                                        "state": {"state": int(r["state"]), "inc": int(r["inc"])},
+                                        "has_uint32": int(r["has_uint32"]), "uinteger": int(r["uinteger"])}
+        for name, value in snap["params"].items():
+            pdef = seq.graph.params.get(name)
+            if pdef is None or not pdef.minimum <= float(value) <= pdef.maximum:
+                raise SequencerError(f"restore: param {name}={value!r} is not a param of this graph or out of range")
+            seq._layers.set(pdef, float(value))
+        db = float(snap["volume_db"])
+        if not MIN_VOLUME_DB <= db <= MAX_VOLUME_DB:
+            raise SequencerError(f"restore: volume_db={db:g} is out of range")
+        seq._transport.volume = Envelope(volume_gain(db))
+        seq._transport.volume_db = db
+        seq._limiter.state = max(0, int(snap["limiter"]))
+        stems = [seq._stem(state, "main", v, tempo=tempo) for v in range(sdef.variants)]
+        offset = int(main["offset"])
+        g = stems[variant].grid
+        if not 0 <= offset < g.exit:
+            raise SequencerError(f"restore: offset {offset} is outside the loop (0..{g.exit - 1})")
+        grid = BeatGrid(seq.sample_rate, Fraction(head["bpm"]), Meter.parse(head["meter"]), int(head["origin"]))
+        playhead = Playhead(state, grid, int(head["origin_beat"]), int(head["main_beats"]), entry=min(0, int(head["origin"])))
+    except (KeyError, TypeError, ValueError) as e:
+        raise SequencerError(f"restore: malformed snapshot ({type(e).__name__}: {str(e)[:80]})") from None
+    seq._started = True
+    rec = Rec(next(seq._rec_ids), "start", 0, None)
+    seq._recs.append(rec)
+    seq._last = None
+    track = Track(rec.id, state, "main")
+    track.stems = stems
+    track.bpm = g.bpm
+    track.variant = variant
+    for ring in snap.get("rings", []):
+        rt = None if ring["tempo"] is None else Fraction(ring["tempo"])
+        rs = seq._stem(state, "main", int(ring["variant"]), tempo=rt)
+        a0 = int(ring["offset"])  # a frame of that cycle's tail (exit <= a0 < frames)
+        if rs.grid.exit <= a0 < rs.grid.frames:
+            env = Envelope(1.0)
+            clip = Clip(rs, a0, rs.grid.frames, 0, env=env, owner=track, tail=True)
+            r = min_ramp_frames(seq.sample_rate)  # the tail's own 1 ms end, as the session had it
+            if clip.out1 - r > 0:
+                env.scale_from(clip.out1 - r, seq._table(r, "linear", False), 0.0)
+            track.add_clip(clip)
+            seq._clips.append(clip)
+    seq._tracks.append(track)
+    seq._main[state] = track
+    seq._state = state
+    seq._head = playhead
+    seq._grid.session_bars = int(snap.get("session_bars", 0))
+    seq._grid.add(Span(0, rec.id, state, "main", state, playhead.grid, playhead.origin_beat))
+    seq._transport.gain = Envelope(0.0)
+    seq._transport.gain.ramp(0, fade_frames, 1.0, np.asarray(seq._table(fade_frames, "equal-power", True)))
+    seq._play_cycle(track, 0, offset)
