@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import soundtrack.transitions as transitions
 from clicks import find_clicks
+
+import soundtrack.sequencer.resolver as transitions
 from soundtrack.generate.procedural.render import steady_cycle
 from soundtrack.sequencer import Sequencer
 from soundtrack.stem import Stem, StemGrid

@@ -6,12 +6,13 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
 from seqstems import PICKUP, TAIL, synth_graph, synth_stems
+
 from soundtrack.errors import SequencerError
 from soundtrack.sequencer import Sequencer
-from soundtrack.tracks import Track
-from soundtrack.voices import Clip, Envelope, Limiter, ramp_table
+from soundtrack.sequencer.clips import Clip, Envelope, ramp_table
+from soundtrack.sequencer.limiter import Limiter
+from soundtrack.sequencer.tracks import Track
 
 SR = 8000
 GRAPH = synth_graph()
@@ -315,10 +316,10 @@ def test_fade_out_scales_the_limited_output_per_sample_then_plays_exact_silence(
 def test_param_ramps_chosen_by_a_client_are_not_cached() -> None:
     s = seq()
     s.render(20_000)
-    before = len(s._tables)
+    before = len(s.player._tables)
     for i in range(50):  # a long server session: every ramp a different length
         s.set_param("intensity", 0.1 + 0.01 * i, ramp=f"{100 + i}ms")
-    assert len(s._tables) == before
+    assert len(s.player._tables) == before
 
 
 def test_a_loop_cycle_starting_under_a_fade_out_ends_with_the_fade() -> None:

@@ -9,10 +9,10 @@ from fractions import Fraction
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from seqstems import synth_graph, synth_stems
+
 from soundtrack.sequencer import Sequencer
-from soundtrack.transitions import TransitionPlan
+from soundtrack.sequencer.resolver import TransitionPlan
 
 GRAPH = synth_graph()
 # low tones, so a hard cut (a jump of the full amplitude) stands far above the stems' own steps

@@ -9,11 +9,11 @@ import math
 from fractions import Fraction
 
 import pytest
-
 from seqstems import PICKUP, synth_graph, synth_stems
+
 from soundtrack.errors import SequencerError
+from soundtrack.sequencer.resolver import Playhead, find_rule, plan_rule, resolve
 from soundtrack.timing import BeatGrid, parse_duration
-from soundtrack.transitions import Playhead, find_rule, plan_rule, resolve
 
 SR = 8000
 BEAT = 4000  # calm: 120 bpm

@@ -28,7 +28,7 @@ def test_pause_then_resume_continues_with_exactly_the_frames_that_would_have_fol
     ref = seq()
     whole = ref.render(200_000)
     s = seq()
-    a = s.render(30_001)
+    s.render(30_001)
     change = s.pause()
     n = change.fade_frames
     assert n == SR // 100 and change.frame == s.earliest_frame  # 10 ms, from the first frame it can act on

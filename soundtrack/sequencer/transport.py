@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from soundtrack.errors import SequencerError
-from soundtrack.voices import F32, Envelope, ramp_table
+from soundtrack.sequencer.clips import F32, Envelope, ramp_table
 
 MIN_VOLUME_DB = -120.0  # at or below: silence (gain 0)
 MAX_VOLUME_DB = 12.0

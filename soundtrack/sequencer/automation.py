@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from soundtrack.graph import Graph, ParamDef
-from soundtrack.voices import F32, Envelope
+from soundtrack.sequencer.clips import F32, Envelope
 
 
 def layer_target(p: ParamDef, layer: str, value: float) -> float:

@@ -12,9 +12,9 @@ from fractions import Fraction
 
 import numpy as np
 
+from soundtrack.sequencer.clips import Clip, Envelope
+from soundtrack.sequencer.resolver import Playhead
 from soundtrack.stem import Stem
-from soundtrack.transitions import Playhead
-from soundtrack.voices import Clip, Envelope
 
 
 @dataclass

@@ -19,19 +19,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from soundtrack.errors import SequencerError
-from soundtrack.seqgrid import Span
+from soundtrack.sequencer.actions import LIVE
+from soundtrack.sequencer.clips import Envelope
+from soundtrack.sequencer.grid import Span
+from soundtrack.sequencer.resolver import Playhead
+from soundtrack.sequencer.tracks import Rec, Track
+from soundtrack.sequencer.transport import MAX_VOLUME_DB, MIN_VOLUME_DB, volume_gain
 from soundtrack.timing import BeatGrid, Meter
-from soundtrack.transitions import Playhead, min_ramp_frames
-from soundtrack.tracks import Rec, Track
-from soundtrack.transport import MAX_VOLUME_DB, MIN_VOLUME_DB, volume_gain
-from soundtrack.voices import Clip, Envelope
 
 if TYPE_CHECKING:
-    from soundtrack.sequencer import Sequencer
+    from soundtrack.sequencer.engine import Sequencer
 
 FORMAT = "soundtrack-snapshot"
 VERSION = 1
-_LIVE = ("edit", "main", "tempo", "clip")  # actions that mean something is still on its way
 
 
 def _tempo(t: Fraction | None) -> str | None:
@@ -48,8 +48,9 @@ def _variant_of(track: Track, stem: Any) -> int:
 def take(seq: Sequencer) -> dict[str, Any]:
     """The session's position at `seq.earliest_frame` (see the module docstring)."""
     seq._require_started()
-    state = seq._state
-    track = seq._main.get(state) if state is not None else None
+    p = seq.player
+    state = p.state
+    track = p.main.get(state) if state is not None else None
     if state is None or track is None or track.stopped_at is not None or seq._head is None:
         raise SequencerError("snapshot: no state's loop is playing yet (try once the first main loop has started)")
     f = seq.earliest_frame
@@ -63,12 +64,12 @@ def take(seq: Sequencer) -> dict[str, Any]:
             owner_tempo = seq._tempo_key(state, c.stem.grid.bpm)
             rings.append({"variant": _variant_of(track, c.stem) if c.stem in track.stems else _find(seq, state, c.stem),
                           "tempo": _tempo(owner_tempo), "offset": int(c.a0 + (f - c.out0))})
-    others = [tr for tr in seq._tracks if tr is not track and any(c.out1 > f for c in tr.clips)]
-    pending = [a for a in seq._heap if a[3][0] in _LIVE]
-    ramping = any(seg[1] > f for envs in seq._layers.layer_envs.values() for e in envs for seg in e.segs)
-    stingers = [c for c in seq._clips if not c.layered and c.out1 > f]
+    others = [tr for tr in p.tracks if tr is not track and any(c.out1 > f for c in tr.clips)]
+    pending = [a for a in p.schedule.pending() if isinstance(a, LIVE)]
+    ramping = any(seg[1] > f for envs in p.layers.layer_envs.values() for e in envs for seg in e.segs)
+    stingers = [c for c in p.clips if not c.layered and c.out1 > f]
     h = seq._head
-    rng = seq._rng.bit_generator.state
+    rng = p.rng.bit_generator.state
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -80,14 +81,14 @@ def take(seq: Sequencer) -> dict[str, Any]:
         "rings": rings,
         "head": {"bpm": str(h.grid.bpm), "meter": str(h.grid.meter), "origin": int(h.grid.origin - f),
                  "origin_beat": int(h.origin_beat), "main_beats": int(h.main_beats)},
-        "params": {k: float(v) for k, v in seq._layers.values.items()},
-        "volume_db": float(seq._transport.volume_db),
+        "params": {k: float(v) for k, v in p.layers.values.items()},
+        "volume_db": float(p.transport.volume_db),
         "tempo_request": _tempo(seq._tempo_request),
         # the generator's 128-bit words as strings: msgpack integers stop at 64 bits
         "rng": {"bit_generator": rng["bit_generator"], "state": str(rng["state"]["state"]), "inc": str(rng["state"]["inc"]),
                 "has_uint32": int(rng["has_uint32"]), "uinteger": int(rng["uinteger"])},
-        "limiter": int(seq._limiter.state),
-        "session_bars": int(seq._grid.session_bars),
+        "limiter": int(p.limiter.state),
+        "session_bars": int(p.grid.session_bars),
     }
 
 
@@ -115,6 +116,7 @@ def restore(seq: Sequencer, snap: dict[str, Any], fade_frames: int) -> None:
     """Start `seq` (fresh, not started) at the snapshot's position, fading in over `fade_frames`."""
     if seq._started:
         raise SequencerError("restore: the sequencer is already started; restore into a new one")
+    p = seq.player
     _check(snap, seq)
     try:
         state = snap["state"]
@@ -128,20 +130,20 @@ def restore(seq: Sequencer, snap: dict[str, Any], fade_frames: int) -> None:
             raise SequencerError(f"restore: state {state!r} has no {tempo} bpm take")
         seq._tempo_request = None if snap["tempo_request"] is None else Fraction(snap["tempo_request"])
         r = snap["rng"]
-        seq._rng.bit_generator.state = {"bit_generator": r["bit_generator"],
+        p.rng.bit_generator.state = {"bit_generator": r["bit_generator"],
                                         "state": {"state": int(r["state"]), "inc": int(r["inc"])},
                                         "has_uint32": int(r["has_uint32"]), "uinteger": int(r["uinteger"])}
         for name, value in snap["params"].items():
             pdef = seq.graph.params.get(name)
             if pdef is None or not pdef.minimum <= float(value) <= pdef.maximum:
                 raise SequencerError(f"restore: param {name}={value!r} is not a param of this graph or out of range")
-            seq._layers.set(pdef, float(value))
+            p.layers.set(pdef, float(value))
         db = float(snap["volume_db"])
         if not MIN_VOLUME_DB <= db <= MAX_VOLUME_DB:
             raise SequencerError(f"restore: volume_db={db:g} is out of range")
-        seq._transport.volume = Envelope(volume_gain(db))
-        seq._transport.volume_db = db
-        seq._limiter.state = max(0, int(snap["limiter"]))
+        p.transport.volume = Envelope(volume_gain(db))
+        p.transport.volume_db = db
+        p.limiter.state = max(0, int(snap["limiter"]))
         stems = [seq._stem(state, "main", v, tempo=tempo) for v in range(sdef.variants)]
         offset = int(main["offset"])
         g = stems[variant].grid
@@ -153,7 +155,7 @@ def restore(seq: Sequencer, snap: dict[str, Any], fade_frames: int) -> None:
         raise SequencerError(f"restore: malformed snapshot ({type(e).__name__}: {str(e)[:80]})") from None
     seq._started = True
     rec = Rec(next(seq._rec_ids), "start", 0, None)
-    seq._recs.append(rec)
+    p.recs.append(rec)
     seq._last = None
     track = Track(rec.id, state, "main")
     track.stems = stems
@@ -164,19 +166,13 @@ def restore(seq: Sequencer, snap: dict[str, Any], fade_frames: int) -> None:
         rs = seq._stem(state, "main", int(ring["variant"]), tempo=rt)
         a0 = int(ring["offset"])  # a frame of that cycle's tail (exit <= a0 < frames)
         if rs.grid.exit <= a0 < rs.grid.frames:
-            env = Envelope(1.0)
-            clip = Clip(rs, a0, rs.grid.frames, 0, env=env, owner=track, tail=True)
-            r = min_ramp_frames(seq.sample_rate)  # the tail's own 1 ms end, as the session had it
-            if clip.out1 - r > 0:
-                env.scale_from(clip.out1 - r, seq._table(r, "linear", False), 0.0)
-            track.add_clip(clip)
-            seq._clips.append(clip)
-    seq._tracks.append(track)
-    seq._main[state] = track
-    seq._state = state
+            p.ring(track, rs, 0, a0, Envelope(1.0))
+    p.tracks.append(track)
+    p.main[state] = track
+    p.state = state
     seq._head = playhead
-    seq._grid.session_bars = int(snap.get("session_bars", 0))
-    seq._grid.add(Span(0, rec.id, state, "main", state, playhead.grid, playhead.origin_beat))
-    seq._transport.gain = Envelope(0.0)
-    seq._transport.gain.ramp(0, fade_frames, 1.0, np.asarray(seq._table(fade_frames, "equal-power", True)))
-    seq._play_cycle(track, 0, offset)
+    p.grid.session_bars = int(snap.get("session_bars", 0))
+    p.grid.add(Span(0, rec.id, state, "main", state, playhead.grid, playhead.origin_beat))
+    p.transport.gain = Envelope(0.0)
+    p.transport.gain.ramp(0, fade_frames, 1.0, np.asarray(p.table(fade_frames, "equal-power", True)))
+    p.play_cycle(track, 0, offset)

@@ -35,7 +35,7 @@ from typing import Any, Callable
 
 from soundtrack.errors import SequencerError
 from soundtrack.graph import Graph, TransitionDef
-from soundtrack.seqgrid import position_label
+from soundtrack.sequencer.grid import position_label
 from soundtrack.stem import StemGrid
 from soundtrack.timing import BeatGrid
 
