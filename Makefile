@@ -9,7 +9,7 @@ OUT ?= out/demo
 # gigabytes of CUDA packages (users with a GPU install `soundtrack[neural]` their own way).
 TORCH ?= torch==2.13.0
 
-.PHONY: setup tools demo test bench clean dist
+.PHONY: setup tools demo test bench bench-quality clean dist
 
 setup: tools $(STAMP)
 
@@ -34,6 +34,12 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/run.py
+
+# The listening proxy (issue 13): the procedural generator before (BEFORE_REF) and after, beside
+# human-made game music; installs its own venv and the reference music (measurement only).
+BEFORE_REF ?= 5ef0285
+bench-quality: setup
+	bash benchmarks/quality/run.sh "$(BEFORE_REF)"
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -125,29 +125,38 @@ def test_drum_bearing_styles_render_the_four_layers(mains):
 # -- timing and pitch heard in the audio -------------------------------------------------------
 
 
-def _scored_drum_onsets(stem) -> np.ndarray:
+_GRID_KEYS = {35, 36, 37, 38, 39, 40}  # kick, side stick, snare, clap
+
+
+def _scored_drum_onsets(stem, keys=None) -> np.ndarray:
     score = compose(stem.spec)
     p = place(score, sample_rate=stem.sample_rate)
     frames = set()
     for part in score.parts:
         if part.layer == "drums":
-            frames.update(on for on, *_ in note_frames(part, p))
+            frames.update(on for on, _, pitch, _ in note_frames(part, p) if keys is None or pitch in keys)
     return np.array(sorted(frames))
 
 
 @pytest.mark.parametrize("style", STRAIGHT_DRUM_STYLES)
-def test_drum_onsets_are_on_the_grid_within_2_ms(mains, style):
+def test_kick_and_snare_are_heard_on_the_grid_within_2_ms_after_humanisation(mains, style):
     stem = mains[style]
-    onsets = detect_onsets(stem.layers["drums"][: stem.grid.exit], SR)
-    scored = _scored_drum_onsets(stem)
-    assert len(onsets) >= 0.6 * len(scored) and len(onsets) >= 8
-    err_ms = np.array([np.min(np.abs(scored - o)) for o in onsets]) * 1000 / SR
-    assert np.all(err_ms <= 2.0), (style, err_ms.max())
-    # and the grid itself: every heard onset within 2 ms of a 32nd-note position
+    score = compose(stem.spec)
+    # the performance is humanised (other parts and the hats breathe) ...
+    nudged = [n for p in score.parts for n in p.notes if n.nudge]
+    if style != "chiptune":  # a chip's sequencer plays exactly
+        assert len(nudged) > 20
+    # ... but kick and snare are written and played on the grid: exact 32nd-note frames
+    kicks = _scored_drum_onsets(stem, _GRID_KEYS)
+    assert len(kicks) >= 8
     fpb = F(SR * 60) / stem.grid.bpm
-    pos = np.array([float(F(int(o)) / fpb * 8) for o in onsets])
-    off_ms = np.abs(pos - np.round(pos)) / 8 * float(fpb) * 1000 / SR
-    assert np.all(off_ms <= 2.0), (style, off_ms.max())
+    for on in kicks:
+        pos = F(int(on)) / fpb * 8
+        assert abs(pos - round(pos)) * fpb / 8 <= 1, (style, on)
+    # and heard there: an onset within 2 ms of (almost) every kick and snare
+    onsets = detect_onsets(stem.layers["drums"][: stem.grid.exit], SR)
+    err_ms = np.array([np.min(np.abs(onsets - k)) for k in kicks]) * 1000 / SR
+    assert np.mean(err_ms <= 2.0) >= 0.9, (style, np.sort(err_ms)[-5:])
 
 
 def test_key_estimate_matches_the_declared_key_for_most_styles_and_keys(gen):
@@ -301,7 +310,7 @@ def test_meta_records_style_chords_and_instruments(mains):
     assert stem.meta["style"] == stem.style == "rock"
     assert len(stem.meta["chords"]) == stem.grid.bars
     assert set(stem.meta["instruments"]) == set(stem.layers)
-    assert stem.meta["generator"] == "procedural" and stem.meta["generator_version"] == ProceduralGenerator.version
+    assert stem.meta["generator"] == "procedural" and stem.meta["generator_version"] == ProceduralGenerator().version
 
 
 def test_registry_gives_the_procedural_generator():

@@ -24,6 +24,8 @@ from fractions import Fraction
 from soundtrack.stem import StemSpec
 
 from soundtrack.generate.procedural import drums as drums_mod
+from soundtrack.generate.procedural.arrange import arrange
+from soundtrack.generate.procedural.perform import humanise, legato
 from soundtrack.generate.procedural.harmony import arpeggio, base_velocity, voicings, write_bass, write_harmony
 from soundtrack.generate.procedural.melody import anacrusis, write_melody
 from soundtrack.generate.procedural.plan import ChordEvent, Plan, make_plan
@@ -31,6 +33,7 @@ from soundtrack.generate.procedural.score import Note, Part, Score
 from soundtrack.generate.procedural.styles import Voice
 from soundtrack.generate.procedural.theory import (
     Chord,
+    parse_roman,
     degree_pitch,
     eighth,
     nearest_pitch,
@@ -81,9 +84,28 @@ def compose(spec: StemSpec) -> Score:
         score.parts.extend(parts)
     if spec.role == "outro":
         _ring_out(plan, score)
+    legato(plan, score)
+    arrange(plan, score)
+    humanise(plan, score)
     for part in score.parts:
         part.notes.sort()
+    score.choices = [f"key {plan.key}, {plan.bpm} bpm, {plan.meter}: {_why_key(plan)}", *plan.choices]
     return score
+
+
+def _why_key(plan: Plan) -> str:
+    spec, info = plan.spec, plan.info
+    if spec.key is not None:
+        key = "the key the spec gives"
+    elif info.key is not None:
+        key = "the key the prompt names"
+    elif info.mode is not None:
+        key = f"{info.mode} from the prompt's words, tonic by the seed"
+    else:
+        key = f"the style's {'minor' if plan.style.prefers_minor else 'major'}, tonic by the seed"
+    tempo = ("the spec's tempo" if spec.tempo is not None else "the prompt's tempo" if info.tempo is not None
+             else "inside the style's range, from the prompt's pace and intensity")
+    return f"{key}; {tempo}"
 
 
 # -- harmony per role ------------------------------------------------------------------------------
@@ -102,6 +124,8 @@ def _bar_chords(plan: Plan) -> list[Chord]:
         seq = [period[i % p] for i in range(n)]
         if n > 1 and n % p:
             seq[-1] = period[-1]  # whatever the length, the loop's last bar leads home
+        if n > 1:
+            seq[-1] = _turnaround(plan, seq[-1])
         return seq
     if role == "intro":
         return [period[(i - n) % p] for i in range(n)]
@@ -112,6 +136,19 @@ def _bar_chords(plan: Plan) -> list[Chord]:
     if n == 1:
         return [tonic]
     return [period[i % p] for i in range(n - 2)] + [cadence, tonic]
+
+
+def _turnaround(plan: Plan, last: Chord) -> Chord:
+    """A minor loop's last bar turns around on the dominant with its raised leading tone (the
+    harmonic-minor V), so a listener hears the minor key and not its relative major (an aeolian
+    loop i-bVI-bIII-bVII is as much in bIII as in i); power-chord rock keeps its bare fifths."""
+    key = plan.key
+    if key.mode != "minor" or plan.style.harmony == "power":
+        return last
+    if last.root == (key.tonic + 7) % 12 and last.quality in ("maj", "dom7", "dom9"):
+        return last
+    sym = "V7!" if plan.style.harmony == "comp" else "V!"
+    return parse_roman(sym, key)
 
 
 def _steps(plan: Plan) -> list[Chord]:
@@ -178,10 +215,14 @@ def _entries(plan: Plan) -> dict[str, Fraction]:
 # -- parts -----------------------------------------------------------------------------------------
 
 
-def _part(layer: str, voice: Voice, notes: list[Note], *, suffix: str = "", gain: float = 0.0) -> Part:
+_ROLE_OF_KIND = {"drums": "kit", "bass": "bass", "harmony": "pad", "melody": "lead"}
+
+
+def _part(layer: str, voice: Voice, notes: list[Note], *, suffix: str = "", gain: float = 0.0,
+          role: str | None = None) -> Part:
     return Part(layer=layer, name=voice.name + suffix, program=voice.program, is_drum=voice.is_drum,
                 synth=voice.synth, notes=list(notes), gain_db=voice.gain_db + gain, pan=voice.pan,
-                reverb=voice.reverb)
+                reverb=voice.reverb, role=role or _ROLE_OF_KIND.get(_kind(layer), "lead"))
 
 
 def _layer_parts(plan: Plan, layer: str, pickup: Fraction) -> list[Part]:
@@ -191,12 +232,17 @@ def _layer_parts(plan: Plan, layer: str, pickup: Fraction) -> list[Part]:
         return _stinger_parts(plan, layer, kind)
     if plan.role == "bridge":
         return _bridge_parts(plan, layer, kind)
+    thin = (plan.solo or plan.sparse) and not plan.drums_asked
+    if kind == "drums" and thin:
+        return [_part(layer, plan.voices["kit"], [])]  # silent: a solo or sparse prompt has no drums
+    if plan.solo and kind in ("bass", "harmony") and plan.harmony_mode not in ("comp", "arp"):
+        return [_part(layer, plan.voices["lead"], [])]  # a solo line alone: no chords, no bass
     if kind == "drums":
         if layer != "drums":
-            return [_part(layer, Voice("hand percussion", 0, is_drum=True, gain_db=-6, reverb=0.2), _shaker(plan))]
+            return [_part(layer, Voice("hand percussion", 0, is_drum=True, gain_db=-6, reverb=0.2), _shaker(plan), role="perc")]
         parts = [_part(layer, plan.voices["kit"], drums_mod.write_drums(plan))]
         if "perc" in plan.voices:
-            parts.append(_part(layer, plan.voices["perc"], drums_mod.write_perc(plan)))
+            parts.append(_part(layer, plan.voices["perc"], drums_mod.write_perc(plan), role="perc"))
         if pickup and plan.style.pickup == "drums":
             fill = drums_mod._fill(plan, -pickup, F(0), pickup, base_velocity(plan), plan.rng("pickup"))
             parts[0].notes.extend(fill)
@@ -205,7 +251,7 @@ def _layer_parts(plan: Plan, layer: str, pickup: Fraction) -> list[Part]:
         return [_part(layer, plan.voices["bass"], write_bass(plan, plan.events, reg["bass"]))]
     if kind == "harmony":
         if layer in _ARP_LAYERS:
-            return [_part(layer, plan.voices.get("arp", plan.voices["pad"]), _arp_notes(plan))]
+            return [_part(layer, plan.voices.get("arp", plan.voices["pad"]), _arp_notes(plan), role="arp")]
         mode = "pad" if layer in _PAD_LAYERS else plan.harmony_mode
         voice = plan.voices["pad"]
         subs = write_harmony(plan, plan.events, mode, reg["harmony"])
@@ -215,7 +261,7 @@ def _layer_parts(plan: Plan, layer: str, pickup: Fraction) -> list[Part]:
         for extra in plan.extra.get("pad", []):
             parts.append(_part(layer, extra, subs["pad"], gain=-3))
         if plan.arp and layer == "harmony":
-            parts.append(_part(layer, plan.voices["arp"], _arp_notes(plan)))
+            parts.append(_part(layer, plan.voices["arp"], _arp_notes(plan), role="arp"))
         return parts
     # melody and the counter-melody kinds
     if layer != "melody":
@@ -229,7 +275,7 @@ def _layer_parts(plan: Plan, layer: str, pickup: Fraction) -> list[Part]:
     for extra in plan.extra.get("lead", []):
         parts.append(_part(layer, extra, notes, gain=-4))
     if plan.arp and "harmony" not in plan.spec.layers:
-        parts.append(_part(layer, plan.voices["arp"], _arp_notes(plan)))
+        parts.append(_part(layer, plan.voices["arp"], _arp_notes(plan), role="arp"))
     return parts
 
 
@@ -305,7 +351,7 @@ def _stinger_parts(plan: Plan, layer: str, kind: str) -> list[Part]:
         parts = [_part(layer, plan.voices["kit"], notes)]
         if "perc" in plan.voices:
             perc = [Note(t, min(e, L - t) if t < final_t else L - t, nearest_pitch(plan.key.tonic, 45, 38, 53), base) for t in hits]
-            parts.append(_part(layer, plan.voices["perc"], perc))
+            parts.append(_part(layer, plan.voices["perc"], perc, role="perc"))
         return parts
     voice = {"melody": plan.voices["lead"], "harmony": plan.voices["pad"], "bass": plan.voices["bass"]}[kind]
     return [_part(layer, voice, notes)]
@@ -331,7 +377,7 @@ def _bridge_parts(plan: Plan, layer: str, kind: str) -> list[Part]:
             t += r
         parts = [_part(layer, plan.voices["kit"] if layer == "drums" else Voice("percussion", 0, is_drum=True), notes)]
         if layer == "drums" and "perc" in plan.voices:
-            parts.append(_part(layer, plan.voices["perc"], drums_mod.write_perc(plan)))
+            parts.append(_part(layer, plan.voices["perc"], drums_mod.write_perc(plan), role="perc"))
         return parts
     if kind == "melody":
         lo, hi = plan.style.register["melody"]

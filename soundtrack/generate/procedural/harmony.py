@@ -87,6 +87,9 @@ def write_harmony(plan: Plan, events: list[ChordEvent], mode: str, register: tup
     out: dict[str, list[Note]] = {"pad": []}
     if mode == "power":
         return {"pad": _power(plan, events, register, base, rng)}
+    if mode == "arp":  # sparse broken chords: one chord tone per beat, left to ring
+        return {"pad": arpeggio(plan, merged(events), (lo, hi), quarters(F(1), plan.meter), base - 10, rng,
+                                pattern="up", ring=F(3))}
     if mode == "chip_arp":
         rate = quarters(F(1, 8) if plan.bpm <= 170 else F(1, 4), plan.meter)
         if plan.intensity < 0.4:
@@ -171,13 +174,15 @@ def _strum(plan: Plan, start: Fraction, blen: Fraction, v: tuple[int, ...], base
     strokes = sorted((t, s) for t, s in strokes if t < blen)
     notes = []
     for k, (t, s) in enumerate(strokes):
-        end = strokes[k + 1][0] if k + 1 < len(strokes) else blen
+        # a stroke's strings are damped under the next stroke, once its strings have all sounded
+        end = strokes[k + 1][0] + (len(v) + 1) * spread if k + 1 < len(strokes) else blen
         strings = list(v) if s == "D" else list(v)[-3:][::-1]
         level = base - 4 if s == "D" else base - 16
         for j, p in enumerate(strings):
             on = t + j * spread
             if on < end:
-                notes.append(Note(start + on, end - on, p, _vel(level - 2 * j, rng)))
+                notes.append(Note(start + on, min(end, blen) - on if k + 1 == len(strokes) else end - on, p,
+                                  _vel(level - 2 * j, rng)))
     return notes
 
 
@@ -241,7 +246,7 @@ def arpeggio(plan: Plan, events: list[ChordEvent], register: tuple[int, int], ra
 
 def write_bass(plan: Plan, events: list[ChordEvent], register: tuple[int, int]) -> list[Note]:
     """A bass line on the chord roots (every chord change starts on its root), in the style's idiom."""
-    mode = plan.style.bass
+    mode = plan.bass_mode
     rng = plan.rng("bass")
     lo, hi = register
     base = base_velocity(plan) + 4

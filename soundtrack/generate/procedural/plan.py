@@ -18,7 +18,7 @@ from soundtrack.pitch import Key
 from soundtrack.stem import StemSpec
 from soundtrack.timing import MAX_BPM, MIN_BPM, Meter
 
-from soundtrack.generate.procedural.prompt import PromptInfo, parse_prompt
+from soundtrack.generate.procedural.prompt import PromptInfo, _find, parse_prompt
 from soundtrack.generate.procedural.styles import INSTRUMENTS, STYLES, Style, Voice
 from soundtrack.generate.procedural.theory import Chord, diatonic_chord, is_diatonic, parse_roman
 
@@ -63,6 +63,13 @@ class Plan:
     voices: dict[str, Voice] = field(default_factory=dict)
     extra: dict[str, list[Voice]] = field(default_factory=dict)  # doublings named in the prompt
     harmony_mode: str = "pad"
+    bass_mode: str = "root"
+    groove: str = "standard"
+    ensemble: str = "standard"
+    choices: list[str] = field(default_factory=list)  # what was chosen and why, one line each
+    solo: bool = False  # only the named instruments play
+    sparse: bool = False  # no drone, pad or drums unless named
+    named: dict[str, str] = field(default_factory=dict)  # named instrument -> the role it plays
     arp: bool = False
     drums_asked: bool = False  # the prompt names drums or percussion
     harmony_seed: int = 0
@@ -172,23 +179,55 @@ _SUSTAINED = {"strings", "pad", "choir", "organ", "synth pad", "tremolo strings"
 _COMPING = {"rhodes", "piano", "electric guitar"}
 
 
+_POLYPHONIC = {"piano", "rhodes", "acoustic guitar", "electric guitar", "harp", "organ", "accordion", "marimba",
+               "vibraphone", "celesta", "music box", "koto", "mandolin", "banjo", "glockenspiel", "bells"}
+
+
 def _orchestrate(plan: Plan) -> None:
+    """Voices per role: the style's, then its chosen ensemble's, then every instrument the prompt
+    names (which always plays, in the role it names or its usual one); solo and sparse prompts
+    thin the rest out. Each decision is written to `plan.choices`."""
+    from soundtrack.generate.procedural.ensembles import choose_ensemble, choose_groove
+
     style, info = plan.style, plan.info
+    text = " ".join(plan.spec.prompt.lower().split())
+
+    def found(word: str) -> bool:
+        return bool(_find(word, text))
+
+    if info.fallback:
+        plan.choices.append(f"style {style.name!r}: no genre word recognised, fell back to the default style")
+    elif info.genre:
+        plan.choices.append(f"style {style.name!r}: the prompt says {info.genre!r}")
+    else:
+        plan.choices.append(f"style {style.name!r}: from the prompt's mood and instrument words")
     plan.voices = dict(style.voices)
     plan.harmony_mode = style.harmony
+    plan.bass_mode = style.bass
     plan.arp = style.arp
+    ens, why = choose_ensemble(style.name, found, stable_seed("ensemble", plan.spec.seed, *info.words))
+    plan.ensemble = ens.name
+    plan.voices.update(ens.voices)
+    plan.harmony_mode = ens.harmony or plan.harmony_mode
+    plan.bass_mode = ens.bass or plan.bass_mode
+    plan.choices.append(why)
+    plan.groove, why = choose_groove(style.name, found, stable_seed("groove", plan.spec.seed, *info.words))
+    plan.choices.append(why)
     seen: set[str] = set()
     for name, role in info.roles:
         voice = INSTRUMENTS[name].voice
         if role == "kit":
             plan.drums_asked = True
+            plan.named[name] = "drums"
             continue
         if role == "arp":
             plan.arp = True
         if role in seen:
             plan.extra.setdefault(role, []).append(voice)
+            plan.named[name] = f"{role} (doubling)"
             continue
         seen.add(role)
+        plan.named[name] = role
         if role == "pad":
             if name in _SUSTAINED and plan.harmony_mode in ("power", "strum", "chip_arp", "comp"):
                 plan.harmony_mode = "pad"
@@ -198,7 +237,37 @@ def _orchestrate(plan: Plan) -> None:
                 plan.harmony_mode = "strum"
             elif name == "distorted guitar":
                 plan.harmony_mode = "power"
+        if role == "perc":
+            plan.drums_asked = True
         plan.voices[role] = voice
+    plan.solo, plan.sparse = info.solo, info.sparse
+    if plan.solo:
+        names = [n for n, r in info.roles if r != "kit"]
+        poly = [n for n in names if n in _POLYPHONIC]
+        if poly:
+            v = INSTRUMENTS[poly[0]].voice
+            plan.voices["pad"] = Voice(v.name, v.program, synth=v.synth, gain_db=-4, pan=v.pan - 0.1, reverb=v.reverb)
+            plan.voices["bass"] = Voice(v.name, v.program, synth=v.synth, gain_db=-5, pan=v.pan - 0.15, reverb=v.reverb)
+            plan.harmony_mode, plan.bass_mode = "comp" if poly[0] != "harp" else "arp", "root"
+        if names and "lead" not in {r for _, r in info.roles}:
+            plan.voices["lead"] = INSTRUMENTS[names[0]].voice
+        plan.arp = False
+        plan.choices.append(f"solo: only {', '.join(names)} play" + (f" ({poly[0]} also takes the chords and the bass)" if poly else
+                                                                     "; no chords, bass or drums"))
+    elif plan.sparse:
+        if plan.bass_mode in ("drone", "ostinato", "pump"):
+            plan.bass_mode = "root"
+        if plan.harmony_mode in ("pad", "cluster", "ostinato") and not any(r == "pad" for _, r in info.roles):
+            plan.harmony_mode = "arp"
+        plan.arp = plan.arp and any(r == "arp" for _, r in info.roles)
+        plan.choices.append("sparse: no drone, pad or drums unless the prompt names them")
+    for name, role in plan.named.items():
+        plan.choices.append(f"{name}: named in the prompt, plays the {role} part")
+    for role in ("pad", "lead", "bass", "arp", "perc"):
+        if role in plan.voices:
+            plan.choices.append(f"{role}: {plan.voices[role].name}"
+                                + (f" (GM {plan.voices[role].program})" if not plan.voices[role].synth else
+                                   f" (synth {plan.voices[role].synth})"))
 
 
 def make_plan(spec: StemSpec) -> Plan:

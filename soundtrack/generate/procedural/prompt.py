@@ -39,6 +39,10 @@ class PromptInfo:
     mode: str | None = None
     pace: float | None = None
     words: tuple[str, ...] = ()  # the recognised words, in a canonical order (for seeding)
+    solo: bool = False  # "solo", "alone", "unaccompanied": only the named instruments play
+    sparse: bool = False  # "sparse", "minimal", "bare": no drone, pad or drums unless named
+    fallback: bool = False  # no genre word was recognised: `style` is the default
+    genre: str | None = None  # the genre word that decided the style ("drum and bass", "waltz", ...)
 
 
 _INTENSITY = {
@@ -170,19 +174,34 @@ def _instruments(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...
     return tuple(names), tuple(roles)
 
 
-def _style(text: str) -> str:
-    best: tuple[int, int, str] | None = None  # (-score, first position, name)
+def _style(text: str) -> tuple[str, str | None, bool]:
+    """(style, the genre word that decided it or None, fell back to the default).
+
+    A genre word counts 2 (3 when it is a phrase of several words: "drum and bass" is more
+    specific than "bass"), a flavour word 1; ties go to the word that comes first.
+    """
+    best: tuple[int, int, str, str | None] | None = None  # (-score, first position, name, genre word)
     for name, style in STYLES.items():
-        score, first = 0, len(text)
+        score, first, genre, gpos = 0, len(text), None, len(text)
         for words, weight in ((style.genre_words + (name,), 2), (style.flavor_words, 1)):
-            for w in set(words):
+            for w in sorted(set(words)):
                 spans = _find(w, text)
                 if spans:
-                    score += weight
+                    score += weight + (1 if weight == 2 and " " in w else 0)
                     first = min(first, spans[0][0])
+                    if weight == 2 and (genre is None or spans[0][0] < gpos or (spans[0][0] == gpos and len(w) > len(genre))):
+                        genre, gpos = w, spans[0][0]
         if score and (best is None or (-score, first) < best[:2]):
-            best = (-score, first, name)
-    return best[2] if best else DEFAULT_STYLE
+            best = (-score, first, name, genre)
+    if best is None:
+        return DEFAULT_STYLE, None, True
+    return best[2], best[3], False
+
+
+_SOLO_WORDS = ("solo", "alone", "unaccompanied", "by itself", "only")
+_SPARSE_WORDS = ("sparse", "minimal", "minimalist", "bare", "stripped", "stripped down", "intimate", "simple")
+# genre phrases made of instrument words: not instruments ("drum and bass" names no bass guitar)
+_NOT_INSTRUMENTS = ("drum and bass", "drum n bass", "drum & bass", "drum-and-bass", "bass music")
 
 
 def _first(words: tuple[str, ...], text: str) -> tuple[int, str] | None:
@@ -195,7 +214,7 @@ def parse_prompt(text: str) -> PromptInfo:
     if not isinstance(text, str):
         raise TypeError(f"prompt must be a string, got {text!r}")
     low = _plain(text)
-    style = _style(low)
+    style, genre, fallback = _style(low)
     key, mode = _key(text)
     mood_hit = _first(_MAJOR_MOODS + _MINOR_MOODS + _OTHER_MOODS, low)
     mood = mood_hit[1] if mood_hit else None
@@ -208,12 +227,18 @@ def parse_prompt(text: str) -> PromptInfo:
     intensity = sum(values) / len(values) if values else STYLES[style].intensity
     paces = [v for w, v in _PACE.items() if _find(w, low)]
     pace = sum(paces) / len(paces) if paces else None
-    names, roles = _instruments(low)
+    itext = low
+    for phrase in _NOT_INSTRUMENTS:
+        for a, b in _find(phrase, itext):
+            itext = itext[:a] + " " * (b - a) + itext[b:]
+    names, roles = _instruments(itext)
+    solo = any(_find(w, low) for w in _SOLO_WORDS) and bool(names)
+    sparse = solo or any(_find(w, low) for w in _SPARSE_WORDS)
     tempo = _tempo(low)
     meter = _meter(low)
     words = (style, mood or "", mode or "", f"{intensity:.3f}", f"{pace if pace is not None else ''}") + tuple(
         f"{n}:{r}" for n, r in roles
-    )
+    ) + (("solo",) if solo else ()) + (("sparse",) if sparse and not solo else ()) + ((f"genre:{genre}",) if genre else ())
     return PromptInfo(
         style=style,
         tempo=tempo,
@@ -226,4 +251,8 @@ def parse_prompt(text: str) -> PromptInfo:
         mode=mode,
         pace=pace,
         words=words,
+        solo=solo,
+        sparse=sparse,
+        fallback=fallback,
+        genre=genre,
     )

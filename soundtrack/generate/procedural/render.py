@@ -33,9 +33,14 @@ import numpy as np
 
 from soundtrack.audio import SILENCE_LUFS, db_to_gain, gain_to_db, integrated_loudness
 from soundtrack.errors import GenerationError
-from soundtrack.generate.procedural.effects import pan_gains, reverb
+from soundtrack.generate.procedural.effects import pan_gains, reverb, reverb_ir
 from soundtrack.generate.procedural.score import Part, Score
+from soundtrack.generate.procedural.mixing import bus_gain, limiter_gain, part_eq, periodic
+from soundtrack.generate.procedural.sfsynth import load_backend
+from soundtrack.generate.procedural.soundfonts import default_soundfont, font_family, font_hash, preset_for
 from soundtrack.generate.procedural.synth import NoteEvent, render_notes
+
+__all__ = ["Rendered", "default_soundfont", "note_frames", "place", "render_score", "steady_cycle"]
 from soundtrack.timing import BeatGrid
 
 TARGET_LUFS = -18.0
@@ -44,16 +49,10 @@ TAIL_FLOOR_DB = -70.0  # a tail is trimmed where the mix stays below this
 OUTRO_END_DB = -60.0
 OUTRO_FADE_SECONDS = 0.3
 MAX_TAIL_SECONDS = {"intro": 4.0, "main": 4.0, "outro": 5.0, "stinger": 4.0, "bridge": 4.0}
-RELEASE_CAP_SECONDS = 3.0  # longest a SoundFont note may ring after its note-off
-_BLOCK = 2400  # frames rendered at a time while waiting for a release to die away
-_MELODIC_CHANNELS = tuple(c for c in range(16) if c != 9)  # 9 is the GM drum channel
+RELEASE_CAP_SECONDS = 2.5  # longest a SoundFont note may ring after its note-off
+_BLOCK = 2048  # frames rendered at a time while waiting for a release to die away
 
 
-def default_soundfont() -> str:
-    """The General MIDI SoundFont shipped inside pretty_midi (TimGM6mb.sf2)."""
-    import pretty_midi
-
-    return os.path.join(os.path.dirname(pretty_midi.__file__), "TimGM6mb.sf2")
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ def note_frames(part: Part, placement: Placement) -> list[tuple[int, int, int, i
     out = []
     for n in part.notes:
         start = n.start + placement.wrap_beats if (placement.loop and n.start < 0) else n.start
-        on = placement.onset(start)
+        on = placement.onset(start + n.nudge)  # the performer's micro-timing; the note-off stays
         off = max(on + 1, placement.onset(start + n.duration))
         if on < 0:
             raise GenerationError(f"part {part.name!r}: note at beat {n.start} starts before the audio")
@@ -115,118 +114,203 @@ def note_frames(part: Part, placement: Placement) -> list[tuple[int, int, int, i
 
 
 class SoundFontPlayer:
-    """One tinysoundfont synth for one render call; parts are played one after another on it."""
+    """Plays parts on the process's cached SoundFont back end for `path` (see `sfsynth`).
+
+    A part is rendered as groups: the notes that start on one frame are played together on a
+    freshly reset channel from a block boundary of the synth, so every group starts on its
+    exact frame; each group rings until it is inaudible (-90 dBFS) or RELEASE_CAP_SECONDS after
+    its last note-off (then it fades over 50 ms, never a step), and the groups are summed. So no
+    note is ever cut by a later one (a re-struck pitch rings on under the new strike, as an
+    undamped string does), whatever the back end's envelope granularity.
+    """
 
     def __init__(self, path: str, sample_rate: int) -> None:
-        import tinysoundfont
-
-        if not os.path.isfile(path):
-            raise GenerationError(f"soundfont {path!r} does not exist; give a General MIDI .sf2 file")
+        self.backend = load_backend(path, sample_rate, font_hash(path))
+        self.backend.renew()
         self.path = path
+        self.family = font_family(path)
         self.sample_rate = sample_rate
-        self.synth = tinysoundfont.Synth(samplerate=sample_rate)
-        try:
-            self.sfid = self.synth.sfload(path)
-        except (RuntimeError, OSError) as e:
-            raise GenerationError(f"soundfont {path!r} cannot be loaded ({e}); give a valid .sf2 file") from None
-        self._next_chan = 0
         self.fallbacks: list[str] = []
+        self.presets: dict[str, str] = {}  # part -> the preset heard
+        self._scratch = np.zeros((0, 2), dtype=np.float32)
 
-    def _channel(self, part: Part) -> int:
-        if part.is_drum:
-            return 9
-        chan = self._next_chan
-        self._next_chan = (self._next_chan + 1) % 15
-        return chan if chan < 9 else chan + 1  # skip the GM drum channel
+    @property
+    def engine(self) -> str:
+        return self.backend.name
 
-    def _select(self, chan: int, part: Part) -> None:
+    def _select(self, chan: int, part: Part) -> tuple[int, int]:
         bank = 128 if part.is_drum else 0
-        program = int(part.program)
-        try:
-            self.synth.program_select(chan, self.sfid, bank, program, is_drums=part.is_drum)
-        except RuntimeError:
-            # this SoundFont lacks the preset: the bank's first one, and say so in the meta
+        program = int(part.program) if part.is_drum else preset_for(int(part.program), self.family,
+                                                                     sustained=part.legato and part.role == "pad")
+        if not self.backend.select(chan, bank, program, part.is_drum):
             note = f"{part.name}: bank {bank} program {program} -> 0"
-            if note not in self.fallbacks:  # once per part, however many channels it plays on
+            if note not in self.fallbacks:
                 self.fallbacks.append(note)
-            try:
-                self.synth.program_select(chan, self.sfid, bank, 0, is_drums=part.is_drum)
-            except RuntimeError:
+            if not self.backend.select(chan, bank, 0, part.is_drum):
                 raise GenerationError(
                     f"soundfont {self.path!r} has neither bank {bank} program {program} nor program 0 "
                     f"(needed by part {part.name!r})"
-                ) from None
+                )
+            program = 0
+        name = self.backend.preset_name(bank, program)
+        if name:
+            self.presets[part.name] = name
+        return bank, program
 
-    def render(self, part: Part, notes: list[tuple[int, int, int, int]]) -> np.ndarray:
+    def render(self, part: Part, notes: list[tuple[int, int, int, int]], *,
+               expression: list[tuple[int, int]] | None = None) -> np.ndarray:
         """The part alone, dry, stereo float64 from frame 0 to the end of its release.
 
-        A melodic note re-struck after its previous note was released cuts that release (the
-        synth's ~10 ms quick fade), as a string, key or pipe sounding again does: every pitch
-        that is played most gets a channel of its own so the cut touches that pitch alone.
-        Without it a repeated short note stacks one multi-second release per strike (TimGM6mb's
-        strings ring ~2 s), which blurs an ostinato and costs a voice per strike.
+        `expression`: CC11 breakpoints (frame, 0..127) the part follows (sampled every 5 ms); a
+        legato part with `vibrato_cents` raises the mod wheel (CC1: the font's vibrato) on each
+        note held past 0.3 s, and bends the pitch on a back end without modulators.
         """
-        if part.is_drum:
-            chans = {}
-            shared = self._channel(part)
-        else:
-            counts: dict[int, int] = {}
-            for _, _, pitch, _ in notes:
-                counts[pitch] = counts.get(pitch, 0) + 1
-            ranked = sorted(counts, key=lambda p: (-counts[p], p))[: len(_MELODIC_CHANNELS) - 1]
-            chans = {p: _MELODIC_CHANNELS[i] for i, p in enumerate(ranked)}
-            shared = _MELODIC_CHANNELS[-1]
-        used = sorted(set(chans.values()) | {shared})
-        for chan in used:
-            self._select(chan, part)
-            self.synth.control_change(chan, 121, 0)  # reset controllers left by an earlier part
-            self.synth.control_change(chan, 7, 127)
-            self.synth.control_change(chan, 10, int(round(64 + 63 * max(-1.0, min(1.0, part.pan)))))
-        events: list[tuple[int, int, int, int]] = []  # (frame, 0=off/1=on, pitch, velocity)
+        if not notes:
+            return np.zeros((0, 2))
+        be = self.backend
+        chan = 9 if part.is_drum else 0
+        self._select(chan, part)
+        pan = int(round(64 + 63 * max(-1.0, min(1.0, part.pan))))
+        # a kit plays each hit alone, so that the dead time a drum sample has before its attack
+        # (FluidR3's kicks and snares: ~2 ms) can be trimmed: the hit lands on its frame
+        groups: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
         for on, off, pitch, vel in notes:
-            events.append((on, 1, pitch, vel))
-            events.append((off, 0, pitch, 0))
-        events.sort()
-        held: dict[int, int] = {}  # pitch -> notes of it sounding now
-        released: set[int] = set()  # pitches whose last note is in its release
-        last = events[-1][0] if events else 0
-        cap = int(RELEASE_CAP_SECONDS * self.sample_rate)
-        total = last + cap
-        buf = bytearray(total * 8)
-        mv = memoryview(buf)
-        pos = 0
-        for frame, kind, pitch, vel in events:
-            if frame > pos:
-                self.synth.generate_simple(frame - pos, buffer=mv[pos * 8 : frame * 8])
-                pos = frame
-            chan = chans.get(pitch, shared)
-            if kind:
-                if pitch in released and not held.get(pitch) and pitch in chans:
-                    self.synth.sounds_off(chan)
-                released.discard(pitch)
-                held[pitch] = held.get(pitch, 0) + 1
-                self.synth.noteon(chan, pitch, vel)
+            groups.setdefault((on, pitch if part.is_drum else 0), []).append((off, pitch, vel))
+        sr = self.sample_rate
+        cap = int(RELEASE_CAP_SECONDS * sr)
+        expr = None
+        if expression:
+            ex = np.array([f for f, _ in expression], dtype=np.float64)
+            ey = np.array([v for _, v in expression], dtype=np.float64)
+            expr = (ex, ey)
+        vib = float(part.vibrato_cents) if part.legato else 0.0
+        step = max(1, int(round(_CTRL_FRAMES * sr / 48_000)))
+        pieces: list[tuple[int, np.ndarray]] = []
+        end_all = 0
+        for gkey in sorted(groups):
+            on = gkey[0]
+            grp = groups[gkey]
+            last_off = max(off for off, _, _ in grp)
+            be.cc(chan, 121, 0)
+            be.cc(chan, 7, 127)
+            be.cc(chan, 10, pan)
+            be.cc(chan, 1, 0)
+            be.bend(chan, 8192)
+            # control events inside the group: expression, vibrato (frame relative to `on`)
+            ctrl: list[tuple[int, int, int]] = []
+            if expr is not None:
+                fr = np.arange(on, last_off + step, step, dtype=np.float64)
+                vals = np.clip(np.round(np.interp(fr, *expr)), 0, 127).astype(int)
+                be.cc(chan, 11, int(vals[0]))
+                prev = int(vals[0])
+                for f, v in zip(fr.tolist(), vals.tolist()):
+                    if v != prev:
+                        ctrl.append((int(f) - on, 11, v))
+                        prev = v
             else:
-                held[pitch] = held.get(pitch, 1) - 1
-                if not held[pitch]:
-                    released.add(pitch)
-                self.synth.noteoff(chan, pitch)
-        # let the releases ring until they are inaudible (or the cap), block by block
-        end = total
-        while pos < total:
-            n = min(_BLOCK, total - pos)
-            self.synth.generate_simple(n, buffer=mv[pos * 8 : (pos + n) * 8])
-            block = np.frombuffer(buf, dtype=np.float32, count=2 * n, offset=pos * 8)
+                be.cc(chan, 11, 127)
+            if vib > 0 and len(grp) == 1 and last_off - on > int(0.3 * sr):
+                ctrl.extend(_vibrato(vib, last_off - on, sr, step, be.name))
+            # drum hits ring out as the kit's samples do (a GM kit ignores note-offs; a fast
+            # release of a hat or a tom is a click)
+            offs = [] if part.is_drum else [(off - on, 0, p, 0) for off, p, _ in grp]
+            events = sorted(offs + [(f, 2, c, v) for f, c, v in ctrl])
+            for _, p, v in grp:
+                be.noteon(chan, p, v)
+            length = last_off - on + cap
+            if self._scratch.shape[0] < length:
+                self._scratch = np.zeros((length + length // 2, 2), dtype=np.float32)
+            buf = self._scratch  # the back ends overwrite what they render: no clearing needed
+            pos = 0
+            fine_until = min(length, int(0.012 * sr)) if be.fine else 0
+            for frame, kind, a, b in events:
+                frame = min(frame, length)
+                pos = self._run(buf, pos, frame, fine_until)
+                if kind == 0:
+                    be.noteoff(chan, a)
+                    if be.fine:
+                        fine_until = max(fine_until, min(length, frame + int(0.02 * sr)))
+                elif a == _PITCH:
+                    be.bend(chan, b)
+                else:
+                    be.cc(chan, a, b)
+            # ring until inaudible (-90 dBFS, or 60 dB under the group's own peak: masked by
+            # everything else at any level this stem plays at), block by block
+            end = length
+            peak = max(float(buf[:pos].max(initial=0.0)), -float(buf[:pos].min(initial=0.0)))
+            while pos < length:
+                n = min(_BLOCK, length - pos)
+                pos = self._run(buf, pos, pos + n, fine_until)
+                blk = buf[pos - n : pos]
+                level = max(float(blk.max()), -float(blk.min()))
+                peak = max(peak, level)
+                if level < max(_SILENT, 1e-3 * peak):
+                    end = pos
+                    break
+            be.quiet(chan)
+            # where the group falls silent: a sample that ends while still audible (FluidR3's
+            # crash and ride cymbals, maracas) stops dead there, and the cap cuts a long release:
+            # either way the group fades out over the 30 ms before it (at -80 dB or less when
+            # the release really died away, so unchanged then)
+            look = max(0, end - 2 * _BLOCK)
+            loud = np.flatnonzero(np.max(np.abs(buf[look:end]), axis=1) > max(_SILENT, 1e-3 * peak))
+            stop = look + int(loud[-1]) + 1 if loud.size else look
+            lead = 0
+            if part.is_drum and stop:
+                level = np.max(np.abs(buf[:stop]), axis=1)
+                lead = max(0, int(np.argmax(level > 1e-3 * float(level.max()))) - 1)  # under -60 dB of its peak
+            a = buf[lead:stop].astype(np.float64)
+            stop -= lead
+            m = min(stop, int(0.03 * sr))
+            if m:
+                a[stop - m :] *= (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, m)))[:, None]
+            pieces.append((on, a))
+            end_all = max(end_all, on + stop)
+        out = np.zeros((end_all, 2))
+        for on, a in pieces:
+            out[on : on + a.shape[0]] += a
+        return out
+
+    def _run(self, buf: np.ndarray, pos: int, to: int, fine_until: int) -> int:
+        """Render buf[pos:to]; in FINE-frame calls below `fine_until` (a back end whose envelopes step)."""
+        be = self.backend
+        while pos < to:
+            if pos < fine_until:
+                n = min(_FINE, to - pos, fine_until - pos)
+            else:
+                n = to - pos
+            be.render(n, buf, pos)
             pos += n
-            if float(np.max(np.abs(block))) < 3e-5:  # -90 dBFS: inaudible after any gain we apply
-                end = pos
-                break
-        # make sure nothing of this part leaks into the next one
-        for chan in used:
-            self.synth.sounds_off(chan)
-        self.synth.generate_simple(_BLOCK)
-        audio = np.frombuffer(buf, dtype=np.float32, count=2 * end).reshape(end, 2)
-        return audio.astype(np.float64)
+        return pos
+
+
+_PITCH = -1  # pseudo-controller: the pitch wheel
+_SILENT = 3e-5  # -90 dBFS: a group that stays under this has rung out
+_CTRL_FRAMES = 240  # 5 ms at 48 kHz
+_FINE = 8
+
+
+def _vibrato(cents: float, length: int, sr: int, step: int, engine: str) -> list[tuple[int, int, int]]:
+    """A delayed vibrato over one held note (frames from its start): CC1 for FluidSynth (the
+    font's own vibrato LFO, ~50 cents at 127), the pitch wheel (+-2 semitones) otherwise."""
+    t = np.arange(int(0.25 * sr), length, step)
+    depth = cents * np.clip((t / sr - 0.25) / 0.5, 0.0, 1.0)
+    out: list[tuple[int, int, int]] = []
+    prev = -1
+    if engine == "fluidsynth":
+        vals = np.clip(np.round(depth / 50.0 * 127), 0, 127).astype(int)
+        for f, v in zip(t.tolist(), vals.tolist()):
+            if v != prev:
+                out.append((f, 1, v))
+                prev = v
+        return out
+    phase = 2 * np.pi * 5.3 * t / sr
+    vals = np.clip(np.round(8192 + depth * np.sin(phase) * 8192 / 200.0), 0, 16383).astype(int)
+    for f, v in zip(t.tolist(), vals.tolist()):
+        if v != prev:
+            out.append((f, _PITCH, v))
+            prev = v
+    return out
 
 
 def _part_seed(seed: int, index: int, part: Part) -> int:
@@ -242,15 +326,6 @@ def render_synth_part(part: Part, notes: list[tuple[int, int, int, int]], *, sam
 
 
 # -- the whole score ---------------------------------------------------------------------------
-
-
-def _add(acc: np.ndarray | None, x: np.ndarray) -> np.ndarray:
-    if acc is None:
-        return x.copy()
-    if x.shape[0] > acc.shape[0]:
-        acc = np.concatenate([acc, np.zeros((x.shape[0] - acc.shape[0],) + acc.shape[1:])])
-    acc[: x.shape[0]] += x
-    return acc
 
 
 def _fit(x: np.ndarray, n: int) -> np.ndarray:
@@ -277,6 +352,19 @@ def _end_fade(n: int, *, silent: int) -> np.ndarray:
     return np.concatenate([0.5 + 0.5 * np.cos(np.pi * t), np.zeros(silent)])
 
 
+def _expression_frames(part: Part, placement: Placement) -> list[tuple[int, int]] | None:
+    if not part.expression:
+        return None
+    out = []
+    for beat, value in part.expression:
+        b = Fraction(beat)
+        if placement.loop and b < 0:
+            b += placement.wrap_beats
+        out.append((max(0, placement.onset(b)), int(value)))
+    out.sort()
+    return out
+
+
 def render_score(
     score: Score,
     *,
@@ -286,14 +374,18 @@ def render_score(
     body_beats: Fraction | None = None,
     target_lufs: float = TARGET_LUFS,
 ) -> Rendered:
-    """Render `score` to per-layer stereo float32 audio, placed, shaped for its role, loudness-matched."""
+    """Render `score` to per-layer stereo float32 audio, placed, mixed, shaped for its role, loudness-matched.
+
+    Per part: the instrument (SoundFont or built-in voice), its role's EQ and pan; per layer: the
+    dry parts plus the layer's reverb; then one bus compressor, the loudness gain and the limiter,
+    each a gain curve shared by all layers (so the layers still sum to the mix).
+    """
     placement = place(score, sample_rate=sample_rate, body_beats=body_beats)
     layer_names = score.layers()
     if not layer_names:
         raise GenerationError(f"score for style {score.style!r} has no parts to render")
     player: SoundFontPlayer | None = None
-    dry: dict[str, np.ndarray | None] = {k: None for k in layer_names}
-    send: dict[str, np.ndarray | None] = {k: None for k in layer_names}
+    rendered: list[tuple[str, np.ndarray, float]] = []  # (layer, dry audio, reverb send amount)
     instruments: dict[str, list[str]] = {k: [] for k in layer_names}
     for i, part in enumerate(score.parts):
         notes = note_frames(part, placement)
@@ -303,47 +395,85 @@ def render_score(
         else:
             if player is None:
                 player = SoundFontPlayer(soundfont, sample_rate)
-            audio = player.render(part, notes) if notes else np.zeros((0, 2))
+            audio = (player.render(part, notes, expression=_expression_frames(part, placement))
+                     if notes else np.zeros((0, 2)))
             kind = "drums" if part.is_drum else "program"
-            instruments[part.layer].append(f"{part.name} (GM {kind} {part.program})")
+            heard = player.presets.get(part.name)
+            instruments[part.layer].append(f"{part.name} (GM {kind} {part.program}"
+                                           + (f": {heard})" if heard else ")"))
+        if part.role and audio.shape[0]:
+            audio = part_eq(audio, part.role, sample_rate)
         if part.gain_db:
-            audio = audio * db_to_gain(part.gain_db)
-        dry[part.layer] = _add(dry[part.layer], audio)
-        if part.reverb > 0 and audio.shape[0]:
-            mono = audio[:, 0] + audio[:, 1]
-            mono *= 0.5 * float(part.reverb)
-            send[part.layer] = _add(send[part.layer], mono)
-    wet: dict[str, np.ndarray] = {}
-    for name in layer_names:
-        d = dry[name] if dry[name] is not None else np.zeros((0, 2))
-        s = send[name]
-        if s is not None and np.any(s):
-            d = _add(d, reverb(s, sample_rate=sample_rate, seconds=float(score.reverb_seconds)))
-        wet[name] = d
-    length = max([placement.exit] + [a.shape[0] for a in wet.values()])
+            audio *= db_to_gain(part.gain_db)
+        rendered.append((part.layer, audio, float(part.reverb)))
     entry, exit_ = placement.entry, placement.exit
     role = score.role
-    max_tail = int(MAX_TAIL_SECONDS.get(role, 4.0) * sample_rate)
+    dry_len = max([exit_] + [a.shape[0] for _, a, _ in rendered])
+    ir_len = reverb_ir(sample_rate, float(score.reverb_seconds)).shape[0]
+    wet_any = any(r > 0 and a.shape[0] for _, a, r in rendered)
+    length = min(dry_len + (ir_len if wet_any else 0), exit_ + int(MAX_TAIL_SECONDS.get(role, 4.0) * sample_rate))
+    length = max(length, exit_)
     layers: dict[str, np.ndarray] = {}
-    for name, a in wet.items():
-        a = _fit(a, length)
-        layers[name] = _fit(a, min(a.shape[0], exit_ + max_tail))
+    for name in layer_names:
+        acc = np.zeros((length, 2))
+        send = np.zeros(dry_len)
+        wet = False
+        for layer, a, amount in rendered:
+            if layer != name or not a.shape[0]:
+                continue
+            n = min(a.shape[0], length)
+            acc[:n] += a[:n]
+            if amount > 0:
+                send[: a.shape[0]] += (a[:, 0] + a[:, 1]) * (0.5 * amount)
+                wet = True
+        if wet and np.any(send):
+            acc += reverb(send, sample_rate=sample_rate, seconds=float(score.reverb_seconds), frames=length)
+        layers[name] = acc
     mix = sum(layers.values())
+    loop = placement.loop and exit_ > 0
 
-    # one gain for every layer: nominal loudness over the music as heard (a loop: repeating),
-    # then the peak ceiling, on the stem and on the repeating loop alike
-    heard = steady_cycle(mix, exit_) if placement.loop else mix
+    def heard_of(x: np.ndarray) -> np.ndarray:
+        return steady_cycle(x, exit_) if loop else x
+
+    def spread(g: np.ndarray) -> np.ndarray:
+        return periodic(g, mix.shape[0]) if loop else g
+
+    # the bus: glue compression on the music as heard (a loop: repeating), shared by every layer
+    bus = spread(bus_gain(heard_of(mix), sample_rate, wrap=loop))[:, None]
+    mix = mix * bus
+    layers = {k: v * bus for k, v in layers.items()}
+
+    # the loudness gain, then the limiter (the last stage), then the loudness once more: the
+    # limiter takes a little; every layer and the mix stay at or below -1 dBFS sample peak
+    heard = heard_of(mix)
     use_body = exit_ - entry >= int(0.4 * sample_rate)
-    loud = integrated_loudness((heard[entry:exit_] if use_body else heard).astype(np.float32), sample_rate)
+
+    def loudness(x: np.ndarray) -> float:
+        return integrated_loudness((x[entry:exit_] if use_body else x).astype(np.float32), sample_rate)
+
+    loud = loudness(heard)
     gain = db_to_gain(target_lufs - loud) if loud > SILENCE_LUFS else 1.0
-    ceiling = db_to_gain(PEAK_CEILING_DB - 0.02)  # margin for float32 rounding of the sum
-    peak = max([float(np.max(np.abs(mix))), float(np.max(np.abs(heard)))]
+    ceiling = db_to_gain(PEAK_CEILING_DB - 0.05)  # margin for float32 rounding of the sum
+    lim = np.ones(mix.shape[0])
+    if loud > SILENCE_LUFS:
+        for _ in range(2):
+            lim_c = limiter_gain(heard * gain, sample_rate, ceiling=ceiling, wrap=loop)
+            after = loudness(heard * gain * lim_c[:, None])
+            lim = spread(lim_c)
+            if after <= SILENCE_LUFS or abs(after - target_lufs) < 0.05:
+                break
+            gain *= db_to_gain(target_lufs - after)
+    mix = mix * (lim * gain)[:, None]
+    layers = {k: v * (lim * gain)[:, None] for k, v in layers.items()}
+    peak = max([float(np.max(np.abs(mix))), float(np.max(np.abs(heard_of(mix))))]
                + [float(np.max(np.abs(x))) for x in layers.values()]
-               + ([float(np.max(np.abs(steady_cycle(x, exit_)))) for x in layers.values()] if placement.loop else []))
-    if peak * gain > ceiling:
-        gain = ceiling / peak
-    mix = mix * gain
-    layers = {k: v * gain for k, v in layers.items()}
+               + ([float(np.max(np.abs(steady_cycle(x, exit_)))) for x in layers.values()] if loop else []))
+    if peak > ceiling:  # an overshoot the limiter may not take (more than its range): lower it all
+        fix = ceiling / peak
+        gain *= fix
+        mix = mix * fix
+        layers = {k: v * fix for k, v in layers.items()}
+    loud = loudness(heard_of(mix)) if loud > SILENCE_LUFS else loud
 
     # trim the tail where the mix stays below the floor; outros fade to silence
     floor = db_to_gain(TAIL_FLOOR_DB)
@@ -364,12 +494,12 @@ def render_score(
     for a in out.values():
         mix32 += a
     meta = {
-        # a gain shifts loudness by exactly its dB (the gates move with it)
-        "loudness_lufs": round(loud + gain_to_db(gain), 2) if loud > SILENCE_LUFS else SILENCE_LUFS,
+        "loudness_lufs": round(loud, 2) if loud > SILENCE_LUFS else SILENCE_LUFS,
         # as heard: a loop's repeats sum its head with the tails of the cycles before
-        "peak_dbfs": round(gain_to_db(float(np.max(np.abs(steady_cycle(mix32, exit_) if placement.loop and exit_ else mix32)))
+        "peak_dbfs": round(gain_to_db(float(np.max(np.abs(steady_cycle(mix32, exit_) if loop else mix32)))
                                       if mix32.size else 0.0), 2),
         "gain_db": round(gain_to_db(gain), 2),
+        "limiter_db": round(gain_to_db(float(np.min(lim))), 2) if lim.size else 0.0,
         "instruments": instruments,
     }
     if player is not None and player.fallbacks:

@@ -19,6 +19,7 @@ class Note:
     duration: Fraction  # beats; the renderer releases the note after it
     pitch: int  # MIDI note number (for drums: the GM percussion key)
     velocity: int = 90  # 1..127
+    nudge: Fraction = Fraction(0)  # the performer's micro-timing (beats, a few ms): heard, not written
 
 
 @dataclass
@@ -34,6 +35,10 @@ class Part:
     gain_db: float = 0.0
     pan: float = 0.0  # -1 left .. +1 right
     reverb: float = 0.2  # send amount 0..1
+    role: str = ""  # pad | arp | lead | bass | kit | perc: what the mix does with it (EQ, width)
+    legato: bool = False  # a sustained line: joined notes, expression swells (CC11) and vibrato
+    vibrato_cents: float = 0.0  # depth of the vibrato on held notes of a legato part
+    expression: tuple[tuple[Fraction, int], ...] = ()  # CC11 breakpoints (beat, 0..127), linear between
 
     def add(self, start: Fraction | int, duration: Fraction | int, pitch: int, velocity: int = 90) -> None:
         self.notes.append(Note(Fraction(start), Fraction(duration), int(pitch), int(velocity)))
@@ -60,6 +65,7 @@ class Score:
     chords: list[tuple[int, str]] = field(default_factory=list)
     reverb_seconds: float = 1.8  # the room's decay time (RT60)
     borrowed: list[int] = field(default_factory=list)  # 0-based bars whose chord is a deliberate non-diatonic borrowing
+    choices: list[str] = field(default_factory=list)  # what the composer chose and why, one line each
 
     @property
     def total_beats(self) -> Fraction:

@@ -89,7 +89,8 @@ def _add(s: Style) -> None:
 
 _add(Style(
     name="ambient",
-    genre_words=("ambient", "drone", "atmospheric", "ethereal", "meditative", "meditation", "soundscape", "bed", "new age"),
+    genre_words=("ambient", "drone", "atmospheric", "ethereal", "meditative", "meditation", "soundscape", "bed", "new age",
+                 "solo piano", "piano solo", "nocturne", "lullaby", "underscore", "background music", "sleep"),
     flavor_words=("dreamy", "floating", "spacious", "calm", "peaceful", "serene", "relaxing"),
     tempo=(60, 80),
     meter=Meter(4, 4),
@@ -121,8 +122,10 @@ _add(Style(
 
 _add(Style(
     name="orchestral",
-    genre_words=("orchestral", "orchestra", "cinematic", "symphonic", "score", "film"),
-    flavor_words=("epic", "heroic", "triumphant", "majestic", "fanfare", "battle", "adventure", "grand", "trailer", "riser"),
+    genre_words=("orchestral", "orchestra", "cinematic", "symphonic", "score", "film", "trailer", "waltz", "march",
+                 "news", "news intro", "headline", "headlines", "broadcast", "documentary", "fanfare", "anthem", "classical"),
+    flavor_words=("epic", "heroic", "triumphant", "majestic", "battle", "adventure", "grand", "riser", "taiko", "brass",
+                  "strings", "choir", "elegant", "confident", "victory", "boss battle"),
     tempo=(90, 132),
     meter=Meter(4, 4),
     prefers_minor=True,
@@ -185,7 +188,8 @@ _add(Style(
 
 _add(Style(
     name="synthwave",
-    genre_words=("synthwave", "retrowave", "outrun", "electronic", "synthpop", "edm", "techno", "electro", "cyberpunk", "vaporwave"),
+    genre_words=("synthwave", "retrowave", "outrun", "electronic", "synthpop", "edm", "techno", "electro", "cyberpunk", "vaporwave",
+                 "drum and bass", "drum n bass", "drum & bass", "dnb", "jungle", "house", "trance", "dubstep", "breakbeat", "electronica"),
     flavor_words=("synth", "synths", "retro", "80s", "neon", "futuristic", "night drive", "club"),
     tempo=(96, 118),
     meter=Meter(4, 4),
@@ -216,8 +220,8 @@ _add(Style(
 
 _add(Style(
     name="lofi",
-    genre_words=("lofi", "lo-fi", "lo fi", "chillhop", "chill hop", "hip hop", "hiphop", "boom bap", "beats"),
-    flavor_words=("chill", "mellow", "cozy", "study", "relaxed", "laid back", "laid-back", "dusty", "vinyl", "warm"),
+    genre_words=("lofi", "lo-fi", "lo fi", "chillhop", "chill hop", "hip hop", "hip-hop", "hiphop", "boom bap", "beats", "trap", "rap"),
+    flavor_words=("chill", "mellow", "cozy", "study", "relaxed", "laid back", "laid-back", "dusty", "vinyl", "warm", "808"),
     tempo=(70, 88),
     meter=Meter(4, 4),
     prefers_minor=False,
@@ -312,7 +316,7 @@ _add(Style(
 
 _add(Style(
     name="jazz",
-    genre_words=("jazz", "jazzy", "swing", "bebop", "bossa", "lounge", "big band"),
+    genre_words=("jazz", "jazzy", "swing", "bebop", "bossa", "bossa nova", "lounge", "big band", "piano bar", "noir", "blues"),
     flavor_words=("smooth", "smoky", "noir", "cocktail", "sophisticated", "speakeasy", "club"),
     tempo=(96, 140),
     meter=Meter(4, 4),
@@ -346,8 +350,9 @@ _add(Style(
 
 _add(Style(
     name="folk",
-    genre_words=("folk", "acoustic", "celtic", "country", "bluegrass", "americana", "campfire", "tavern"),
-    flavor_words=("pastoral", "rustic", "village", "playful", "whimsical", "countryside", "medieval", "strumming"),
+    genre_words=("folk", "acoustic", "celtic", "country", "bluegrass", "americana", "campfire", "tavern", "jig", "reel", "shanty"),
+    flavor_words=("pastoral", "rustic", "village", "playful", "whimsical", "countryside", "medieval", "strumming",
+                  "fiddle", "banjo", "mandolin", "accordion", "tin whistle", "bagpipes", "harmonica"),
     tempo=(92, 116),
     meter=Meter(4, 4),
     prefers_minor=False,

@@ -1,9 +1,12 @@
 """Built-in synthesized voices (numpy): chiptune pulses, triangle bass, noise drums, saw pads and leads.
 
 Each voice turns one note into a mono float64 signal that starts at the note's onset (sample 0
-is the attack) and includes its release. Oscillators are band-limited with polyBLEP so saws and
-pulses do not alias badly at 48 kHz. Noise is drawn from a generator seeded by the caller, so a
-voice is a pure function of its arguments.
+is the attack) and includes its release. Oscillators are band-limited: each pitch reads a
+one-period wavetable built from its harmonics below 18 kHz only (additive, by inverse FFT), so
+saws, pulses and triangles do not alias at all (a naive triangle's corners and a pulse's steps
+fold back as a noise floor up to 20 kHz). Every drum hit starts with a short ramp (a hit at
+full amplitude from silence is a step). Noise is drawn from a generator seeded by the caller,
+so a voice is a pure function of its arguments.
 """
 
 from __future__ import annotations
@@ -23,21 +26,6 @@ def midi_hz(pitch: float) -> float:
     return 440.0 * 2.0 ** ((pitch - 69.0) / 12.0)
 
 
-def _polyblep(t: np.ndarray, dt: float) -> np.ndarray:
-    """The polyBLEP residual for a unit step at phase 0 (t in [0, 1), dt = phase step).
-
-    Non-zero only within one sample of each wrap, so only those samples are computed.
-    """
-    out = np.zeros_like(t)
-    lo = np.flatnonzero(t < dt)
-    x = t[lo] / dt
-    out[lo] = x + x - x * x - 1.0
-    hi = np.flatnonzero(t > 1.0 - dt)
-    x = (t[hi] - 1.0) / dt
-    out[hi] = x * x + x + x + 1.0
-    return out
-
-
 def _phase(hz: float, n: int, sample_rate: int, phase0: float = 0.0) -> tuple[np.ndarray, float]:
     """Phase in [0, 1) per sample and the phase step (x - floor(x) is much cheaper than mod)."""
     dt = hz / sample_rate
@@ -48,36 +36,66 @@ def _phase(hz: float, n: int, sample_rate: int, phase0: float = 0.0) -> tuple[np
     return t, dt
 
 
+BAND_LIMIT_HZ = 18_000.0
+
+
+@lru_cache(maxsize=1024)
+def _table(shape: str, hz_key: int, sample_rate: int, width: float) -> np.ndarray:
+    """One period of `shape` with harmonics under BAND_LIMIT_HZ only (hz_key: Hz x 8, rounded),
+    sampled at enough points that linear interpolation is exact to ~-90 dB; one wrap point added."""
+    hz = hz_key / 8.0
+    limit = min(BAND_LIMIT_HZ, 0.45 * sample_rate)
+    k_max = max(1, int(limit // hz))
+    size = 1 << max(11, int(np.ceil(np.log2(16 * k_max))))
+    size = min(size, 1 << 16)
+    k_max = min(k_max, size // 4)
+    k = np.arange(1, k_max + 1, dtype=np.float64)
+    spec = np.zeros(size // 2 + 1, dtype=np.complex128)
+    if shape == "saw":  # 2/pi * sum (-1)^(k+1) sin(k x)/k, rising ramp
+        spec[1 : k_max + 1] = -1j * (2 / np.pi) * ((-1.0) ** (k + 1)) / k
+    elif shape == "pulse":  # zero-mean pulse of duty `width`
+        spec[1 : k_max + 1] = (4 / (np.pi * k)) * np.sin(np.pi * k * width) * np.exp(-1j * np.pi * k * width)
+    elif shape == "triangle":  # odd harmonics, 1/k^2
+        odd = (k % 2 == 1)
+        spec[1 : k_max + 1] = np.where(odd, (8 / np.pi**2) / k**2 * ((-1.0) ** ((k - 1) // 2)), 0.0) * -1j
+    else:
+        raise GenerationError(f"wavetable shape={shape!r} must be saw, pulse or triangle")
+    y = np.fft.irfft(spec, n=size) * size / 2
+    table = np.concatenate([y, y[:1]])
+    table.flags.writeable = False
+    return table
+
+
+def _read(shape: str, hz: float, n: int, sample_rate: int, *, phase0: float = 0.0, width: float = 0.5) -> np.ndarray:
+    table = _table(shape, int(round(hz * 8)), sample_rate, round(width, 3))
+    size = table.shape[0] - 1
+    t, _ = _phase(hz, n, sample_rate, phase0)
+    t *= size
+    i = t.astype(np.int64)
+    f = t - i
+    lo = table[i]
+    return lo + f * (table[i + 1] - lo)
+
+
 def saw(hz: float, n: int, sample_rate: int, *, phase0: float = 0.0) -> np.ndarray:
-    """A band-limited sawtooth in [-1, 1], `n` samples."""
-    t, dt = _phase(hz, n, sample_rate, phase0)
-    y = 2.0 * t
-    y -= 1.0
-    y -= _polyblep(t, dt)
-    return y
+    """A band-limited sawtooth in about [-1, 1], `n` samples (no partial above 18 kHz)."""
+    return _read("saw", hz, n, sample_rate, phase0=phase0)
 
 
 def pulse(hz: float, n: int, sample_rate: int, *, width: float = 0.5) -> np.ndarray:
-    """A band-limited pulse wave of duty cycle `width`, zero mean."""
-    t, dt = _phase(hz, n, sample_rate)
-    y = np.where(t < width, 1.0, -1.0)
-    y += _polyblep(t, dt)
-    t2 = t + (1.0 - width)
-    t2 -= np.floor(t2)
-    y -= _polyblep(t2, dt)
-    return y - (2.0 * width - 1.0)
+    """A band-limited pulse wave of duty cycle `width`, zero mean (no partial above 18 kHz)."""
+    return _read("pulse", hz, n, sample_rate, width=width)
 
 
 def triangle(hz: float, n: int, sample_rate: int) -> np.ndarray:
-    """A triangle wave in [-1, 1] (its harmonics fall as 1/k^2, so aliasing stays low)."""
-    t, _ = _phase(hz, n, sample_rate)
-    return 4.0 * np.abs(t - 0.5) - 1.0
+    """A band-limited triangle wave in about [-1, 1] (no partial above 18 kHz)."""
+    return _read("triangle", hz, n, sample_rate)
 
 
 def envelope(n_on: int, *, sample_rate: int, attack: float, decay: float, sustain: float, release: float) -> np.ndarray:
     """An ADSR envelope: `n_on` samples held (attack/decay/sustain), then a release to zero.
 
-    Attack is linear, decay and release exponential-looking (quadratic) curves; the release
+    Attack is a sin^2 rise, decay and release exponential-looking (quadratic) curves; the release
     starts from the level reached when the note is let go, so a short note never clicks.
     """
     a = max(1, int(attack * sample_rate))
@@ -87,7 +105,7 @@ def envelope(n_on: int, *, sample_rate: int, attack: float, decay: float, sustai
     t = np.arange(held.size, dtype=np.float64)
     held[:] = sustain
     att = t < a
-    held[att] = t[att] / a
+    held[att] = np.sin(0.5 * np.pi * t[att] / a) ** 2  # a smooth start: no corner where it begins or ends
     dec = (t >= a) & (t < a + d)
     x = (t[dec] - a) / d
     held[dec] = sustain + (1.0 - sustain) * (1.0 - x) ** 2
@@ -121,12 +139,12 @@ def _vel(velocity: int) -> float:
 
 
 def _pulse_note(ev: NoteEvent, sr: int, rng: np.random.Generator) -> np.ndarray:
-    env = envelope(ev.length, sample_rate=sr, attack=0.002, decay=0.12, sustain=0.55, release=0.05)
+    env = envelope(ev.length, sample_rate=sr, attack=0.005, decay=0.12, sustain=0.55, release=0.05)
     return 0.35 * _vel(ev.velocity) * env * pulse(midi_hz(ev.pitch), env.size, sr, width=0.25)
 
 
 def _triangle_note(ev: NoteEvent, sr: int, rng: np.random.Generator) -> np.ndarray:
-    env = envelope(ev.length, sample_rate=sr, attack=0.002, decay=0.05, sustain=0.9, release=0.04)
+    env = envelope(ev.length, sample_rate=sr, attack=0.004, decay=0.05, sustain=0.9, release=0.04)
     return 0.6 * _vel(ev.velocity) * env * triangle(midi_hz(ev.pitch), env.size, sr)
 
 
@@ -179,7 +197,10 @@ def _highpass(x: np.ndarray, hz: float, sr: int) -> np.ndarray:
 
 def _drum_note(ev: NoteEvent, sr: int, rng: np.random.Generator) -> np.ndarray:
     y = _drum_hit(ev, sr, rng)
-    # every hit ends with a short fade, so a cut decay never clicks
+    # every hit starts with a short ramp (noise at full level from silence is a step) and ends
+    # with a short fade, so a cut decay never clicks
+    a = min(y.size, int(0.002 * sr))
+    y[:a] *= np.sin(np.linspace(0.0, np.pi / 2, a, endpoint=False)) ** 2
     m = min(y.size, int(0.02 * sr))
     y[-m:] *= np.linspace(1.0, 0.0, m)
     return y
@@ -195,7 +216,6 @@ def _drum_hit(ev: NoteEvent, sr: int, rng: np.random.Generator) -> np.ndarray:
         f = 48.0 + 102.0 * np.exp(-t / 0.03)
         ph = 2 * np.pi * np.cumsum(f) / sr
         y = np.sin(ph) * _decay(n, 0.12, sr)
-        y[: int(0.001 * sr)] *= np.linspace(0.0, 1.0, int(0.001 * sr), endpoint=False)
         return 0.9 * v * y
     if k in _SNARES:
         n = int(0.25 * sr)
