@@ -14,6 +14,30 @@ if ! command -v espeak-ng >/dev/null 2>&1; then missing+=(espeak-ng); debs+=(esp
 if [ "$(uname)" = Linux ] && [ ! -f /usr/include/portaudio.h ] && [ ! -f /usr/local/include/portaudio.h ]; then
   missing+=("portaudio headers"); debs+=(portaudio19-dev)
 fi
+# Instruments for the procedural generator, where the platform has them (optional: without them
+# it falls back to pretty_midi's TimGM6mb.sf2 played by tinysoundfont, and says so):
+#   fluid-soundfont-gm  FluidR3_GM.sf2 (141 MB), its default General MIDI SoundFont
+#   libfluidsynth3      FluidSynth, which plays it click-free (loaded at run time through ctypes)
+optional=()
+[ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || optional+=(fluid-soundfont-gm)
+if [ "$(uname)" = Linux ] && ! { ldconfig -p 2>/dev/null | grep -q 'libfluidsynth\.so\.[23]'; }; then optional+=(libfluidsynth3); fi
+if [ ${#optional[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+  osudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then osudo="sudo -n"; else osudo="none"; fi
+  fi
+  if [ "$osudo" != none ]; then
+    echo "soundtrack: installing ${optional[*]} with apt-get (the procedural generator's instruments)"
+    $osudo apt-get update -qq >/dev/null 2>&1
+    for p in "${optional[@]}"; do
+      DEBIAN_FRONTEND=noninteractive $osudo apt-get install -y -qq --no-install-recommends "$p" >/dev/null 2>&1 ||
+        echo "soundtrack: $p is not available here; the generator falls back to TimGM6mb / tinysoundfont" >&2
+    done
+  else
+    echo "soundtrack: for better instruments install ${optional[*]} (sudo apt-get install ${optional[*]})" >&2
+  fi
+fi
+
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""
