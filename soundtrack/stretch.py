@@ -1,5 +1,5 @@
-"""Time-stretching with exact length contracts: Rubber Band's R3 engine (``--fine``) through
-pyrubberband, pitch unchanged.
+"""Time-stretching with exact length contracts: Rubber Band's R3 engine (``--fine``), pitch
+unchanged.
 
 - `time_stretch(audio, sample_rate, target_frames=...)` (or ``ratio=``) returns exactly the
   frames asked for.
@@ -12,28 +12,33 @@ pyrubberband, pitch unchanged.
   main loop's head and tail are stretched as one piece (after silence, as the head starts dry),
   so the stretched tail still continues the stretched head.
 
-Rubber Band runs as the `rubberband` CLI (a subprocess per call, through a 16-bit WAV file, so
-every call is scaled to `RB_PEAK` and back); this module is used at bank-build and import time,
-never while playing.
+Rubber Band runs as the `rubberband` CLI (a subprocess per call, through 32-bit float WAV files,
+scaled to `RB_PEAK` and back as the CLI clips at full scale); this module is used at bank-build
+and import time, never while playing.
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from soundtrack.audio import as_frames
 from soundtrack.errors import AudioError, SoundtrackError, TimingError
 from soundtrack.stem import Stem, StemGrid, StemSpec
 from soundtrack.timing import BeatGrid, as_fraction, parse_bpm, round_half_up
 
-STRETCH_VERSION = "rubberband-r3-3"  # the bank's cache key of tempo variants; 3: loops as head + tail
-RB_ARGS = {"--fine": ""}  # the R3 engine: best transients and beat timing (see ANCHORS.md)
-# pyrubberband passes audio through a 16-bit WAV: every call runs at this peak and is scaled
-# back, so nothing clips (6 dB of headroom for Rubber Band's overshoot) and quiet audio keeps
-# its resolution
+STRETCH_VERSION = "rubberband-r3-4"  # the bank's cache key of tempo variants; 3: loops as head + tail; 4: float files
+RB_ARGS = ("--fine",)  # the R3 engine: best transients and beat timing (see ANCHORS.md)
+# the CLI clips at full scale: every call runs at this peak (6 dB of headroom for Rubber Band's
+# overshoot) and is scaled back; float files keep quiet audio's resolution
 RB_PEAK = 0.5
+RB_TIMEOUT_SECONDS = 600
 MAX_RATIO = 4.0
 LOOP_CONTEXT_SECONDS = 1.0
 _RB_LEAD_SECONDS = 0.25  # identity segment prepended for Rubber Band R3's time map
@@ -45,23 +50,41 @@ def _rubberband(audio: np.ndarray, sample_rate: int, *, frames: int, factor: Fra
     `factor` x its length or along `time_map` (``[(source_frame, target_frame), ...]``), pitch
     unchanged. Returns exactly `frames` frames of the output from frame `skip` on (cut, or
     zero-padded), at the input's level.
-    """
-    import pyrubberband
 
+    The CLI reads and writes 32-bit float WAV files here (nothing is quantised); it clips its
+    output at full scale, so every call runs at `RB_PEAK` and is scaled back."""
     a = np.ascontiguousarray(audio, dtype=np.float32)
     peak = float(np.max(np.abs(a))) if a.size else 0.0
     scale = RB_PEAK / peak if peak > 0 else 1.0
-    try:
-        if time_map is None:
-            out = pyrubberband.time_stretch(a * scale, sample_rate, float(1 / factor), rbargs=dict(RB_ARGS))
-        else:
-            out = pyrubberband.timemap_stretch(a * scale, sample_rate, time_map, rbargs=dict(RB_ARGS))
-    except Exception as e:  # the CLI missing or failing: say which and how to fix it
-        raise AudioError(f"rubberband failed on {a.shape[0]} frames x {a.shape[1]} channels: {e} "
-                         "(is the rubberband CLI, version 3 or later, installed?)") from e
-    y = np.asarray(out, dtype=np.float32).reshape(-1, a.shape[1])[skip:] / scale
+    if time_map is not None:
+        ratio = Fraction(int(time_map[-1][1]), max(1, int(time_map[-1][0])))
+    elif factor is not None:
+        ratio = Fraction(factor)
+    else:
+        raise AudioError("rubberband: give a stretch factor or a time map")
+    exe = shutil.which("rubberband")
+    if exe is None:
+        raise AudioError("rubberband is not installed (the Rubber Band CLI, version 3 or later: "
+                         "Debian/Ubuntu: sudo apt-get install rubberband-cli; macOS: brew install rubberband)")
+    with tempfile.TemporaryDirectory(prefix="soundtrack-rb-") as tmp:
+        src, dst, tmap = Path(tmp, "in.wav"), Path(tmp, "out.wav"), Path(tmp, "map.txt")
+        sf.write(src, a * np.float32(scale), sample_rate, subtype="FLOAT")
+        args = [exe, "-q", *RB_ARGS, "--time", repr(float(ratio))]
+        if time_map is not None:
+            tmap.write_text("".join(f"{int(s_)} {int(d)}\n" for s_, d in time_map))
+            args += ["--timemap", str(tmap)]
+        try:
+            subprocess.run(args + [str(src), str(dst)], check=True, capture_output=True, timeout=RB_TIMEOUT_SECONDS)
+            out, _ = sf.read(dst, dtype="float32", always_2d=True)
+        except subprocess.CalledProcessError as e:
+            msg = (e.stderr or b"").decode(errors="replace").strip().splitlines()
+            raise AudioError(f"rubberband failed on {a.shape[0]} frames x {a.shape[1]} channels: "
+                             f"{msg[-1] if msg else 'exit ' + str(e.returncode)}") from None
+        except (OSError, subprocess.TimeoutExpired, sf.LibsndfileError) as e:
+            raise AudioError(f"rubberband failed on {a.shape[0]} frames x {a.shape[1]} channels: {e}") from None
+    y = out.reshape(-1, a.shape[1])[skip:] / np.float32(scale)
     if y.shape[0] >= frames:
-        return np.ascontiguousarray(y[:frames])
+        return np.ascontiguousarray(y[:frames], dtype=np.float32)
     return np.concatenate([y, np.zeros((frames - y.shape[0], a.shape[1]), dtype=np.float32)])
 
 

@@ -107,17 +107,20 @@ def _sine(level: float) -> np.ndarray:
 
 
 def _ideal(level: float) -> np.ndarray:
-    """The stretch of a half-scale sine, scaled to `level`: stretching must commute with gain."""
+    """The stretch of a half-scale sine, scaled to `level`: stretching should commute with gain
+    (to within Rubber Band's own sensitivity to the last bit of its input, about -60 dB)."""
     return time_stretch(_sine(0.5), SR, ratio=1.25).astype(np.float64) * (level / 0.5)
 
 
 def test_a_stretch_above_full_scale_is_not_clipped() -> None:
-    out = time_stretch(_sine(1.5), SR, ratio=1.25)  # +3.5 dBFS: Rubber Band's 16-bit WAV would clip it
+    out = time_stretch(_sine(1.5), SR, ratio=1.25)  # +3.5 dBFS: the CLI clips at full scale
     assert np.abs(out).max() > 1.4
-    assert np.abs(out - _ideal(1.5)).max() < 1e-5
+    assert np.abs(out - _ideal(1.5)).max() < 2e-3 * 1.5
 
 
 def test_a_quiet_stretch_keeps_more_than_16_bit_resolution() -> None:
     level = 10 ** (-70 / 20)  # a -70 dBFS sine spans only about +-10 steps of 16 bits
     out = time_stretch(_sine(level), SR, ratio=1.25)
-    assert np.abs(out - _ideal(level)).max() < 1e-3 / 32768
+    assert np.abs(out - _ideal(level)).max() < 2e-3 * level  # 16-bit steps would be 0.1 x level
+    steps = out[2000:-2000, 0].astype(np.float64) * 32768
+    assert np.mean(np.abs(steps - np.round(steps))) > 0.2  # not on a 16-bit grid
