@@ -48,21 +48,20 @@ class Limiter:
         need[hot] = np.ceil(20000.0 * np.log10(peak[hot])).astype(np.int64)
         return need
 
-    def process(self, block: np.ndarray, ahead: np.ndarray) -> None:
+    def process(self, block: np.ndarray, ahead: np.ndarray, *, joined: np.ndarray | None = None) -> None:
         """Limit `block` (frames x channels, float32) in place, seeing `ahead` (up to
-        `lookahead` frames that follow it; fewer only at the very end of the audio)."""
+        `lookahead` frames that follow it; fewer only at the very end of the audio). `joined`,
+        when the caller has it, is one array holding `block` then `ahead` (saves a copy)."""
         n = block.shape[0]
         if n == 0:
             return
         c = self._ceiling
-        quiet = float(block.max()) <= c and float(block.min()) >= -c
-        if ahead.shape[0]:
-            quiet = quiet and float(ahead.max()) <= c and float(ahead.min()) >= -c
+        both = joined if joined is not None else (np.concatenate([block, ahead]) if ahead.shape[0] else block)
         r = self.release_mdb_per_frame
-        if quiet and self.state <= 0:
+        if self.state <= 0 and float(both.max()) <= c and float(both.min()) >= -c:
             return
         L = self.lookahead
-        need = self._need(np.concatenate([block, ahead]) if ahead.shape[0] else block)
+        need = self._need(both)
         m = need.shape[0]
         cone = need[:n].copy()
         if need.any():

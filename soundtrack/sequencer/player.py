@@ -252,7 +252,7 @@ class Player:
         silent = self.transport.silent_from
         heard = n if silent is None else max(0, min(end, silent) - start)
         if heard > 0:  # the limiter has no say over silence: nothing heard is left to limit
-            self.limiter.process(work[:heard], work[heard : heard + look])
+            self.limiter.process(work[:heard], work[heard : heard + look], joined=work[: heard + look])
         self.transport.apply_gain(work[:n], start, end)
         dst[...] = work[:n]
         self._ahead = work[n:].copy()
