@@ -26,28 +26,28 @@ start = "a"
 sample_rate = {SR}
 [states.a]
 prompt = "dark ambient exploration, harp, strings"
-tempo = 100
+tempo = 60
 main = 2
 [states.b]
 prompt = "epic orchestral combat, taiko, brass"
-tempo = 100
+tempo = 60
 main = 2
 [[transitions]]
 from = "a"
 to = "b"
 on = "go"
 sync = "beat"
-fade = "12 bars"
+fade = "5 bars"
 [[transitions]]
 from = "b"
 to = "a"
 on = "back"
 sync = "beat"
-fade = "12 bars"
+fade = "5 bars"
 [params.intensity]
 default = 0.5
 layers = {{ drums = [0.3, 0.5], melody = [0.6, 0.8] }}
-ramp = "8 bars"
+ramp = "4 bars"
 """
 
 
@@ -66,9 +66,9 @@ def _session(graph, stems):
     seq = Sequencer(graph, stems, seed=1)
     seq.start()
     seq.render(SR)
-    seq.post("go")  # next beat; a 12-bar (~29 s) crossfade: both voices play throughout
+    seq.post("go")  # next beat; a 5-bar (20 s) crossfade: both voices play throughout
     seq.render(SR // 2)
-    seq.set_param("intensity", 0.75)  # melody ramps over 8 bars while drums stay up
+    seq.set_param("intensity", 0.75)  # melody ramps over 4 bars while drums stay up
     seq.render(SR // 2)
     return seq
 

@@ -331,3 +331,25 @@ def test_a_loop_cycle_starting_under_a_fade_out_ends_with_the_fade() -> None:
     t.stop(40_000, ramp_table(500, "equal-power", fade_in=False))
     t.add_clip(Clip(stem, 0, stem.grid.exit, 40_200, env=t.env))  # past 40500 it would only be gain 0
     assert [(c.out0, c.out1) for c in t.clips] == [(32_000, 40_500), (40_200, 40_500)]
+
+
+def test_long_fades_are_computed_as_they_play_with_the_same_values() -> None:
+    from soundtrack.sequencer.clips import EAGER_MAX, Ramp, fade_table
+
+    for curve in ("equal-power", "linear", "s-curve"):
+        for fade_in in (True, False):
+            n = 50_001
+            whole = ramp_table(n, curve, fade_in=fade_in)
+            lazy = Ramp(n, curve, fade_in)
+            got = np.concatenate([lazy[a : a + 777] for a in range(0, n, 777)])
+            np.testing.assert_array_equal(got, whole)
+            v0, d = np.float32(0.8), np.float32(-0.55)
+            np.testing.assert_array_equal(lazy.shifted(v0, d)[100:9000], (v0 + d * whole)[100:9000].astype(np.float32))
+            np.testing.assert_array_equal(lazy.scaled(v0)[-5000:], (v0 * whole)[-5000:].astype(np.float32))
+    assert isinstance(fade_table(EAGER_MAX, "linear", True), np.ndarray)
+    big = fade_table(64 * 4 * 3 * 48_000, "equal-power", False)  # 64 bars at 20 bpm: 36.9 M frames
+    assert isinstance(big, Ramp) and len(big) == 36_864_000
+    env = Envelope(1.0)
+    env.scale_from(1000, big, 0.0)  # a stop with that fade costs no table
+    assert env.render(2_000_000, 2_001_024).nbytes == 4096
+    assert float(env.value_at(1000 + 36_864_000 - 1)) < 1e-6 and env.value_at(40_000_000) == 0.0

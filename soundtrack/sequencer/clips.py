@@ -18,12 +18,130 @@ ONE = F32(1.0)
 
 
 def ramp_table(n: int, curve: str, *, fade_in: bool) -> np.ndarray:
-    """`n` float32 gains for a fade (see `audio.fade_curve`); equal-power by default."""
+    """`n` float32 gains for a fade (see `audio.fade_curve`), as one array (for short tables
+    and for measuring; the sequencer's envelopes use `Ramp`)."""
     return fade_curve(max(1, n), curve, fade_in=fade_in)  # type: ignore[arg-type]
 
 
+RAMP_CHUNK = 4096  # a Ramp's values are computed this many at a time, aligned to its first frame
+
+
+class Ramp:
+    """A fade's gains, computed a chunk at a time when a block needs them, so a long fade or
+    ramp never exists whole in memory (a 64-bar fade at 48 kHz would be tens of MB).
+
+    Gain i is exactly what the whole table would hold: ``fade_curve(n, curve, fade_in)[i]``,
+    optionally transformed in float32 as the envelope transforms a table (``v0 * g`` for a
+    fade-out from v0, ``v0 + d * g`` for a ramp from v0 by d). Chunks are aligned to frame 0 of
+    the ramp, so the values never depend on how blocks cut it. `len` may be shorter than the
+    curve's `n` (a ramp cut by a newer command).
+    """
+
+    __slots__ = ("n", "length", "curve", "fade_in", "scale", "offset", "_at", "_vals")
+
+    def __init__(self, n: int, curve: str, fade_in: bool, *, length: int | None = None,
+                 scale: np.float32 | None = None, offset: np.float32 | None = None) -> None:
+        self.n = max(1, int(n))
+        self.length = self.n if length is None else max(0, min(int(length), self.n))
+        self.curve, self.fade_in = curve, fade_in
+        self.scale, self.offset = scale, offset
+        self._at = -1  # the chunk held in _vals
+        self._vals = np.zeros(0, F32)
+        fade_curve(1, curve)  # an unknown curve fails here, not in the middle of a render  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _chunk(self, k: int) -> np.ndarray:
+        if k != self._at:
+            v = _base_chunk(self.n, self.curve, self.fade_in, k)
+            if self.offset is not None:
+                v = (self.offset + self.scale * v).astype(F32)
+            elif self.scale is not None:
+                v = (self.scale * v).astype(F32)
+            self._at, self._vals = k, v
+        return self._vals
+
+    def values(self, a: int, b: int) -> np.ndarray:
+        """Gains [a, b) as float32 (0 <= a <= b <= len)."""
+        if b <= a:
+            return np.zeros(0, F32)
+        k0, k1 = a // RAMP_CHUNK, (b - 1) // RAMP_CHUNK
+        if k0 == k1:
+            c = self._chunk(k0)
+            return c[a - k0 * RAMP_CHUNK : b - k0 * RAMP_CHUNK]
+        out = np.empty(b - a, F32)
+        pos = a
+        for k in range(k0, k1 + 1):
+            c = self._chunk(k)
+            lo, hi = max(pos, k * RAMP_CHUNK), min(b, (k + 1) * RAMP_CHUNK)
+            out[lo - a : hi - a] = c[lo - k * RAMP_CHUNK : hi - k * RAMP_CHUNK]
+            pos = hi
+        return out
+
+    def __getitem__(self, key: int | slice) -> np.ndarray | np.float32:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.length)
+            if step != 1:
+                raise ValueError("a Ramp is read in steps of 1")
+            return self.values(start, max(start, stop))
+        i = int(key) + (self.length if key < 0 else 0)
+        if not 0 <= i < self.length:
+            raise IndexError(f"ramp index {key} out of range for length {self.length}")
+        return self.values(i, i + 1)[0]
+
+    def cut(self, length: int) -> Ramp:
+        """The first `length` gains (an envelope cut by a newer segment)."""
+        return Ramp(self.n, self.curve, self.fade_in, length=min(self.length, length), scale=self.scale, offset=self.offset)
+
+    def scaled(self, v0: np.float32) -> Ramp:
+        """``v0 * g`` (a fade-out from gain v0); only of an untransformed ramp."""
+        return Ramp(self.n, self.curve, self.fade_in, length=self.length, scale=F32(v0))
+
+    def shifted(self, v0: np.float32, d: np.float32) -> Ramp:
+        """``v0 + d * g`` (a ramp from v0 to v0 + d); only of an untransformed ramp."""
+        return Ramp(self.n, self.curve, self.fade_in, length=self.length, scale=F32(d), offset=F32(v0))
+
+
+Table = np.ndarray | Ramp
+EAGER_MAX = 1 << 20  # frames (21.8 s at 48 kHz, 4 MB): shorter tables are computed whole, once
+_CHUNKS: dict[tuple[int, str, bool, int], np.ndarray] = {}
+_CHUNKS_MAX = 256  # 4 MB of chunks shared by every ramp of the same shape
+
+
+def _base_chunk(n: int, curve: str, fade_in: bool, k: int) -> np.ndarray:
+    """Chunk k of ``fade_curve(n, curve, fade_in)``, with fade_curve's own arithmetic on those
+    indices (fade-outs read the curve backwards); cached (read-only)."""
+    key = (n, curve, fade_in, k)
+    v = _CHUNKS.get(key)
+    if v is None:
+        i0, i1 = k * RAMP_CHUNK, min(n, (k + 1) * RAMP_CHUNK)
+        idx = np.arange(i0, i1, dtype=np.float64) if fade_in else np.arange(n - 1 - i0, n - 1 - i1, -1, dtype=np.float64)
+        t = (idx + 0.5) / n
+        if curve == "linear":
+            g = t
+        elif curve == "equal-power":
+            g = np.sin(0.5 * np.pi * t)
+        else:
+            g = t * t * (3.0 - 2.0 * t)
+        v = g.astype(F32)
+        v.setflags(write=False)
+        if len(_CHUNKS) >= _CHUNKS_MAX:
+            del _CHUNKS[next(iter(_CHUNKS))]
+        _CHUNKS[key] = v
+    return v
+
+
+def fade_table(n: int, curve: str, fade_in: bool) -> Table:
+    """The gains of an `n`-frame fade for an envelope: one array when short, else a `Ramp`
+    computed as it plays (the same values either way)."""
+    n = max(1, int(n))
+    return ramp_table(n, curve, fade_in=fade_in) if n <= EAGER_MAX else Ramp(n, curve, fade_in)
+
+
 class Envelope:
-    """A per-sample gain: a constant `initial`, then segments of precomputed values.
+    """A per-sample gain: a constant `initial`, then segments of gains (arrays, or `Ramp`s
+    computed as they are needed).
 
     A segment covers frames [start, start + len(values)); after it the gain holds `after`
     until the next segment. Adding a segment drops every segment that starts at or after it
@@ -34,7 +152,7 @@ class Envelope:
 
     def __init__(self, initial: float = 1.0) -> None:
         self.initial = F32(initial)
-        self.segs: list[tuple[int, int, np.ndarray, np.float32]] = []  # (start, end, values, after)
+        self.segs: list[tuple[int, int, Table, np.float32]] = []  # (start, end, values, after)
 
     def value_at(self, frame: int) -> np.float32:
         v = self.initial
@@ -44,33 +162,38 @@ class Envelope:
             v = values[frame - start] if frame < end else after
         return v
 
-    def add(self, start: int, values: np.ndarray, after: float) -> None:
-        """Place `values` (float32) at absolute frame `start`; hold `after` once they end."""
+    def add(self, start: int, values: Table, after: float) -> None:
+        """Place `values` (float32, or a `Ramp`) at absolute frame `start`; hold `after` once
+        they end."""
         kept = []
         for s, e, v, a in self.segs:
             if s >= start:
                 continue
             if e > start:
                 e = start
-                v = v[: e - s]
+                v = v.cut(e - s) if isinstance(v, Ramp) else v[: e - s]
             kept.append((s, e, v, a))
-        kept.append((start, start + len(values), np.ascontiguousarray(values, dtype=F32), F32(after)))
+        vals = values if isinstance(values, Ramp) else np.ascontiguousarray(values, dtype=F32)
+        kept.append((start, start + len(vals), vals, F32(after)))
         self.segs = kept
 
-    def ramp(self, start: int, n: int, target: float, table: np.ndarray) -> None:
+    def ramp(self, start: int, n: int, target: float, table: Table) -> None:
         """Move from the value at `start` to `target` along `table` (0 -> 1, float32, length n)."""
         v0 = self.value_at(start)
         if F32(target) == v0:
             # v0 + 0 * table is v0 throughout: hold it (an empty segment) so blocks stay constant
-            self.add(start, table[:0], target)
+            self.add(start, np.zeros(0, F32), target)
             return
-        values = (v0 + (F32(target) - v0) * table[:n]).astype(F32)
-        self.add(start, values, target)
+        d = F32(target) - v0
+        if isinstance(table, Ramp):
+            self.add(start, table.cut(n).shifted(v0, d), target)
+        else:
+            self.add(start, (v0 + d * table[:n]).astype(F32), target)
 
-    def scale_from(self, start: int, table: np.ndarray, after: float = 0.0) -> None:
+    def scale_from(self, start: int, table: Table, after: float = 0.0) -> None:
         """Multiply the gain from `start` on by `table` (a fade-out), then hold `after`."""
         v0 = self.value_at(start)
-        self.add(start, (v0 * table).astype(F32), after)
+        self.add(start, table.scaled(v0) if isinstance(table, Ramp) else (v0 * table).astype(F32), after)
 
     def constant_over(self, a: int, b: int) -> np.float32 | None:
         """The gain if it is constant over [a, b), else None."""

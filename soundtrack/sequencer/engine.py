@@ -54,7 +54,7 @@ from soundtrack.errors import SequencerError, SoundtrackError
 from soundtrack.graph import Graph, TransitionDef
 from soundtrack.sequencer import snapshot
 from soundtrack.sequencer.actions import Edit, Emit, StartMain, StartTrack, SwitchTempo
-from soundtrack.sequencer.clips import F32, ramp_table
+from soundtrack.sequencer.clips import F32, fade_table
 from soundtrack.sequencer.grid import Marker, Span
 from soundtrack.sequencer.plans import ParamChange, StingerPlan, TempoChange
 from soundtrack.sequencer.player import Player
@@ -274,7 +274,7 @@ class Sequencer:
         grid = span.grid if span else BeatGrid(self.sample_rate, self.graph.tempo or Fraction(120), origin=0)
         dur = pdef.ramp if ramp is None else parse_duration(ramp)
         n = max(min_ramp_frames(self.sample_rate), dur.to_frames(grid))
-        table = ramp_table(n, "s-curve", fade_in=True)  # a client's ramp length: not cached
+        table = fade_table(n, "s-curve", True)  # a client's ramp length: not cached
         gains = self.player.layers.ramp(pdef, float(value), q, n, table)
         pos = self.player.grid.label_at(q)
         self.player.schedule.at(max(q, t), Emit(Marker("param", q, pos, self._head.state if self._head else None, {"name": name, "value": float(value), "gains": gains, "ramp_frames": n})))
@@ -320,7 +320,7 @@ class Sequencer:
         if self.silent_from is not None:
             raise SequencerError(f"already fading out: silent from frame {self.silent_from}")
         n = max(int(frames), min_ramp_frames(self.sample_rate))
-        self.player.transport.fade_out(t, ramp_table(n, curve, fade_in=False))
+        self.player.transport.fade_out(t, fade_table(n, curve, False))
         return n
 
     # -- transport -------------------------------------------------------------------------------

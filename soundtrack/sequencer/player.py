@@ -25,7 +25,7 @@ from soundtrack.sequencer.actions import (
     SwitchTempo,
 )
 from soundtrack.sequencer.automation import LayerGains
-from soundtrack.sequencer.clips import F32, Clip, Envelope, ramp_table
+from soundtrack.sequencer.clips import F32, Clip, Envelope, Table, fade_table
 from soundtrack.sequencer.grid import Marker, SpanGrid
 from soundtrack.sequencer.limiter import Limiter
 from soundtrack.sequencer.resolver import TransitionPlan, min_ramp_frames
@@ -56,7 +56,7 @@ class Player:
         self.layers = LayerGains(graph)  # layers named by no param stay at 1
         self.transport = Transport()  # master volume, pause/resume, the final fade-out
         self.limiter = Limiter(ceiling_db, lookahead=max(1, int(round(LIMITER_LOOKAHEAD_SECONDS * sample_rate))))
-        self._tables: dict[tuple, np.ndarray] = {}  # ramps of fixed lengths (see table)
+        self._tables: dict[tuple, Table] = {}  # ramps of fixed lengths (see table)
         self._ahead = np.zeros((0, 0), F32)  # mixed frames [frame, mixed), not yet output
         self._work = np.zeros((0, 0), F32)
         self._tmp = np.zeros((0, 1), F32)
@@ -68,13 +68,13 @@ class Player:
         """The first frame a command given now can act on (nothing before it is still open)."""
         return max(self.frame, self.mixed)
 
-    def table(self, n: int, curve: str, fade_in: bool) -> np.ndarray:
+    def table(self, n: int, curve: str, fade_in: bool) -> Table:
         """A ramp of a length fixed by the graph or the sample rate, cached (a client's own
-        lengths, such as set_param's ramp, would grow the cache without bound: use ramp_table)."""
+        lengths, such as set_param's ramp, would grow the cache without bound: use fade_table)."""
         key = (n, curve, fade_in)
         t = self._tables.get(key)
         if t is None:
-            t = self._tables[key] = ramp_table(n, curve, fade_in=fade_in)
+            t = self._tables[key] = fade_table(n, curve, fade_in)
         return t
 
     def pop_markers(self) -> list[Marker]:

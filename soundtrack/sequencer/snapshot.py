@@ -16,7 +16,6 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 
 from soundtrack.errors import SequencerError
 from soundtrack.sequencer.actions import LIVE
@@ -174,5 +173,5 @@ def restore(seq: Sequencer, snap: dict[str, Any], fade_frames: int) -> None:
     p.grid.session_bars = int(snap.get("session_bars", 0))
     p.grid.add(Span(0, rec.id, state, "main", state, playhead.grid, playhead.origin_beat))
     p.transport.gain = Envelope(0.0)
-    p.transport.gain.ramp(0, fade_frames, 1.0, np.asarray(p.table(fade_frames, "equal-power", True)))
+    p.transport.gain.ramp(0, fade_frames, 1.0, p.table(fade_frames, "equal-power", True))
     p.play_cycle(track, 0, offset)

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-import numpy as np
 
-from soundtrack.sequencer.clips import Clip, Envelope
+from soundtrack.sequencer.clips import Clip, Envelope, Table
 from soundtrack.sequencer.resolver import Playhead
 from soundtrack.stem import Stem
 
@@ -43,13 +42,13 @@ class Track:
         self.clips: list[Clip] = []
         self.env = Envelope(1.0)
         self.stopped_at: int | None = None
-        self.fade: np.ndarray | None = None
+        self.fade: Table | None = None
         # main loops only
         self.stems: list[Stem] = []
         self.variant = 0
         self.bpm: Fraction | None = None
 
-    def stop(self, frame: int, table: np.ndarray) -> None:
+    def stop(self, frame: int, table: Table) -> None:
         """Fade out from output frame `frame` along `table` (1 -> 0); clips end with the fade."""
         if self.stopped_at is not None and self.stopped_at <= frame:
             return

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from soundtrack.errors import SequencerError
-from soundtrack.sequencer.clips import F32, Envelope, ramp_table
+from soundtrack.sequencer.clips import F32, Envelope, Table, fade_table
 
 MIN_VOLUME_DB = -120.0  # at or below: silence (gain 0)
 MAX_VOLUME_DB = 12.0
@@ -72,7 +72,7 @@ class Transport:
             db = MIN_VOLUME_DB
         if not MIN_VOLUME_DB <= db <= MAX_VOLUME_DB:
             raise SequencerError(f"volume={db:g} dB must be between {MIN_VOLUME_DB:g} and {MAX_VOLUME_DB:g}")
-        self.volume.ramp(t, n, volume_gain(db), ramp_table(n, "s-curve", fade_in=True))
+        self.volume.ramp(t, n, volume_gain(db), fade_table(n, "s-curve", True))
         self.volume_db = db
         return VolumeChange(db, t, n)
 
@@ -81,7 +81,7 @@ class Transport:
             raise SequencerError("already paused: call resume() first")
         if self.silent_from is not None:
             raise SequencerError("the session is fading out for good (stop): it cannot pause")
-        self.gain.scale_from(t, ramp_table(n, "equal-power", fade_in=False), 0.0)
+        self.gain.scale_from(t, fade_table(n, "equal-power", False), 0.0)
         self.halt_at = t + n
         return PauseChange(True, t, n)
 
@@ -92,11 +92,11 @@ class Transport:
             raise SequencerError("not paused: nothing to resume")
         if self.paused:
             t = self.halt_at
-        self.gain.ramp(t, n, 1.0, ramp_table(n, "equal-power", fade_in=True))
+        self.gain.ramp(t, n, 1.0, fade_table(n, "equal-power", True))
         self.halt_at, self.paused = None, False
         return PauseChange(False, t, n)
 
-    def fade_out(self, t: int, table: np.ndarray) -> None:
+    def fade_out(self, t: int, table: Table) -> None:
         self.gain.scale_from(t, table, 0.0)
         self.silent_from = t + len(table)
 
