@@ -19,7 +19,7 @@ from soundtrack.ipc.protocol import (
     parse_message,
 )
 from soundtrack.ipc.server import is_loopback, parse_tcp_address
-from soundtrack.ipc.session import to_s16
+from soundtrack.ipc.wire import to_s16
 from soundtrack.errors import SoundtrackError
 
 
@@ -31,7 +31,9 @@ def test_decoder_yields_messages_split_at_any_byte() -> None:
         out = []
         for i in range(0, len(data), step):
             out.extend(d.feed(data[i : i + step]))
-        assert out == msgs
+        assert [m for m, _ in out] == msgs
+        assert [n for _, n in out] == [len(msgpack.packb(m, use_bin_type=True)) for m in msgs]
+        assert d.pending == 0
 
 
 def test_decoder_refuses_a_message_over_the_size_limit_before_buffering_it() -> None:
@@ -42,6 +44,24 @@ def test_decoder_refuses_a_message_over_the_size_limit_before_buffering_it() -> 
         list(d.feed(big[:30_000]))
     assert e.value.code == ErrorCode.MESSAGE_TOO_LARGE
     assert "10000 bytes" in str(e.value)
+
+
+def test_decoder_counts_a_message_as_its_bytes_arrive_even_inside_finished_bins() -> None:
+    # 100 bins of 1 MiB in one array: each bin is complete, so the unpacker's buffer never holds
+    # more than one, yet the message is 100 MB. It was parsed whole before (and 10 held 1 GB).
+    bin1 = msgpack.packb(b"\0" * (1 << 20), use_bin_type=True)
+    head = b"\x94\x00\x01\xa4ping\xdc\x00\x64"  # [0, 1, "ping", array16 of 100 ...
+    d = Decoder()
+    fed = 0
+    with pytest.raises(FramingError) as e:
+        for _ in d.feed(head):
+            pass
+        for _ in range(100):
+            fed += len(bin1)
+            for _ in d.feed(bin1):
+                pass
+    assert e.value.code == ErrorCode.MESSAGE_TOO_LARGE
+    assert fed <= 2 * len(bin1)  # refused within the second MiB, not after 100
 
 
 @pytest.mark.parametrize(
@@ -149,7 +169,7 @@ def test_tcp_addresses_are_loopback_unless_remote_is_allowed_with_a_token() -> N
     assert is_loopback("127.8.9.10") and not is_loopback("10.0.0.1")
     with pytest.raises(SoundtrackError, match="not a loopback address.*--allow-remote"):
         parse_tcp_address("0.0.0.0:7700", allow_remote=False, token=None)
-    with pytest.raises(SoundtrackError, match="needs --token"):
+    with pytest.raises(SoundtrackError, match="needs a token"):
         parse_tcp_address("0.0.0.0:7700", allow_remote=True, token=None)
     assert parse_tcp_address("0.0.0.0:7700", allow_remote=True, token="s3cret") == ("0.0.0.0", 7700)
     with pytest.raises(SoundtrackError, match="must look like"):

@@ -7,31 +7,32 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
 from seqstems import SR, synth_graph, synth_stems
-from soundtrack.ipc.session import Session, Source
+
+from soundtrack.ipc.hub import Hub
+from soundtrack.ipc.session import Source
 from soundtrack.sequencer import Sequencer
+from soundtrack.sequencer.clips import ramp_table
 from soundtrack.timing import BeatGrid
-from soundtrack.voices import ramp_table
 
 GRAPH = synth_graph()
 STEMS = synth_stems(GRAPH)
 
 
-def session() -> Session:
-    s = Session(Source(GRAPH, STEMS, "synth"), make_sequencer=lambda src, seed: Sequencer(src.graph, src.bank, seed=seed))
+def session() -> Hub:
+    s = Hub(Source(GRAPH, STEMS, "synth"), make_sequencer=lambda src, seed: Sequencer(src.graph, src.bank, seed=seed))
     s.connect(1, lambda data, droppable: True)
-    s.dispatch(1, "load", [{"seed": 3}])
+    s.call(1, "load", [{"seed": 3}])
     s.dispatch(1, "start", [])
     return s
 
 
-def pull(s: Session, frames: int) -> np.ndarray:
+def pull(s: Hub, frames: int) -> np.ndarray:
     out = []
     while frames > 0:
         n = min(frames, 4096)
         r = s.dispatch(1, "render", [n])
-        out.append(np.frombuffer(r["pcm"], "<f4").reshape(n, r["channels"]))
+        out.append(np.frombuffer(r["pcm"], "<f4").reshape(n, r["channels"]).copy())  # pcm is a view of a reused buffer
         frames -= n
     return np.concatenate(out)
 
@@ -40,10 +41,10 @@ def test_stop_during_a_tempo_variant_fades_over_a_bar_at_that_tempo() -> None:
     s = session()
     pull(s, 1000)
     plan = s.dispatch(1, "event", ["spotted"])  # fight: 150 bpm, takes at 135 and 165
-    pull(s, plan["main_frame"] + 100 - s.seq.frame)
+    pull(s, plan["main_frame"] + 100 - s.session.seq.frame)
     s.dispatch(1, "set_param", ["tempo", 165])
-    switch = s.seq.next_bar_frame()
-    pull(s, switch + 10 - s.seq.frame)
+    switch = s.session.seq.next_bar_frame()
+    pull(s, switch + 10 - s.session.seq.frame)
     status = s.dispatch(1, "status", [])
     assert (status["tempo_exact"], status["state"]) == ("165", "fight")
 
@@ -58,10 +59,10 @@ def test_stop_during_a_tempo_variant_fades_over_a_bar_at_that_tempo() -> None:
     ref.post("spotted")
     ref.render(plan["main_frame"] + 100 - ref.frame)
     ref.set_param("tempo", 165)
-    ref.render(s.seq.frame - ref.frame)
-    n = stop["end_frame"] + 2000 - s.seq.frame
+    ref.render(s.session.seq.frame - ref.frame)
+    n = stop["end_frame"] + 2000 - s.session.seq.frame
     got, want = pull(s, n), ref.render(n)
-    a = stop["frame"] - (s.seq.frame - n)
+    a = stop["frame"] - (s.session.seq.frame - n)
     np.testing.assert_array_equal(got[:a], want[:a])
     np.testing.assert_array_equal(got[a:a + bar165], want[a:a + bar165] * ramp_table(bar165, "equal-power", fade_in=False)[:, None])
     assert not np.any(got[a + bar165:])

@@ -1,22 +1,17 @@
-// Types for the soundtrack Node.js client (see docs/protocol.md for every field).
+// Types for the soundtrack Node.js client. The wire types (every method's params and result,
+// every notification) are generated from the server's schema into ./protocol.d.ts; this file
+// adds what only the client has (connecting, reconnect, decoded PCM, MarkerClock).
 import { EventEmitter } from 'node:events';
 import { ChildProcess } from 'node:child_process';
+import type {
+  ErrorCodes, HelloParams, HelloResult, LoadParams, LoadResult, Marker, Methods, MethodName, Notifications,
+  NotificationKind, Plan, RenderResult, SetParamResult, StartResult, StatusResult, StingerPlan, StopResult,
+  SubscribeResult, UnsubscribeResult, ShutdownResult, EventResult,
+} from './protocol';
 
-export declare const ErrorCode: {
-  readonly PARSE_ERROR: -32700;
-  readonly MESSAGE_TOO_LARGE: -32701;
-  readonly INVALID_REQUEST: -32600;
-  readonly METHOD_NOT_FOUND: -32601;
-  readonly INVALID_PARAMS: -32602;
-  readonly INTERNAL_ERROR: -32603;
-  readonly OUT_OF_RANGE: 1;
-  readonly NOT_LOADED: 2;
-  readonly NOT_CONTROLLER: 3;
-  readonly UNAUTHORIZED: 4;
-  readonly REJECTED: 5;
-  readonly WRONG_MODE: 6;
-  readonly BUSY: 7;
-};
+export * from './protocol';
+
+export declare const ErrorCode: ErrorCodes;
 
 export declare class RemoteError extends Error {
   method: string;
@@ -25,9 +20,7 @@ export declare class RemoteError extends Error {
   data?: unknown;
 }
 
-export type NotificationKind = 'beat' | 'bar' | 'segment' | 'transition' | 'stinger' | 'state' | 'error';
-
-/** Where something sounds: an output frame and its bar:beat on the playing state's grid. */
+/** Where something sounds: an output frame and its bar:beat on the grid of the state there. */
 export interface Where {
   frame: number;
   bar?: number;
@@ -35,55 +28,11 @@ export interface Where {
   position?: string;
 }
 
-export interface Hello {
-  protocol: number;
-  server: string;
-  client_id: number;
-  role: 'controller' | 'monitor';
-  sample_rate: number;
-  channels: number;
-  formats: Array<'f32' | 's16'>;
-  min_block_frames: number;
-  max_block_frames: number;
-  max_message_bytes: number;
-  output: 'pull' | 'device';
-  loaded: boolean;
-  started: boolean;
-  graph: string;
-  states: string[];
-  start_state: string;
-  events: string[];
-  stingers: string[];
-  params: Record<string, { default: number; min: number; max: number }>;
-  [key: string]: unknown;
-}
+/** Kept for older code: `hello`'s result. */
+export type Hello = HelloResult;
 
-export interface Plan {
-  accepted: boolean;
-  reason: string;
-  event: string | null;
-  from: string | null;
-  to: string | null;
-  posted_frame: number;
-  edit_frame: number;
-  position: string;
-  bar?: number;
-  beat?: number;
-  commit_frame: number;
-  main_frame: number;
-  fade_frames: number;
-  [key: string]: unknown;
-}
-
-export interface Block<T extends Float32Array | Int16Array = Float32Array> {
-  frame: number;
-  frames: number;
-  channels: number;
-  format: 'f32' | 's16';
-  /** Interleaved samples, frames * channels of them. */
-  pcm: T;
-  markers: Array<Where & { kind: string; [key: string]: unknown }>;
-}
+/** A `render` result with `pcm` decoded to samples (interleaved, frames * channels of them). */
+export type Block<T extends Float32Array | Int16Array = Float32Array> = Omit<RenderResult, 'pcm'> & { pcm: T };
 
 /**
  * One connection. A 'notification' listener may call the client; the notifications for a
@@ -97,26 +46,32 @@ export declare class Client extends EventEmitter {
   closed: boolean;
   /** Dial the same TCP or Unix address again; calls still waiting are rejected. */
   reconnect(): Promise<this>;
-  /** Any method with positional params: every wrapper below is one line over call/callNamed. */
+  /** Any method with positional params (in the schema's order): every wrapper below is one line over call/callNamed. */
+  call<M extends MethodName>(method: M, params?: unknown[]): Promise<Methods[M]['result']>;
   call(method: string, params?: unknown[]): Promise<any>;
+  /** Any method with named params, e.g. callNamed('pause', { fade: '50ms' }), callNamed('hello', { role: 'controller', take: true }). */
+  callNamed<M extends MethodName>(method: M, named: Methods[M]['params']): Promise<Methods[M]['result']>;
   callNamed(method: string, named: Record<string, unknown>): Promise<any>;
-  hello(opts?: { role?: 'controller' | 'monitor'; token?: string; client?: string }): Promise<Hello>;
-  load(opts?: { path?: string; seed?: number }): Promise<Record<string, unknown>>;
-  start(state?: string): Promise<Where & { state: string; tempo: number; meter: string }>;
-  event(event: string, opts?: { atFrame?: number }): Promise<Plan>;
-  setParam(name: string, value: number, opts?: { ramp?: number | string }): Promise<Where & Record<string, unknown>>;
+  hello(opts?: { role?: HelloParams['role']; token?: string; client?: string }): Promise<HelloResult>;
+  load(opts?: { path?: LoadParams['path']; seed?: LoadParams['seed'] }): Promise<LoadResult>;
+  start(state?: string): Promise<StartResult>;
+  event(event: string, opts?: { atFrame?: number }): Promise<EventResult>;
+  setParam(name: string, value: number, opts?: { ramp?: number | string }): Promise<SetParamResult>;
   render(frames: number, format?: 'f32'): Promise<Block<Float32Array>>;
   render(frames: number, format: 's16'): Promise<Block<Int16Array>>;
-  subscribe(kinds?: NotificationKind[]): Promise<{ subscribed: string[] }>;
-  unsubscribe(kinds?: NotificationKind[]): Promise<{ subscribed: string[] }>;
-  status(): Promise<Record<string, unknown>>;
-  stop(opts?: { fade?: number | string }): Promise<Record<string, unknown>>;
-  shutdown(): Promise<{ shutting_down: boolean }>;
+  subscribe(kinds?: NotificationKind[]): Promise<SubscribeResult>;
+  unsubscribe(kinds?: NotificationKind[]): Promise<UnsubscribeResult>;
+  status(): Promise<StatusResult>;
+  stop(opts?: { fade?: number | string }): Promise<StopResult>;
+  shutdown(): Promise<ShutdownResult>;
   ping<T>(payload?: T): Promise<T>;
   close(): void;
-  on(event: 'notification', listener: (kind: NotificationKind, payload: Where & Record<string, unknown>) => void): this;
+  on<K extends NotificationKind>(event: 'notification', listener: (kind: K, payload: Notifications[K]) => void): this;
   on(event: 'close', listener: (error: Error | null) => void): this;
 }
+
+/** What `event` returns: a transition plan, or a stinger's when a stinger's name was posted. */
+export type { Plan, StingerPlan };
 
 /**
  * Raises each marker when it is heard: push(block) every block you pull, advance(heardFrame)
@@ -127,5 +82,5 @@ export declare class MarkerClock extends EventEmitter {
   push(block: Block<Float32Array | Int16Array>): void;
   advance(heardFrame: number): void;
   reset(): void;
-  on(event: 'marker', listener: (kind: string, marker: Where & { kind: string; [key: string]: unknown }) => void): this;
+  on(event: 'marker', listener: (kind: Marker['kind'], marker: Marker) => void): this;
 }

@@ -33,6 +33,8 @@ const ErrorCode = Object.freeze({
   REJECTED: 5,
   WRONG_MODE: 6,
   BUSY: 7,
+  NOT_READY: 8,
+  TIMEOUT: 9,
 });
 
 const CODE_NAMES = Object.fromEntries(Object.entries(ErrorCode).map(([k, v]) => [v, k]));

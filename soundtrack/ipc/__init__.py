@@ -1,8 +1,11 @@
 """The msgpack-RPC server for game engines and tools, and its Python client.
 
-`protocol` frames and checks messages, `session` gives each method its meaning over one
-Sequencer, `server` moves bytes (TCP, Unix socket, stdio), `device` plays to the sound card,
-`app` is `soundtrack serve`, and `client` is the Python client. docs/protocol.md is the reference.
+`protocol` frames and checks messages and holds the limits, `schema` declares every method and
+notification once, `hub` gives each method its meaning (clients, control, sessions),
+`session` is one music instance over a Sequencer, `wire` the sequencer's objects as sent,
+`server` moves bytes (TCP, Unix socket, stdio) fairly, `device` plays to the sound card, `app`
+is `soundtrack serve`, `schemadoc` writes docs/protocol.md's tables and the Node types, and
+`client` is the Python client. docs/protocol.md is the reference.
 """
 
 from soundtrack.ipc.client import Client, RemoteError

@@ -85,6 +85,8 @@ class DeviceOutput:
             )
         )
         self.queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=queue_blocks)
+        self._pool = [np.zeros((block_frames, channels), np.float32) for _ in range(queue_blocks + 2)]
+        self._next = 0
         self._pending: np.ndarray | None = None  # the part of a block the card has not taken yet
         self._pending_pos = 0
         self.rendered = 0
@@ -103,8 +105,13 @@ class DeviceOutput:
         """Render blocks until the queue is full (never blocks); returns how many were added."""
         added = 0
         while not self._paused and not self.queue.full():
+            # a rotating pool of queue_blocks + 2 blocks: the queue (not full) and the block the
+            # callback is playing hold at most queue_blocks of them, so the oldest is free
+            block = self._pool[self._next]
+            self._next = (self._next + 1) % len(self._pool)
             audio, _markers = self.session.render_block(self.block_frames)
-            self.queue.put_nowait(np.ascontiguousarray(audio, dtype=np.float32))
+            block[...] = audio
+            self.queue.put_nowait(block)
             self.rendered += self.block_frames
             added += 1
         return added

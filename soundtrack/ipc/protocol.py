@@ -8,44 +8,50 @@ Messages follow the published msgpack-rpc spec:
 
 `params` is an array of positional arguments, or an array holding one map of named arguments
 (``["enemy_spotted"]`` and ``[{"event": "enemy_spotted"}]`` mean the same). Untrusted bytes go
-through `Decoder`, a streaming unpacker with hard limits on message size, string, bin, array and
-map lengths and nesting depth; bytes it cannot parse poison that connection only.
+through `Decoder`, a streaming unpacker with hard limits on message size (counted as the bytes
+arrive, partial containers included), string, bin, array and map lengths and nesting depth;
+bytes it cannot parse poison that connection only. `Limits` holds every limit the server
+enforces; docs/protocol.md's limits table is generated from its field docs.
 """
 
 from __future__ import annotations
 
 import enum
 import math
+import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from fractions import Fraction
 from typing import Any, Iterator, Sequence
 
 import msgpack
 
-from soundtrack.errors import ProtocolError
+from soundtrack.errors import ProtocolError, SoundtrackError
+from soundtrack.timing import Duration
 
 PROTOCOL_VERSION = 1
-HELLO_PARAMS = ("role", "version", "client", "token")  # hello's parameter order (server and session)
 REQUEST, RESPONSE, NOTIFICATION = 0, 1, 2
 MAX_MSGID = 2**32 - 1
 
 
 class ErrorCode(enum.IntEnum):
-    """Numbers carried in ``error.code``; docs/protocol.md lists when each is sent."""
+    """Numbers carried in ``error.code``; `soundtrack.ipc.schema.ERRORS` says when each is sent."""
 
-    PARSE_ERROR = -32700  # bytes that are not msgpack (sent as an "error" notification, then close)
-    MESSAGE_TOO_LARGE = -32701  # a message over the size limit (notification, then close)
-    INVALID_REQUEST = -32600  # msgpack, but not a well-formed request
+    PARSE_ERROR = -32700
+    MESSAGE_TOO_LARGE = -32701
+    INVALID_REQUEST = -32600
     METHOD_NOT_FOUND = -32601
-    INVALID_PARAMS = -32602  # missing, unknown or wrongly typed parameters
-    INTERNAL_ERROR = -32603  # a bug: the server logs it and keeps serving
-    OUT_OF_RANGE = 1  # a well-typed value outside its valid range (frames, param value, ...)
-    NOT_LOADED = 2  # the session has no bank loaded, or is not started
-    NOT_CONTROLLER = 3  # a control method from a client that does not control the session
-    UNAUTHORIZED = 4  # the server wants a token in `hello` first
-    REJECTED = 5  # the engine refused: unknown event in this state, unknown state or parameter
-    WRONG_MODE = 6  # e.g. `render` while the server plays to the sound card itself
-    BUSY = 7  # a slow operation (load) is already running
+    INVALID_PARAMS = -32602
+    INTERNAL_ERROR = -32603
+    OUT_OF_RANGE = 1
+    NOT_LOADED = 2
+    NOT_CONTROLLER = 3
+    UNAUTHORIZED = 4
+    REJECTED = 5
+    WRONG_MODE = 6
+    BUSY = 7
+    NOT_READY = 8
+    TIMEOUT = 9
 
 
 class RpcError(ProtocolError):
@@ -64,18 +70,41 @@ class RpcError(ProtocolError):
         return err
 
 
+def _limit(default: Any, doc: str, unit: str = "") -> Any:
+    return field(default=default, metadata={"doc": doc, "unit": unit})
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Hard limits on what a peer may send (bytes, elements, depth) and on what it may ask for."""
+    """Hard limits on what a peer may send (bytes, elements, depth), on what it may ask for, and
+    on connections. Every field is documented in docs/protocol.md (generated from these docs)."""
 
-    max_message_bytes: int = 1 << 20
-    max_str_len: int = 64 << 10
-    max_bin_len: int = 1 << 20
-    max_array_len: int = 4096
-    max_map_len: int = 256
-    max_depth: int = 16
-    max_block_frames: int = 65536  # one `render` call
-    max_outgoing_bytes: int = 8 << 20  # per client, then notifications drop / the client is cut off
+    max_message_bytes: int = _limit(1 << 20, "one message, counted as its bytes arrive (containers in progress included): `MESSAGE_TOO_LARGE` notification, then close", "bytes")
+    max_str_len: int = _limit(64 << 10, "one string: `PARSE_ERROR` notification, then close", "bytes")
+    max_bin_len: int = _limit(1 << 20, "one bin: `PARSE_ERROR` notification, then close", "bytes")
+    max_array_len: int = _limit(4096, "one array: `PARSE_ERROR` notification, then close", "elements")
+    max_map_len: int = _limit(256, "one map: `PARSE_ERROR` notification, then close", "pairs")
+    max_depth: int = _limit(16, "containers nested in one message: `INVALID_REQUEST` response (the message parsed, so the connection stays)", "levels")
+    max_block_frames: int = _limit(65536, "`render` frames (1..this): `OUT_OF_RANGE`", "frames")
+    max_outgoing_bytes: int = _limit(8 << 20, "queued for one client: its notifications are dropped; a response that does not fit disconnects it", "bytes")
+    max_inbox_bytes: int = _limit(256 << 10, "requests read from one monitor and not yet served: the server stops reading from it until they are", "bytes")
+    max_connections: int = _limit(64, "connections at once: one more gets a `BUSY` error notification and is closed", "connections")
+    handshake_timeout: float = _limit(10.0, "for a new connection's first complete message (with a token: its `hello` with the token): `TIMEOUT` notification, then close", "s")
+    message_timeout: float = _limit(10.0, "from a message's first byte to its last (slowloris): `TIMEOUT` notification, then close", "s")
+    idle_timeout: float = _limit(600.0, "without a message from a client other than the controller or a stdio parent (`ping` keeps a connection alive): `TIMEOUT` notification, then close", "s")
+    auth_failures_burst: int = _limit(10, "failed `hello` tokens the server answers at once; after that, failures are answered at `auth_failures_per_s`, every `hello` with a token waiting its turn, and each failure closes its connection", "failures")
+    auth_failures_per_s: float = _limit(2.0, "failed `hello` tokens per second, server-wide, once the burst is spent", "per s")
+    max_sessions: int = _limit(8, "music instances per server (`open_session`): `BUSY`", "sessions")
+    max_path_len: int = _limit(1024, "`load` / `open_session` path: `OUT_OF_RANGE`", "characters")
+    max_duration_bars: int = _limit(64, "a fade, ramp or interval given in bars or beats (beats count against the bars of the grid it is measured on): `OUT_OF_RANGE`", "bars")
+    max_duration_seconds: float = _limit(60.0, "a fade, ramp or interval given in seconds or ms: `OUT_OF_RANGE`", "s")
+    max_at_frame_seconds: int = _limit(3600, "how far ahead `event(at_frame)` may post: `OUT_OF_RANGE`", "s")
+    min_volume_db: float = _limit(-120.0, "`volume` floor (at or below: silence): `OUT_OF_RANGE` below", "dB")
+    max_volume_db: float = _limit(12.0, "`volume` ceiling (before the safety limiter, so it cannot clip): `OUT_OF_RANGE` above", "dB")
+
+    def table(self) -> list[tuple[str, Any, str, str]]:
+        """(name, value, unit, doc) for every limit, in declaration order."""
+        return [(f.name, getattr(self, f.name), f.metadata.get("unit", ""), f.metadata.get("doc", "")) for f in fields(self)]
 
 
 DEFAULT_LIMITS = Limits()
@@ -91,18 +120,20 @@ class FramingError(ProtocolError):
 
 
 class Decoder:
-    """Streaming msgpack decoder with hard limits: bytes in, whole messages out.
+    """Streaming msgpack decoder with hard limits: bytes in, whole messages out, one at a time.
 
-    The unpacker buffer is the message-size limit: a message larger than
-    ``limits.max_message_bytes`` raises `FramingError` (MESSAGE_TOO_LARGE) before it is
-    buffered whole. Malformed bytes raise `FramingError` (PARSE_ERROR); after either the
-    decoder is unusable, because the stream has lost its framing.
+    `push` keeps raw bytes (cheap: nothing is parsed); `next` parses the next message, feeding
+    the unpacker 4 KiB at a time, so a server decides how much parsing it does when. The
+    message-size limit counts every byte since the end of the last whole message, including
+    what the unpacker has already turned into objects of a container still in progress (a
+    100 MB array of 1 MiB bins is refused at its first MiB, not parsed). A message over
+    ``limits.max_message_bytes`` raises `FramingError` (MESSAGE_TOO_LARGE); malformed bytes
+    raise `FramingError` (PARSE_ERROR); after either the decoder is unusable, because the
+    stream has lost its framing.
     """
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self.limits = limits
-        # A slice may hold the end of one message and the start of the next, so the buffer
-        # may legitimately hold one slice more than the largest message.
         self._unpacker = msgpack.Unpacker(
             raw=False,
             use_list=True,
@@ -114,27 +145,77 @@ class Decoder:
             max_map_len=limits.max_map_len,
             max_ext_len=1024,
         )
+        self._raw = bytearray()
+        self._off = 0  # bytes of _raw already given to the unpacker
+        self._fed = 0  # bytes given to the unpacker in all
+        self._start = 0  # stream offset where the message in progress began
+        self.exhausted = True  # `next` found no whole message, and nothing was pushed since
 
-    def feed(self, data: bytes) -> Iterator[Any]:
-        """Yield every complete message in `data` (and what was buffered before it)."""
-        view = memoryview(data)
-        for i in range(0, len(view), _FEED_SLICE):
+    @property
+    def buffered(self) -> int:
+        """Raw bytes pushed and not yet parsed."""
+        return len(self._raw) - self._off
+
+    @property
+    def pending(self) -> int:
+        """Bytes of the message in progress that the unpacker holds (0 between messages)."""
+        return self._fed - self._start
+
+    @property
+    def idle(self) -> bool:
+        """Nothing buffered and no message in progress."""
+        return self.buffered == 0 and self.pending == 0
+
+    @property
+    def incomplete(self) -> bool:
+        """Every byte pushed is parsed and a message is still unfinished: waiting on the peer."""
+        return self.buffered == 0 and self.pending > 0 and self.exhausted
+
+    def push(self, data: bytes) -> None:
+        if self._off > 65536 and self._off * 2 > len(self._raw):
+            del self._raw[: self._off]
+            self._off = 0
+        self._raw += data
+        self.exhausted = False
+
+    def next(self) -> tuple[Any, int] | None:
+        """The next whole message and its size in bytes, or None until more bytes are pushed."""
+        limit = self.limits.max_message_bytes
+        while True:
             try:
-                self._unpacker.feed(view[i : i + _FEED_SLICE])
-            except msgpack.BufferFull:
-                raise FramingError(
-                    ErrorCode.MESSAGE_TOO_LARGE,
-                    f"message larger than the limit of {self.limits.max_message_bytes} bytes",
-                ) from None
-            while True:
+                obj = self._unpacker.unpack()
+            except msgpack.OutOfData:
+                if self._off >= len(self._raw):
+                    self.exhausted = True
+                    return None
+                piece = bytes(self._raw[self._off : self._off + _FEED_SLICE])
+                self._off += len(piece)
                 try:
-                    obj = self._unpacker.unpack()
-                except msgpack.OutOfData:
-                    break
-                except (ValueError, TypeError, msgpack.UnpackException) as e:
-                    # FormatError, StackError, over-long containers, bad UTF-8, non-str map keys
-                    raise FramingError(ErrorCode.PARSE_ERROR, f"unparseable msgpack: {type(e).__name__}: {e}") from None
-                yield obj
+                    self._unpacker.feed(piece)
+                except msgpack.BufferFull:
+                    raise self._too_large() from None
+                self._fed += len(piece)
+                if self._fed - self._start > limit:
+                    raise self._too_large() from None
+                continue
+            except (ValueError, TypeError, msgpack.UnpackException) as e:
+                # FormatError, StackError, over-long containers, bad UTF-8, non-str map keys
+                text = f"{type(e).__name__}: {e}"
+                raise FramingError(ErrorCode.PARSE_ERROR, f"unparseable msgpack: {text[:120]}") from None
+            end = self._unpacker.tell()
+            size, self._start = end - self._start, end
+            if size > limit:
+                raise self._too_large()
+            return obj, size
+
+    def feed(self, data: bytes) -> Iterator[tuple[Any, int]]:
+        """Push `data` and yield (message, size) for every whole message now available."""
+        self.push(data)
+        while (item := self.next()) is not None:
+            yield item
+
+    def _too_large(self) -> FramingError:
+        return FramingError(ErrorCode.MESSAGE_TOO_LARGE, f"message larger than the limit of {self.limits.max_message_bytes} bytes")
 
 
 def depth(obj: Any, limit: int) -> int:
@@ -180,13 +261,13 @@ def parse_message(obj: Any, limits: Limits = DEFAULT_LIMITS) -> Request:
     if isinstance(kind, bool) or kind not in (REQUEST, NOTIFICATION):
         raise RpcError(
             ErrorCode.INVALID_REQUEST,
-            f"message type {kind!r} must be 0 (request) or 2 (notification); a client sends no responses",
+            f"message type {_text(kind)} must be 0 (request) or 2 (notification); a client sends no responses",
         )
     if kind == REQUEST:
         if len(obj) != 4:
             raise RpcError(ErrorCode.INVALID_REQUEST, f"a request is [0, msgid, method, params], got {len(obj)} elements")
         if msgid is None:
-            raise RpcError(ErrorCode.INVALID_REQUEST, f"msgid={obj[1]!r} must be an integer 0..{MAX_MSGID}")
+            raise RpcError(ErrorCode.INVALID_REQUEST, f"msgid={_text(obj[1])} must be an integer 0..{MAX_MSGID}")
         method, params = obj[2], obj[3]
     else:
         if len(obj) != 3:
@@ -200,8 +281,23 @@ def parse_message(obj: Any, limits: Limits = DEFAULT_LIMITS) -> Request:
 
 
 def _kind(v: Any) -> str:
+    """A value as messages echo it: its type and at most 40 characters of it."""
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return f"{type(v).__name__} of {len(v)} bytes"
+    if isinstance(v, (list, dict)) and len(v) > 8:
+        return f"{type(v).__name__} of {len(v)} items"
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 10**40:
+        return "int of more than 40 digits"
     text = repr(v)
     return f"{type(v).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
+
+
+def _text(v: Any) -> str:
+    """`v` for a message: repr, cut to 40 characters."""
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 10**40:
+        return "an int of more than 40 digits"
+    text = repr(v)
+    return text if len(text) <= 40 else text[:40] + "..."
 
 
 # -- encoding -----------------------------------------------------------------------------------
@@ -247,12 +343,14 @@ def encode_notification(method: str, params: Sequence[Any]) -> bytes:
 
 # -- parameters ---------------------------------------------------------------------------------
 
+_DURATION_RE = re.compile(r"\s*([0-9]{1,9}(?:\.[0-9]{1,9})?)\s*(beats?|bars?|s|sec|secs|seconds?|ms)?\s*", re.IGNORECASE)
+
 
 class Params:
     """Named access to a request's params with checks that raise INVALID_PARAMS / OUT_OF_RANGE.
 
-    ``names`` is the method's parameter order, so positional and named forms both work.
-    Call `done()` last: it rejects parameters the method does not know.
+    ``names`` is the method's parameter order (from the schema), so positional and named forms
+    both work; parameters the method does not know are refused at construction.
     """
 
     def __init__(self, method: str, params: list[Any], names: Sequence[str]) -> None:
@@ -273,7 +371,7 @@ class Params:
         if unknown:
             raise RpcError(
                 ErrorCode.INVALID_PARAMS,
-                f"{method}: unknown parameter {unknown[0]!r}; valid: {', '.join(self.names) or 'none'}",
+                f"{method}: unknown parameter {_text(unknown[0])}; valid: {', '.join(self.names) or 'none'}",
             )
 
     def _get(self, name: str, required: bool) -> Any:
@@ -283,14 +381,18 @@ class Params:
             return None
         return self.values[name]
 
-    def str(self, name: str, *, required: bool = True, choices: Sequence[str] | None = None, default: str | None = None) -> Any:
+    def str(self, name: str, *, required: bool = True, choices: Sequence[str] | None = None, default: str | None = None,
+            max_len: int | None = None) -> Any:
         v = self._get(name, required)
         if v is None:
             return default
         if not isinstance(v, str):
             raise RpcError(ErrorCode.INVALID_PARAMS, f"{self.method}: {name}={_kind(v)} must be a string")
+        if max_len is not None and len(v) > max_len:
+            raise RpcError(ErrorCode.OUT_OF_RANGE, f"{self.method}: {name} is {len(v)} characters long; at most {max_len}")
         if choices is not None and v not in choices:
-            raise RpcError(ErrorCode.OUT_OF_RANGE, f"{self.method}: {name}={v!r} must be one of {', '.join(choices)}")
+            listed = ", ".join(choices) if len(choices) <= 40 else ", ".join(list(choices)[:40]) + ", ..."
+            raise RpcError(ErrorCode.OUT_OF_RANGE, f"{self.method}: {name}={_text(v)} must be one of {listed}")
         return v
 
     def int(self, name: str, *, required: bool = True, lo: int | None = None, hi: int | None = None, default: int | None = None) -> Any:
@@ -300,7 +402,7 @@ class Params:
         if isinstance(v, bool) or not isinstance(v, int):
             raise RpcError(ErrorCode.INVALID_PARAMS, f"{self.method}: {name}={_kind(v)} must be an integer")
         if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise RpcError(ErrorCode.OUT_OF_RANGE, f"{self.method}: {name}={v} must be between {lo} and {hi}")
+            raise RpcError(ErrorCode.OUT_OF_RANGE, f"{self.method}: {name}={_text(v)} must be between {lo} and {hi}")
         return v
 
     def number(self, name: str, *, required: bool = True, lo: float | None = None, hi: float | None = None, default: float | None = None) -> Any:
@@ -309,22 +411,69 @@ class Params:
             return default
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise RpcError(ErrorCode.INVALID_PARAMS, f"{self.method}: {name}={_kind(v)} must be a number")
+        if isinstance(v, int) and abs(v) > 2**53:
+            raise RpcError(ErrorCode.OUT_OF_RANGE, f"{self.method}: {name}={_text(v)} must be between {lo:g} and {hi:g}")
         if not math.isfinite(v):
             raise RpcError(ErrorCode.OUT_OF_RANGE, f"{self.method}: {name}={v} must be finite")
         if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise RpcError(ErrorCode.OUT_OF_RANGE, f"{self.method}: {name}={v} must be between {lo} and {hi}")
+            raise RpcError(ErrorCode.OUT_OF_RANGE, f"{self.method}: {name}={_text(v)} must be between {lo:g} and {hi:g}")
         return v
 
-    def duration(self, name: str, *, required: bool = False) -> Any:
-        """A number of beats, or a string such as "2 bars", "0.5s", "250ms"."""
+    def bool(self, name: str, *, default: bool = False) -> bool:
+        v = self._get(name, False)
+        if v is None:
+            return default
+        if not isinstance(v, bool):
+            raise RpcError(ErrorCode.INVALID_PARAMS, f"{self.method}: {name}={_kind(v)} must be true or false")
+        return v
+
+    def map(self, name: str, *, required: bool = True) -> Any:
         v = self._get(name, required)
         if v is None:
             return None
-        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-            raise RpcError(ErrorCode.INVALID_PARAMS, f"{self.method}: {name}={_kind(v)} must be a number of beats or a string like '2 bars'")
-        if isinstance(v, float) and not math.isfinite(v):
-            raise RpcError(ErrorCode.OUT_OF_RANGE, f"{self.method}: {name}={v} must be finite")
+        if not isinstance(v, dict):
+            raise RpcError(ErrorCode.INVALID_PARAMS, f"{self.method}: {name}={_kind(v)} must be a map")
         return v
+
+    def duration(self, name: str, *, limits: Limits, beats_per_bar: int = 4, required: bool = False) -> Duration | None:
+        """A number of beats, or a string such as "2 bars", "0.5s", "250ms", within the limits:
+        at most `limits.max_duration_bars` bars (beats counted against `beats_per_bar`), at most
+        `limits.max_duration_seconds` seconds. Returns a `Duration` the sequencer converts."""
+        v = self._get(name, required)
+        if v is None:
+            return None
+        bad = f"{self.method}: {name}={_kind(v)} must be a number of beats or a string like '2 bars', '3 beats', '0.5s', '250ms'"
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise RpcError(ErrorCode.INVALID_PARAMS, bad)
+        bars, secs = limits.max_duration_bars, limits.max_duration_seconds
+        too_long = (f"{self.method}: {name}={_text(v)} is too long; at most {bars} bars "
+                    f"({bars * beats_per_bar} beats here) or {secs:g} s")
+        if isinstance(v, str):
+            m = _DURATION_RE.fullmatch(v) if len(v) <= 40 else None
+            if m is None:
+                raise RpcError(ErrorCode.OUT_OF_RANGE, bad)
+            amount = Fraction(m.group(1))
+            unit = (m.group(2) or "").lower()
+            if unit == "ms":
+                d = Duration(amount / 1000, "seconds")
+            elif unit.startswith("bar"):
+                d = Duration(amount, "bars")
+            elif unit.startswith("beat") or unit == "":
+                d = Duration(amount, "beats")
+            else:
+                d = Duration(amount, "seconds")
+        else:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise RpcError(ErrorCode.OUT_OF_RANGE, f"{self.method}: {name}={v} must be finite")
+            if v < 0:
+                raise RpcError(ErrorCode.OUT_OF_RANGE, f"{self.method}: {name}={_text(v)} must not be negative")
+            if v > bars * beats_per_bar:
+                raise RpcError(ErrorCode.OUT_OF_RANGE, too_long)
+            d = Duration(Fraction(v).limit_denominator(1 << 20), "beats")
+        if ((d.unit == "bars" and d.amount > bars) or (d.unit == "beats" and d.amount > bars * beats_per_bar)
+                or (d.unit == "seconds" and d.amount > Fraction(secs))):
+            raise RpcError(ErrorCode.OUT_OF_RANGE, too_long)
+        return d
 
     def str_list(self, name: str, *, choices: Sequence[str], required: bool = False) -> Any:
         v = self._get(name, required)
@@ -336,8 +485,34 @@ class Params:
             raise RpcError(ErrorCode.INVALID_PARAMS, f"{self.method}: {name}={_kind(v)} must be an array of strings")
         bad = [x for x in v if x not in choices]
         if bad:
-            raise RpcError(ErrorCode.OUT_OF_RANGE, f"{self.method}: {name} has {bad[0]!r}; valid: {', '.join(choices)}")
+            raise RpcError(ErrorCode.OUT_OF_RANGE, f"{self.method}: {name} has {_text(bad[0])}; valid: {', '.join(choices)}")
         return v
 
-    def done(self) -> None:
-        """Nothing to check beyond construction; kept so handlers read top to bottom."""
+
+def as_rpc_error(method: str, exc: BaseException) -> RpcError | None:
+    """The error response `exc` from `method` becomes: its own code for an RpcError, REJECTED
+    for an engine error (SoundtrackError), OUT_OF_RANGE for input too large, too long or too
+    deep for something below the edge checks (ValueError, ArithmeticError, MemoryError,
+    RecursionError); None for anything else: a bug (INTERNAL_ERROR)."""
+    if isinstance(exc, RpcError):
+        return exc
+    if isinstance(exc, SoundtrackError):
+        return RpcError(ErrorCode.REJECTED, _cut(f"{method}: {exc}"))
+    if isinstance(exc, (ValueError, ArithmeticError, MemoryError, RecursionError)):
+        return RpcError(ErrorCode.OUT_OF_RANGE, _cut(f"{method}: a parameter is out of range ({type(exc).__name__}: {exc})"))
+    return None
+
+
+def _cut(text: str, n: int = 300) -> str:
+    return text if len(text) <= n else text[:n] + "..."
+
+
+@dataclass
+class Deferred:
+    """A handler's answer whose slow part (`work`: file I/O, decoding) runs in a worker thread;
+    then `finish(value)` runs on the loop and gives the result. `cleanup` runs on the loop
+    afterwards, whether it worked or not. The connection's later requests wait for it."""
+
+    work: Any  # Callable[[], T]
+    finish: Any  # Callable[[T], result]
+    cleanup: Any = None  # Callable[[], None] | None
