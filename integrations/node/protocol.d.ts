@@ -895,7 +895,7 @@ export interface SnapshotParams {
 export interface SnapshotResult {
   /** opaque: give it back to `restore` as it is */
   snapshot: Record<string, unknown>;
-  /** the output frame it was taken at */
+  /** the output frame whose music it describes (`earliest_frame`: the 2 ms already mixed are not in it) */
   frame: number;
 }
 
@@ -910,7 +910,7 @@ export interface RestoreParams {
 export interface RestoreResult {
   /** true */
   restored: boolean;
-  /** the output frame it continues from */
+  /** the output frame it continues from (0) */
   frame: number;
   /** the state playing */
   state: string | null;
