@@ -27,8 +27,10 @@ import numpy as np
 from soundtrack.errors import AudioError
 
 ENVELOPE_RATE = 200  # onset-envelope frames per second (5 ms)
-MIN_BPM = 40.0
-MAX_BPM = 240.0
+# The tempo range the *detector* searches, narrower than the engine's (timing.MIN_BPM..MAX_BPM,
+# 20-300): beat tracking below 40 or above 240 bpm mostly finds half or double the tempo.
+DETECT_MIN_BPM = 40.0
+DETECT_MAX_BPM = 240.0
 LOW_BAND_HZ = 150.0
 
 
@@ -104,8 +106,8 @@ def estimate_tempo(
     *,
     prior_bpm: float = 120.0,
     prior_octaves: float = 1.0,
-    min_bpm: float = MIN_BPM,
-    max_bpm: float = MAX_BPM,
+    min_bpm: float = DETECT_MIN_BPM,
+    max_bpm: float = DETECT_MAX_BPM,
 ) -> float:
     """The dominant tempo of an onset envelope, in bpm.
 

@@ -1,11 +1,11 @@
-"""`graph check` and `graph show`: what a graph's loader cannot see on its own, and a drawing.
+"""`graph check` and `graph show`: a graph's warnings and summary, and a drawing.
 
-`load_graph` already rejects unknown states, ambiguous events, unreachable states and states with
-no way out. `check_graph` adds the rules that need the whole graph at once: a ``*`` transition
-syncing to a cue that some source states lack is an error (it could not be played from them);
-a ``*`` transition asking for an outro that some source states lack, a param that no state's
-layers answer to, and an event that no state can use are warnings. `draw_graph` draws states
-(start and terminal marked) and transitions labelled with their events (networkx + matplotlib).
+Every error is the loader's (`soundtrack.graph`: one validator, so `serve` refuses exactly what
+`graph check` refuses). `check_graph` re-runs its whole-graph rules (for a graph built in code)
+and adds warnings for what is legal but likely a mistake: a ``*`` transition asking for an outro
+that some source states lack (from them it cuts without one), a param that names no layers, and
+an event that no state can use. `draw_graph` draws states (start and terminal marked) and
+transitions labelled with their events (networkx + matplotlib).
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from soundtrack.errors import GraphError
-from soundtrack.graph import Graph
+from soundtrack.graph import Graph, check_structure
 
 
 @dataclass(frozen=True)
@@ -32,27 +31,18 @@ class GraphReport:
 
 
 def check_graph(graph: Graph) -> GraphReport:
-    """Whole-graph checks beyond the loader's; raises GraphError on an error, returns warnings."""
+    """The loader's whole-graph rules (GraphError on an error) and the warnings above."""
+    check_structure(graph)
     warnings = []
     for t in graph.transitions:
-        w = f"{graph.path}: transitions[{t.index}]"
-        sources = [s for s in graph.states if s != t.target] if t.source == "*" else [t.source]
-        if t.cue is not None:
-            lacking = [s for s in sources if t.cue not in graph.states[s].cues]
-            if lacking:
-                raise GraphError(f"{w}.sync = 'cue:{t.cue}' cannot be played from {', '.join(lacking)}: "
-                                 f"they define no cue {t.cue!r} (add cues = {{ {t.cue} = \"bar N\" }} or name the source)")
         if t.outro and t.source == "*":
-            lacking = [s for s in sources if graph.states[s].outro == 0]
+            lacking = [s for s in graph.sources(t) if graph.states[s].outro == 0]
             if lacking:
-                warnings.append(f"{w}.outro = true: {', '.join(lacking)} have no outro; from them the transition cuts without one")
-    layers = {layer for s in graph.states.values() for layer in s.layers}
+                warnings.append(f"{graph.path}: transitions[{t.index}].outro = true: {', '.join(lacking)} have no "
+                                "outro; from them the transition cuts without one")
     for p in graph.params.values():
         if not p.layers:
             warnings.append(f"{graph.path}: [params.{p.name}] names no layers, so it changes nothing")
-        for layer in p.layers:
-            if layer not in layers:
-                warnings.append(f"{graph.path}: [params.{p.name}].layers.{layer} is not a layer of any state")
     for ev in sorted(graph.events()):
         usable = any(
             (t.source == "*" and any(s != t.target for s in graph.states)) or t.source != "*"
@@ -84,8 +74,7 @@ def draw_graph(graph: Graph, path: str | Path) -> Path:
     labels: dict[tuple[str, str], list[str]] = {}
     wild: set[tuple[str, str]] = set()
     for t in graph.transitions:
-        sources = [s for s in graph.states if s != t.target] if t.source == "*" else [t.source]
-        for s in sources:
+        for s in graph.sources(t):
             key = (s, t.target)
             g.add_edge(*key)
             text = (t.on or "(direct)") + ("" if t.sync == "bar" else f" [{t.sync if t.sync != 'cue' else 'cue:' + str(t.cue)}]")

@@ -275,13 +275,16 @@ def test_a_changed_intro_rebuilds_what_continues_from_it_and_nothing_else(chain_
     assert len(r.unreferenced) == 4  # the old intro, mains and outro stay as cache
 
 
-def test_generator_table_is_validated_naming_file_table_and_key():
-    from soundtrack.errors import GraphError
+def test_generator_table_is_validated_by_the_generator_naming_file_table_and_key():
+    """The graph passes its [generator] table through as data; musicgen checks its own options."""
+    from soundtrack.errors import SpecError
+    from soundtrack.generate.base import validate_options
     from soundtrack.graph import parse_graph
 
-    base = '[soundtrack]\nname = "g"\n{t}\n[states.a]\nprompt = "x"\n'
+    base = '[soundtrack]\nname = "g"\ngenerator = "musicgen"\n{t}\n[states.a]\nprompt = "x"\n'
     g = parse_graph(base.format(t='[generator]\nmodel = "facebook/musicgen-small"\ndevice = "auto"\nguidance_scale = 4'))
-    assert g.generator_options == {"model": "facebook/musicgen-small", "guidance_scale": 4.0}  # auto = no option
+    assert validate_options(g.generator, g.generator_options) == {"model": "facebook/musicgen-small",
+                                                                  "guidance_scale": 4.0}  # auto = no option
     for table, msg in [
         ('[generator]\nmodle = "x"', r"g\.toml: \[generator\]\.modle is not a known key; valid keys are model, device, guidance_scale, max_batch"),
         ('[generator]\ndevice = "gpu"', r"g\.toml: \[generator\]\.device = 'gpu' must be one of auto, cpu, cuda, cuda:N, mps"),
@@ -289,8 +292,9 @@ def test_generator_table_is_validated_naming_file_table_and_key():
         ('[generator]\nmax_batch = 0', r"\[generator\]\.max_batch = 0 must be between 1 and 64"),
         ('[generator]\nmodel = 3', r"\[generator\]\.model = 3 must be a string"),
     ]:
-        with pytest.raises(GraphError, match=msg):
-            parse_graph(base.format(t=table), path="g.toml")
+        g = parse_graph(base.format(t=table), path="g.toml")
+        with pytest.raises(SpecError, match=msg):
+            validate_options(g.generator, g.generator_options, where=f"{g.path}: [generator]")
 
 
 def test_options_change_the_version_so_the_cache_key_follows_the_model():

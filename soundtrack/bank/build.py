@@ -56,6 +56,7 @@ from soundtrack.bank.store import (
 )
 from soundtrack.errors import BankError, GenerationError, SoundtrackError
 from soundtrack.files import PART_SUFFIX
+from soundtrack.generate.base import validate_options
 from soundtrack.graph import Graph, load_graph
 
 if TYPE_CHECKING:
@@ -115,7 +116,8 @@ def generator_options(graph: Graph, generator: str | None = None, options: dict[
     ref = generator or graph.generator
     out: dict[str, Any] = {}
     if ref == graph.generator:
-        out.update(graph.generator_options)
+        if graph.generator_options:  # data the graph passes through: the generator checks and normalises it
+            out.update(validate_options(ref, graph.generator_options, where=f"{graph.path}: [generator]"))
         m = out.get("model")
         if isinstance(m, str) and (Path(graph.path).parent / m).is_dir():
             out["model"] = str((Path(graph.path).parent / m).resolve())

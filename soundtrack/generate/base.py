@@ -3,19 +3,26 @@
 A generator is narrow and stateless: `generate(spec)` depends on the spec alone (and the
 generator's own name and version, which go into the bank's cache key). Generators are registered
 by import path so an optional one (a neural model needing torch) costs nothing until it is used.
+
+Options that arrive as data (a graph's ``[generator]`` table, which the graph passes through
+unread) are the generator's to check: `validate_options(name, options)` hands them to the
+factory's own ``validate_options(options, *, where)`` and returns the constructor's keyword
+arguments; a factory without one has its options checked against its signature.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
+import inspect
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, runtime_checkable
 
 from soundtrack.errors import GenerationError, SpecError
+from soundtrack.roles import DEFAULT_GENERATOR
 
 if TYPE_CHECKING:  # annotations only: the CLI imports this module for DEFAULT_GENERATOR at start-up
     from soundtrack.stem import Stem, StemSpec
 
-DEFAULT_GENERATOR = "procedural"
+__all__ = ["DEFAULT_GENERATOR", "Generator", "available", "get_generator", "register", "validate_options"]
 
 
 @runtime_checkable
@@ -46,16 +53,48 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_generator(name: str = DEFAULT_GENERATOR, **options: Any) -> Generator:
-    """Instantiate the generator registered as `name` with `options`."""
+def _factory(name: str) -> Callable[..., Generator]:
     try:
         factory = _REGISTRY[name]
     except KeyError:
         raise SpecError(f"generator={name!r} is unknown; available: {', '.join(available())}") from None
+    return _load(name, factory)
+
+
+def _load(name: str, factory: str | Callable[..., Generator]) -> Callable[..., Generator]:
     if isinstance(factory, str):
         module, _, attr = factory.partition(":")
         try:
             factory = getattr(importlib.import_module(module), attr)
         except ImportError as e:
             raise GenerationError(f"generator {name!r} cannot be loaded: {e}") from e
-    return factory(**options)
+    return factory
+
+
+def get_generator(name: str = DEFAULT_GENERATOR, **options: Any) -> Generator:
+    """Instantiate the generator registered as `name` with `options`."""
+    return _factory(name)(**options)
+
+
+def validate_options(name: str, options: Mapping[str, Any], *, where: str = "[generator]") -> dict[str, Any]:
+    """Generator `name`'s constructor options from data (a graph's ``[generator]`` table), checked
+    and normalised by the generator itself; raises SpecError naming `where` (e.g.
+    ``"graphs/x.toml: [generator]"``) and the key. A factory without a ``validate_options`` of its
+    own takes the options its signature names, unchanged. `name` may be an unregistered
+    ``"package.module:Factory"``, as a graph's `generator` may be."""
+    factory = _load(name, name) if name not in _REGISTRY and ":" in name else _factory(name)
+    own = getattr(factory, "validate_options", None)
+    if callable(own):
+        return dict(own(options, where=where))
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: the constructor will say
+        return dict(options)
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return dict(options)
+    known = {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    for key in options:
+        if key not in known:
+            raise SpecError(f"{where}.{key} is not an option of generator {name!r}; "
+                            f"its options are {', '.join(sorted(known)) or 'none'}")
+    return dict(options)

@@ -42,11 +42,11 @@ import os
 import re
 from contextlib import contextmanager
 from fractions import Fraction
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from soundtrack.errors import AudioError, GenerationError
+from soundtrack.errors import AudioError, GenerationError, SpecError
 from soundtrack.generate.procedural.prompt import prompt_meter, prompt_tempo
 from soundtrack.pitch import Key
 from soundtrack.stem import Stem, StemGrid, StemSpec
@@ -119,6 +119,42 @@ def hash_tokenize(texts: Sequence[str], vocab_size: int) -> tuple[np.ndarray, np
     return ids, mask
 
 
+OPTIONS = ("model", "device", "guidance_scale", "max_batch")  # what a graph's [generator] table may set
+_DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def validate_options(options: Mapping[str, Any], *, where: str = "[generator]") -> dict[str, Any]:
+    """The constructor options a graph's ``[generator]`` table (or other data) gives, checked:
+    `model` a model id or folder, `device` auto (dropped: auto is the default), cpu, cuda, cuda:N
+    or mps, `guidance_scale` 1-20 (a float), `max_batch` 1-64. Raises SpecError naming `where`."""
+    out: dict[str, Any] = {}
+    for key, v in options.items():
+        w = f"{where}.{key}"
+        shown = repr(v) if len(repr(v)) <= 80 else repr(v)[:77] + "..."
+        if key not in OPTIONS:
+            raise SpecError(f"{w} is not a known key; valid keys are {', '.join(OPTIONS)}")
+        if key in ("model", "device") and not isinstance(v, str):
+            raise SpecError(f"{w} = {shown} must be a string")
+        if key == "model":
+            if not v.strip():
+                raise SpecError(f"{w} = {shown} must be a model id such as facebook/musicgen-small or a folder")
+            out[key] = v
+        elif key == "device":
+            if not _DEVICE_RE.fullmatch(v):
+                raise SpecError(f"{w} = {shown} must be one of auto, cpu, cuda, cuda:N, mps")
+            if v != "auto":
+                out[key] = v
+        elif key == "guidance_scale":
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1.0 <= v <= 20.0:
+                raise SpecError(f"{w} = {shown} must be between 1 (no guidance) and 20")
+            out[key] = float(v)
+        else:
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 64:
+                raise SpecError(f"{w} = {shown} must be between 1 and 64")
+            out[key] = v
+    return out
+
+
 class MusicgenGenerator:
     """MusicGen text-to-music, conformed to an exact grid (see the module docstring).
 
@@ -130,6 +166,7 @@ class MusicgenGenerator:
     """
 
     name = "musicgen"
+    validate_options = staticmethod(validate_options)
 
     def __init__(
         self,
@@ -144,6 +181,8 @@ class MusicgenGenerator:
     ) -> None:
         if model is None:
             model = os.environ.get(MODEL_ENV, DEFAULT_MODEL)
+        if device == "auto":  # as a graph's [generator] table may say
+            device = None
         if device is not None and device not in ("cuda", "mps", "cpu") and not str(device).startswith("cuda:"):
             raise GenerationError(f"device={device!r} must be cuda, cuda:N, mps, cpu or None (auto)")
         if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
