@@ -62,13 +62,14 @@ def _factory(name: str) -> Callable[..., Generator]:
 
 
 def _load(name: str, factory: str | Callable[..., Generator]) -> Callable[..., Generator]:
-    if isinstance(factory, str):
-        module, _, attr = factory.partition(":")
-        try:
-            factory = getattr(importlib.import_module(module), attr)
-        except ImportError as e:
-            raise GenerationError(f"generator {name!r} cannot be loaded: {e}") from e
-    return factory
+    if not isinstance(factory, str):
+        return factory
+    module, _, attr = factory.partition(":")
+    try:
+        loaded: Callable[..., Generator] = getattr(importlib.import_module(module), attr)
+    except ImportError as e:
+        raise GenerationError(f"generator {name!r} cannot be loaded: {e}") from e
+    return loaded
 
 
 def get_generator(name: str = DEFAULT_GENERATOR, **options: Any) -> Generator:

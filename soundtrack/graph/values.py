@@ -121,7 +121,7 @@ def _fmt(x: float | int | None) -> str:
 
 def _int(ctx: Ctx, w: str, row: Row, v: Any) -> int:
     _typed(ctx, w, v, (int,))
-    if not row.lo <= v <= row.hi:  # type: ignore[operator]
+    if not row.lo <= v <= row.hi:
         raise ctx.refuse(w, v, row.message or f"must be between {row.lo} and {row.hi}")
     return int(v)
 
@@ -179,12 +179,14 @@ def _bpms(ctx: Ctx, w: str, row: Row, v: Any) -> tuple[Any, ...]:
 
 def _key(ctx: Ctx, w: str, row: Row, v: Any) -> Key:
     _typed(ctx, w, v, (str,))
-    return convert(ctx, w, v, Key.parse)
+    key: Key = convert(ctx, w, v, Key.parse)
+    return key
 
 
 def _meter(ctx: Ctx, w: str, row: Row, v: Any) -> Meter:
     _typed(ctx, w, v, (str,))
-    return convert(ctx, w, v, Meter.parse)
+    meter: Meter = convert(ctx, w, v, Meter.parse)
+    return meter
 
 
 _FADE_LIMITS = {"bars": MAX_FADE_BARS, "beats": MAX_FADE_BEATS, "seconds": MAX_FADE_SECONDS}
