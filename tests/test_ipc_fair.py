@@ -26,18 +26,23 @@ s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(msgpack.packb([0, 0, "hello", [{"role": "monitor"}]]))
 batch = b"".join(msgpack.packb([0, i, "status", []]) for i in range(1, 2001))
 u = msgpack.Unpacker(raw=False)
-sent = answered = 0
+s.sendall(batch)  # the first batch is parsed to learn the size of an answer ...
+got = 0
+while got < 2001:
+    u.feed(s.recv(1 << 20))
+    got += sum(1 for _ in u)
+size = u.tell() / got
+sent, received = 2000, 2000 * size  # ... the rest only counted in bytes (a cheap flooder)
 t0 = time.time()
 while time.time() - t0 < float(sys.argv[2]):
-    if sent - answered < 2000:
+    if sent * size - received < 2000 * size:
         s.sendall(batch)
         sent += 2000
     data = s.recv(1 << 20)
     if not data:
         break
-    u.feed(data)
-    answered += sum(1 for _ in u)
-print(answered, time.time() - t0)
+    received += len(data)
+print(int(received / size) - 2000, time.time() - t0)
 """
 
 
@@ -76,10 +81,12 @@ def test_a_monitor_flooding_status_cannot_move_the_controllers_render_p99(cli_se
     _renders(game, 200)  # warm up
     alone: list[float] = []
     flooded: list[float] = []
-    served = 0.0
     for _round in range(2):  # interleaved, so a busy machine weighs on both alike
         alone += _renders(game, 400)
-        flood = subprocess.Popen([sys.executable, "-c", FLOODER, str(cli_server), "30"], stdout=subprocess.PIPE, text=True)
+        # niced: the machine's CPUs go to the server and the controller first; the server still has
+        # 2000 requests of the flood waiting at every moment
+        flood = subprocess.Popen(["nice", "-n", "10", sys.executable, "-c", FLOODER, str(cli_server), "30"],
+                                 stdout=subprocess.PIPE, text=True)
         time.sleep(0.3)  # the flood is under way
         flooded += _renders(game, 400)
         flood.kill()

@@ -267,3 +267,28 @@ def test_sessions_are_limited() -> None:
     assert e.value.code == ErrorCode.BUSY and "max_sessions" in e.value.message
     call(hub, "close_session", session=1)
     assert call(hub, "open_session")["session"] == 3
+
+
+def test_the_python_client_drives_transport_over_a_socket(tmp_path: Any) -> None:
+    from test_ipc_e2e import LiveServer, tiny_bank
+
+    server = LiveServer(tiny_bank(), tmp_path / "t.sock")
+    try:
+        with server.unix() as c:
+            c.hello(role="controller")
+            c.load(seed=2)
+            c.start()
+            for _ in range(60):
+                c.render(4096)
+            assert c.pause(fade="5ms")["paused"] is True
+            assert not c.render(4096)[0][1000:].any()
+            assert c.resume()["paused"] is False
+            assert c.volume(-3, ramp="20ms")["db"] == -3
+            snap = c.snapshot()["snapshot"]
+            sid = c.open_session(seed=2)["session"]
+            assert c.restore(snap, session=sid)["restored"]
+            assert c.render(1024, format="s16")[1]["frame"] == 61 * 4096  # session 0 goes on
+            assert c.call("render", 512, "f32", sid)["frame"] == 0
+            assert c.close_session(sid)["closed"]
+    finally:
+        server.stop()

@@ -168,8 +168,10 @@ class Client:
         return self._notes.popleft()
 
     # -- the methods ----------------------------------------------------------------------------
-    def hello(self, *, role: str = "controller", token: str | None = None, client: str = "soundtrack-python") -> dict[str, Any]:
-        return self.call("hello", role=role, token=token, client=client, version=PROTOCOL_VERSION)
+    def hello(self, *, role: str = "controller", token: str | None = None, client: str = "soundtrack-python",
+              take: bool = False) -> dict[str, Any]:
+        """`take=True` takes control from the client that has it (a game reconnecting)."""
+        return self.call("hello", role=role, token=token, client=client, version=PROTOCOL_VERSION, take=take or None)
 
     def load(self, path: str | None = None, *, seed: int | None = None) -> dict[str, Any]:
         return self.call("load", path=path, seed=seed) if (path or seed is not None) else self.call("load")
@@ -221,6 +223,28 @@ class Client:
 
     def stop(self, *, fade: float | str | None = None) -> dict[str, Any]:
         return self.call("stop", fade=fade) if fade is not None else self.call("stop")
+
+    def pause(self, *, fade: float | str | None = None, session: int | None = None) -> dict[str, Any]:
+        return self.call("pause", fade=fade, session=session) if (fade is not None or session) else self.call("pause")
+
+    def resume(self, *, fade: float | str | None = None, session: int | None = None) -> dict[str, Any]:
+        return self.call("resume", fade=fade, session=session) if (fade is not None or session) else self.call("resume")
+
+    def volume(self, db: float, *, ramp: float | str | None = None, session: int | None = None) -> dict[str, Any]:
+        return self.call("volume", db=db, ramp=ramp, session=session)
+
+    def snapshot(self, *, session: int | None = None) -> dict[str, Any]:
+        """The session's position: keep ``result["snapshot"]`` (JSON-safe) and give it to `restore`."""
+        return self.call("snapshot", session=session) if session else self.call("snapshot")
+
+    def restore(self, snapshot: dict[str, Any], *, session: int | None = None) -> dict[str, Any]:
+        return self.call("restore", snapshot=snapshot, session=session)
+
+    def open_session(self, *, path: str | None = None, seed: int | None = None) -> dict[str, Any]:
+        return self.call("open_session", path=path, seed=seed) if (path or seed is not None) else self.call("open_session")
+
+    def close_session(self, session: int) -> dict[str, Any]:
+        return self.call("close_session", session)
 
     def shutdown(self) -> dict[str, Any]:
         return self.call("shutdown")

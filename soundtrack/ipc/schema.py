@@ -58,7 +58,13 @@ class Method:
 
     @property
     def param_names(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self.params)
+        names = _PARAM_NAMES.get(self.name)
+        if names is None:
+            names = _PARAM_NAMES[self.name] = tuple(p.name for p in self.params)
+        return names
+
+
+_PARAM_NAMES: dict[str, tuple[str, ...]] = {}  # per method: asked for on every request
 
 
 @dataclass(frozen=True)

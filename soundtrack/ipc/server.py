@@ -212,11 +212,14 @@ class _StdoutSide(asyncio.Protocol):
 
 class LagProbe:
     """Measures the loop's longest blocking step: a task that sleeps `period` and records how
-    late it wakes. `max_s` is the worst since `reset()`."""
+    late it wakes (`max_s`, wall clock: includes the OS running other processes and threads
+    holding the GIL) and how much CPU the loop's thread spent meanwhile (`max_cpu_s`: the
+    loop's own work between two chances to run the probe). Worst since `reset()`."""
 
     def __init__(self, period: float = 0.001) -> None:
         self.period = period
         self.max_s = 0.0
+        self.max_cpu_s = 0.0
         self.samples = 0
         self._task: asyncio.Task[Any] | None = None
 
@@ -224,7 +227,7 @@ class LagProbe:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def reset(self) -> None:
-        self.max_s, self.samples = 0.0, 0
+        self.max_s, self.max_cpu_s, self.samples = 0.0, 0.0, 0
 
     def stop(self) -> None:
         if self._task is not None:
@@ -232,14 +235,16 @@ class LagProbe:
             self._task = None
 
     async def _run(self) -> None:
-        clock = time.perf_counter
+        clock, cpu = time.perf_counter, time.thread_time
         while True:
-            t = clock()
+            t, c = clock(), cpu()
             await asyncio.sleep(self.period)
-            late = clock() - t - self.period
+            late, used = clock() - t - self.period, cpu() - c
             self.samples += 1
             if late > self.max_s:
                 self.max_s = late
+            if used > self.max_cpu_s:
+                self.max_cpu_s = used
 
 
 class Server:
