@@ -124,8 +124,11 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from soundtrack.ipc.app import serve
+    from soundtrack.ipc.app import read_token, serve
 
+    if args.token is not None:
+        raise SoundtrackError("serve: --token puts the secret where every local user can read it (/proc/PID/cmdline, ps); "
+                              "put it in $SOUNDTRACK_TOKEN or in a file given with --token-file")
     return serve(
         args.source,
         tcp=args.tcp,
@@ -133,7 +136,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         stdio=args.stdio,
         output=args.output,
         allow_remote=args.allow_remote,
-        token=args.token,
+        token=read_token(token_file=args.token_file),
+        allow_load=args.allow_load,
+        allow_shutdown=args.allow_shutdown,
         block_frames=args.block,
         queue_blocks=args.queue,
     )
@@ -160,8 +165,15 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--stdio", action="store_true", help="serve one client over stdin/stdout (run as a child process)")
     p.add_argument("--output", choices=["pull", "device"], default="pull",
                    help="pull: the client pulls PCM with render; device: play to the sound card")
-    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --tcp address (requires --token)")
-    p.add_argument("--token", default=None, help="clients must send this in hello before anything else")
+    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --tcp address (requires a token)")
+    p.add_argument("--token-file", metavar="FILE", default=None,
+                   help="clients must send the token in this file's first line in hello before anything else "
+                        "(or set $SOUNDTRACK_TOKEN; at least 16 characters)")
+    p.add_argument("--token", default=None, help=argparse.SUPPRESS)  # refused: argv is readable by every local user
+    p.add_argument("--allow-load", metavar="DIR", action="append", default=[],
+                   help="let clients load(path) banks and graphs inside DIR (repeatable); off by default")
+    p.add_argument("--allow-shutdown", action="store_true",
+                   help="let a socket client's shutdown stop the server (always allowed to a stdio parent and with a token)")
     p.add_argument("--block", type=int, default=512, help="frames per block for --output device")
     p.add_argument("--queue", type=int, default=4, help="blocks queued ahead of the sound card for --output device")
     p.set_defaults(func=_cmd_serve)
