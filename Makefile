@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml | tools
 tools:
 	@bash scripts/ensure-tools.sh
 	@bash scripts/ensure-integration-tools.sh
+	@bash scripts/ensure-browser.sh
 
 demo: setup
 	$(PY) -m soundtrack demo --out $(OUT)

@@ -346,6 +346,39 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_render)
 
 
+def _cmd_studio(args: argparse.Namespace) -> int:
+    from soundtrack.studio.server import studio_main
+
+    return studio_main(args.graph, port=args.port, host=args.host, allow_remote=args.allow_remote, token_file=args.token_file,
+                       bank=args.bank, takes=args.takes, seed=args.seed, buffer_ms=args.buffer, say=_say)
+
+
+def _add_studio(sub: argparse._SubParsersAction) -> None:
+    from soundtrack.studio import DEFAULT_BUFFER_MS, DEFAULT_PORT, DEFAULT_TAKES
+
+    p = sub.add_parser(
+        "studio",
+        help="see, hear and shape a graph live in the browser",
+        description="Serve a local web page that plays GRAPH live (Web Audio, fed by the same sequencer the server "
+        "uses): the graph as a diagram, a button per event, a slider per parameter, stingers on keys, a live "
+        "timeline, and a form that regenerates one state while the rest plays (the TOML is written back with its "
+        "comments). Prints the URL and opens nothing; loopback only unless --allow-remote (with a token: "
+        "$SOUNDTRACK_TOKEN or --token-file). Takes are saved as a WAV and an event script for 'soundtrack render'.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("graph", help="graph TOML file, e.g. graphs/dungeon.toml (its bank loops/NAME is built first if missing)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (0: any free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on; loopback only unless --allow-remote")
+    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (requires a token)")
+    p.add_argument("--token-file", metavar="FILE", default=None,
+                   help="the page must be opened with ?token= this file's first line (or set $SOUNDTRACK_TOKEN)")
+    p.add_argument("--bank", default=None, help="bank folder; None: loops/NAME beside the graph")
+    p.add_argument("--takes", default=DEFAULT_TAKES, help="folder for saved takes (WAV + event script)")
+    p.add_argument("--seed", type=int, default=None, help="sequencer seed (default: the graph's)")
+    p.add_argument("--buffer", type=int, default=DEFAULT_BUFFER_MS, help="audio kept ahead of the browser's playback, in ms (its jitter buffer)")
+    p.set_defaults(func=_cmd_studio)
+
+
 def _cmd_graph_check(args: argparse.Namespace) -> int:
     from soundtrack.graph import load_graph
     from soundtrack.graphplot import check_graph
@@ -613,6 +646,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_serve,
     _add_bank,
     _add_render,
+    _add_studio,
     _add_graph,
     _add_fill,
     _add_score,
