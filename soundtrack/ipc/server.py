@@ -56,6 +56,7 @@ from soundtrack.ipc.schema import METHODS
 
 log = logging.getLogger("soundtrack.serve")
 MONITOR_SLICE_S = 0.0002  # loop time the dispatcher spends on monitors before polling again
+CONTROLLER_SLICE_S = 0.010  # a controller's batch is served in slices this long (the device queue, monitors)
 
 
 class Connection:
@@ -367,7 +368,7 @@ class Server:
             conn.msg_started = time.monotonic()
         conn.decoder.push(data)
         if self._priority(conn):
-            self._drain(conn, None)
+            self._drain(conn, time.perf_counter() + CONTROLLER_SLICE_S)
         else:
             self._schedule(conn)
             if conn.decoder.buffered > self.limits.max_inbox_bytes:
@@ -456,7 +457,14 @@ class Server:
             conn.uncork()
         if conn.paused and conn.decoder.buffered <= self.limits.max_inbox_bytes // 2:
             conn.resume()
+        if deadline is not None and not conn.busy and not conn.closing and not conn.decoder.exhausted and self._priority(conn):
+            # a long pipelined batch from the controller: the rest on the next turn of the loop
+            asyncio.get_running_loop().call_soon(self._go_on, conn)
         self._maybe_finish(conn)
+
+    def _go_on(self, conn: Connection) -> None:
+        if not conn.closing and not conn.busy and self._priority(conn):
+            self._drain(conn, time.perf_counter() + CONTROLLER_SLICE_S)
 
     async def _run_job(self, conn: Connection, job: Any) -> None:
         try:
@@ -466,7 +474,7 @@ class Server:
             conn.job = None
             if not conn.closing and not self._closing:
                 if self._priority(conn):
-                    self._drain(conn, None)
+                    self._drain(conn, time.perf_counter() + CONTROLLER_SLICE_S)
                 elif not conn.decoder.exhausted:
                     self._schedule(conn)
             self._maybe_finish(conn)
