@@ -1,5 +1,8 @@
 """Podcast benchmarks: fill speed (30 s, 5 min, 60 min) against a naive pydub stitch of the same
-segments, scoring a one-hour episode with 12 chapters and a voice track, and loudness + export.
+segments, scoring a one-hour episode with 12 chapters and a voice track, and loudness + export;
+then the whole commands as a user runs them, each in its own process, with its peak memory (the
+maximum resident set size the kernel reports for it): a 60 min fill to FLAC, a 60 min episode of
+music only to FLAC, and a 60 min episode with 12 chapters and a voice track to MP3.
 
 Uses graphs/podcast.toml's bank (loops/podcast, built first if missing). Speeds are x real time
 (seconds of audio per second of wall time).
@@ -7,6 +10,9 @@ Uses graphs/podcast.toml's bank (loops/podcast, built first if missing). Speeds 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -92,6 +98,71 @@ def run() -> list[dict]:
             export(clip, sr, Path(tmp) / f"ep{suffix}", chapters=chapters[:3])
             rows.append(_row(f"loudness -16 LUFS + export {suffix}, 10 min (x real time)", 600 / (time.perf_counter() - t),
                              "x", note="BS.1770 measure, true-peak limit, encode (ffmpeg for mp3/m4a)"))
+    rows += whole_commands(graph, source)
+    return rows
+
+
+def _run_measured(args: list[str], cwd: Path) -> tuple[float, float, str]:
+    """Like `_command`, reaping the child with wait4 so its own peak RSS is read (not the largest
+    of every child this process ever had)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    t = time.perf_counter()
+    p = subprocess.Popen([sys.executable, "-m", "soundtrack", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    out = p.stdout.read()
+    err = p.stderr.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise RuntimeError(f"soundtrack {' '.join(args)} failed ({p.returncode}): {err.decode()[-500:]}")
+    return wall, usage.ru_maxrss / 1024, out.decode()
+
+
+def _voice_file(path: Path, seconds: float, sr: int) -> None:
+    """An hour of speech-like voice: noise shaped into syllables (4 s of talk, 1.5 s pauses), 16-bit FLAC."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(7)
+    block = 60 * sr
+    with sf.SoundFile(str(path), "w", sr, 1, subtype="PCM_16", format="FLAC") as f:
+        for s in range(0, int(seconds * sr), block):
+            n = min(block, int(seconds * sr) - s)
+            t = (np.arange(s, s + n) / sr)
+            env = ((t % 5.5) < 4.0) * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t) ** 2)
+            f.write((0.08 * rng.standard_normal(n) * env).astype(np.float32))
+
+
+def whole_commands(graph, source) -> list[dict]:
+    """The commands a podcaster runs, timed end to end with their peak memory."""
+    dur = 3600.0
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        wall, rss, _ = _run_measured(["fill", str(GRAPH), "--duration", "3600", "--state", "bed", "--out", "fill.flac"], d)
+        rows.append(_row("fill 60 min -> .flac, whole command (x real time)", dur / wall, "x",
+                         note=f"peak memory {rss:.0f} MB; render in blocks into a float scratch file, then limit, encode "
+                              "and decode-measure in blocks"))
+        rows.append(_row("fill 60 min -> .flac, whole command: peak memory", rss, "MB",
+                         note="max resident set size of the process (wait4 ru_maxrss)"))
+        starts = [0.0] + sorted(float(x) for x in np.linspace(240, 3300, 11) + np.arange(11) * 7.3)
+        (d / "ch.json").write_text(__import__("json").dumps(
+            {"version": "1.2.0", "chapters": [{"startTime": t, "title": f"Chapter {i + 1}"} for i, t in enumerate(starts)]}))
+        wall, rss, _ = _run_measured(["score", str(GRAPH), "--chapters", "ch.json", "--duration", "3600",
+                                      "--out", "music.flac"], d)
+        rows.append(_row("score 60 min episode, 12 chapters, music only -> .flac, whole command (x real time)", dur / wall,
+                         "x", note=f"peak memory {rss:.0f} MB"))
+        rows.append(_row("score 60 min episode, 12 chapters, music only: peak memory", rss, "MB",
+                         note="max resident set size of the process"))
+        _voice_file(d / "voice.flac", dur, graph.sample_rate)
+        wall, rss, out = _run_measured(["score", str(GRAPH), "--chapters", "ch.json", "--voice", "voice.flac",
+                                        "--mix", "episode.mp3"], d)
+        lufs = out.split(" LUFS")[0].rsplit(", ", 1)[-1] if " LUFS" in out else "?"
+        rows.append(_row("score 60 min episode, 12 chapters, voice track -> .mp3, whole command (x real time)", dur / wall,
+                         "x", note=f"peak memory {rss:.0f} MB; decode voice, render, set the bed under the voice, master "
+                                   f"to -16 LUFS, encode MP3, decode and measure ({lufs} LUFS on the decoded file)"))
+        rows.append(_row("score 60 min episode, 12 chapters, voice track -> .mp3: peak memory", rss, "MB",
+                         note="max resident set size of the process"))
     return rows
 
 

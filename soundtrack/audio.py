@@ -78,6 +78,27 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, *, subtyp
 # -- gain curves -------------------------------------------------------------------------------
 
 
+def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """`audio` (frames[, channels]) from `sr_in` to `sr_out` Hz: float32 of the same rank, exactly
+    ``round_half_up(frames * sr_out / sr_in)`` frames. A polyphase windowed-sinc filter (scipy's
+    resample_poly with the ratio in lowest terms); the same rate returns the input as float32."""
+    import math
+
+    from scipy.signal import resample_poly
+
+    if sr_in <= 0 or sr_out <= 0:
+        raise AudioError(f"sample rates must be positive, got {sr_in} -> {sr_out}")
+    x = np.asarray(audio)
+    if sr_in == sr_out:
+        return x.astype(np.float32, copy=False)
+    g = math.gcd(int(sr_in), int(sr_out))
+    n = (2 * x.shape[0] * sr_out + sr_in) // (2 * sr_in)
+    y = resample_poly(x.astype(np.float64), sr_out // g, sr_in // g, axis=0)
+    if y.shape[0] < n:
+        y = np.concatenate([y, np.zeros((n - y.shape[0],) + y.shape[1:])])
+    return np.ascontiguousarray(y[:n], dtype=np.float32)
+
+
 def fade_curve(n: int, curve: Curve = "equal-power", *, fade_in: bool = True) -> np.ndarray:
     """`n` gains (float32) rising 0 -> 1 (or falling, with fade_in=False), one per sample.
 
@@ -318,6 +339,10 @@ class TruePeakMeter:
         return gain_to_db(self._peak)
 
 
+_TP_SEGMENT = 4096  # limit_blocks oversamples only the segments of this many frames that come near the ceiling
+_TP_NEAR_DB = 3.0  # ...within this many dB (a 4x-oversampled peak of real audio is under 3 dB above its samples)
+
+
 def limit_blocks(read, frames: int, sample_rate: int, *, gain_db: float = 0.0, ceiling_db: float = -1.0,
                  block: int = 1 << 16, lookahead_ms: float = 2.0, margin_db: float = 0.05):
     """Gain and true-peak-limit audio that `read(start, stop)` returns (float (frames, channels),
@@ -325,14 +350,17 @@ def limit_blocks(read, frames: int, sample_rate: int, *, gain_db: float = 0.0, c
 
     The limiter works like `limiter_gain` but on each frame's true peak (4x oversampled) rather
     than its sample peak, so the result's true peak lands at the ceiling (less `margin_db`), not
-    just its samples. Each block is computed from the frames around it (enough for the filters'
-    whole reach), so the output is the same whatever `block` is, and memory stays flat. Blocks
-    whose samples are 6 dB or more under the ceiling are only gained.
+    just its samples. Only segments whose samples come within `_TP_NEAR_DB` of the ceiling are
+    oversampled (elsewhere a frame's sample peak stands for it); each block is computed from the
+    frames around it (enough for the filters' whole reach), so the output is the same whatever
+    `block` is, and memory stays flat. Callers that must be sure measure the result (`encode`
+    decodes and measures every export, and limits once more if it is over).
     """
     from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
     g_lin = db_to_gain(gain_db)
     ceil = db_to_gain(ceiling_db - margin_db)
+    near = ceil * db_to_gain(-_TP_NEAR_DB)
     n_look = max(1, int(round(lookahead_ms * 1e-3 * sample_rate)))
     ctx = 2 * n_look + 2 * _TP_CONTEXT
     for s in range(0, frames, block):
@@ -341,10 +369,15 @@ def limit_blocks(read, frames: int, sample_rate: int, *, gain_db: float = 0.0, c
         x = np.asarray(read(lo, hi), dtype=np.float64) * g_lin
         if x.ndim == 1:
             x = x[:, None]
-        if x.size == 0 or float(np.max(np.abs(x))) < ceil * 0.5:
+        if x.size == 0 or float(np.max(np.abs(x))) < near:
             yield x[s - lo : e - lo].astype(np.float32)
             continue
-        env = _tp_envelope(x)
+        env = np.abs(x).max(axis=1)
+        for a in range(0, x.shape[0], _TP_SEGMENT):
+            b = min(x.shape[0], a + _TP_SEGMENT)
+            if float(env[a:b].max()) >= near:
+                c0, c1 = max(0, a - _TP_CONTEXT), min(x.shape[0], b + _TP_CONTEXT)
+                env[a:b] = _tp_envelope(x[c0:c1])[a - c0 : b - c0]
         need = np.minimum(1.0, ceil / np.maximum(env, 1e-12))
         if float(need.min()) >= 1.0:
             yield x[s - lo : e - lo].astype(np.float32)

@@ -471,17 +471,32 @@ def _report_line(rep, what: str = "") -> str:
             f"file){again}")
 
 
+def _graph_of(target: str):
+    """The graph of a graph .toml or of a bank folder, read; nothing is built."""
+    from soundtrack.bank import open_bank
+    from soundtrack.graph import load_graph
+
+    p = Path(target)
+    if p.is_dir():
+        return open_bank(p)[0]  # a bank folder is opened as it is, never built
+    return load_graph(p)
+
+
 def _cmd_fill(args: argparse.Namespace) -> int:
+    from soundtrack.bank import open_bank
     from soundtrack.files import exit_on_signals
-    from soundtrack.podcast.episode import check_duration
+    from soundtrack.podcast.episode import check_against_graph, check_duration
     from soundtrack.podcast.jobs import fill_file
     from soundtrack.podcast.plan import check_stretch
 
     delivery = _delivery(args)  # every option is checked before the bank is opened or anything rendered
     check_stretch(args.max_stretch)
     check_duration(args.duration, what="--duration")
+    graph = _graph_of(args.graph)
+    check_against_graph(graph, state=args.state)
     with exit_on_signals():
-        job = fill_file(args.graph, args.duration, args.out, state=args.state, max_stretch=args.max_stretch,
+        _, source = open_bank(args.graph if Path(args.graph).is_dir() else graph, say=_say)
+        job = fill_file(graph, args.duration, args.out, source=source, state=args.state, max_stretch=args.max_stretch,
                         seed=args.seed, delivery=delivery, say=_say)
     if args.explain:
         print("\n".join(job.plan.explain()))
@@ -540,6 +555,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from soundtrack.bank import open_bank
     from soundtrack.files import exit_on_signals
     from soundtrack.podcast import MusicSpans, load_chapters
+    from soundtrack.podcast.episode import check_against_graph
     from soundtrack.podcast.explain import chapter_table
     from soundtrack.podcast.jobs import check_score_options, score_files
     from soundtrack.podcast.plan import check_stretch
@@ -550,13 +566,15 @@ def _cmd_score(args: argparse.Namespace) -> int:
     music = MusicSpans.parse(args.music)
     check_stretch(args.max_stretch)
     episodes = _episodes(args)
+    graph = _graph_of(args.graph)
     for ep in episodes:
         ep["chapter_list"] = load_chapters(ep["chapters"])
+        check_against_graph(graph, ep["chapter_list"], sting=args.sting)
         check_score_options(out=Path(ep["out"]) if ep["out"] else None, mix=Path(ep["mix"]) if ep["mix"] else None,
                             preview=Path(ep["preview"]) if ep.get("preview") else None, voice=ep["voice"],
                             duration=ep.get("duration"), delivery=delivery)
     with exit_on_signals():
-        graph, source = open_bank(args.graph, say=_say)  # once, for every episode
+        _, source = open_bank(args.graph if Path(args.graph).is_dir() else graph, say=_say)  # once, for every episode
         for ep in episodes:
             job = score_files(graph, ep["chapter_list"], out=ep["out"], mix=ep["mix"], preview=ep.get("preview"),
                               voice=ep["voice"], duration=ep.get("duration"), source=source,

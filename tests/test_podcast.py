@@ -159,28 +159,36 @@ def test_plans_end_exactly_on_the_last_frame_for_every_duration(banks, sr) -> No
 
 
 def test_forms_for_short_durations_and_the_stretch_limit(banks) -> None:
+    from soundtrack.podcast.plan import state_grids
+
     g, bank, _ = banks[48_000]
-    plans = {d: plan_fill(g, bank, round(d * 48_000), state="bed").sections[0] for d in (1.0, 5.0, 7.0, 9.0, 30.0)}
-    # shorter than the outro's final bar and its ring-out (2.5 + 4.2 s): the ending; else a whole
-    # form, entered part-way (faded in) where no bar count lands within the stretch, the ring-out
-    # always intact
-    assert {d: s.form for d, s in plans.items()} == {1.0: "outro-end", 5.0: "outro-end", 7.0: "full", 9.0: "full",
-                                                    30.0: "full"}
-    for d, s in plans.items():
+    sr = 48_000
+    sg = state_grids(g, bank, "bed", tail_cut_db=70.0)
+    bar = sg.outro.body_frames  # one bar at 96 bpm
+    ending = bar + sg.outro_keep  # the outro's final bar and its whole ring-out
+    cases = {"ending": ending - sr // 2, "part-way": sg.intro.body_frames + bar + sg.outro_keep - bar // 2,
+             "whole": 30 * sr}
+    plans = {k: plan_fill(g, bank, n, state="bed").sections[0] for k, n in cases.items()}
+    # shorter than the outro's final bar and its ring-out: the ending, faded; else a whole form,
+    # entered part-way (faded in) where no bar count lands within the stretch; the ring-out intact
+    assert plans["ending"].form == "outro-end" and plans["ending"].ring < plans["ending"].ring_full
+    assert plans["part-way"].form in ("full", "outro") and plans["part-way"].skip > 0
+    assert plans["part-way"].fade_in == round(0.25 * sr)
+    assert plans["whole"].form == "full" and plans["whole"].skip == 0
+    for k in ("part-way", "whole"):
+        s = plans[k]
+        assert s.end - s.exit >= s.ring == s.ring_full > 0
         assert s.pad <= 2 + s.intro_bars + s.main_beats // 4 + s.outro_bars  # rounding frames, never a gap
-        if s.form == "full":
-            assert s.end - s.exit >= s.ring == s.ring_full > 0 and (s.skip == 0 or s.fade_in == round(0.25 * 48_000))
-    assert plans[7.0].skip > 0 and plans[9.0].skip == 0 and plans[30.0].skip == 0
-    # without cutting the tail, 30 s needs a stretch; with a 1 % limit it enters part-way instead
-    s = plan_fill(g, bank, 30 * 48_000, state="bed", tail_cut_db=None).sections[0]
+    # without cutting the tail, 30 s needs a stretch; with a 1 % limit it stays within it
+    s = plan_fill(g, bank, 30 * sr, state="bed", tail_cut_db=None).sections[0]
     assert s.stretched and 0.005 < abs(float(s.ratio) - 1) <= 0.03
     assert s.bar_frames.denominator == 1  # an integer stretched bar: every bar line exact
-    s1 = plan_fill(g, bank, 30 * 48_000, state="bed", tail_cut_db=None, max_stretch=0.01).sections[0]
+    s1 = plan_fill(g, bank, 30 * sr, state="bed", tail_cut_db=None, max_stretch=0.01).sections[0]
     assert abs(float(s1.ratio) - 1) <= 0.01
     with pytest.raises(PodcastError, match="max_stretch"):
-        plan_fill(g, bank, 30 * 48_000, max_stretch=0.9)
+        plan_fill(g, bank, 30 * sr, max_stretch=0.9)
     with pytest.raises(PodcastError, match="maximum is 86400 s"):
-        plan_fill(g, bank, 86_401 * 48_000)
+        plan_fill(g, bank, 86_401 * sr)
 
 
 def test_short_fills_never_report_a_negative_tail(banks) -> None:

@@ -5,13 +5,16 @@
 encode block by block (soundfile for WAV/FLAC/OGG, ffmpeg's stdin for MP3/M4A), decode the file
 it wrote and measure that (loudness and true peak of the decoded export, the figures printed);
 a lossy file still over the ceiling is encoded once more with the ceiling lowered by the
-overshoot. The file is written to a temporary path the caller renames (`files.atomic_paths`).
+overshoot (a lossless file too, should the limiter's estimate have fallen short). The file is
+written to a temporary path the caller renames (`files.atomic_paths`).
 """
 
 from __future__ import annotations
 
+import queue
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,14 +124,40 @@ class _FfmpegWriter:
         cmd += [*maps, *codec, str(part)]
         self.err = open(scratch / f"ffmpeg-{part.name}.log", "w+b")
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.err)
+        # a thread feeds ffmpeg, so limiting the next blocks overlaps with encoding these
+        self.q: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self.broken = False
+        self.feeder = threading.Thread(target=self._feed, name="soundtrack-ffmpeg-feed", daemon=True)
+        self.feeder.start()
         if self.pad:  # AAC: silence in front fills the last frame exactly; the edit list skips it
             self.write(np.zeros((self.pad, ch), np.float32))
 
-    def write(self, block: np.ndarray) -> None:
+    def _feed(self) -> None:
+        while True:
+            data = self.q.get()
+            if data is None:
+                break
+            if self.broken:
+                continue
+            try:
+                self.p.stdin.write(data)
+            except (BrokenPipeError, OSError):
+                self.broken = True
         try:
-            self.p.stdin.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
-        except BrokenPipeError:
+            self.p.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+
+    def write(self, block: np.ndarray) -> None:
+        if self.broken:
+            self._stop()
             self._fail()
+        self.q.put(np.ascontiguousarray(block, dtype="<f4").tobytes())
+
+    def _stop(self) -> None:
+        if self.feeder.is_alive():
+            self.q.put(None)
+            self.feeder.join()
 
     def _fail(self) -> None:
         rc = self.p.wait()
@@ -137,11 +166,8 @@ class _FfmpegWriter:
         raise PodcastError(f"{self.path}: ffmpeg failed ({rc}): {msg}")
 
     def close(self) -> None:
-        try:
-            self.p.stdin.close()
-        except BrokenPipeError:
-            pass
-        if self.p.wait() != 0:
+        self._stop()
+        if self.p.wait() != 0 or self.broken:
             self._fail()
         self.err.close()
         if self.ext != ".mp3":
@@ -153,6 +179,16 @@ class _FfmpegWriter:
     def abort(self) -> None:
         if self.p.poll() is None:
             self.p.kill()
+        self.broken = True
+        while self.feeder.is_alive():  # let the feeder drain and end
+            try:
+                self.q.put(None, timeout=0.1)
+            except queue.Full:
+                try:
+                    self.q.get_nowait()
+                except queue.Empty:
+                    pass
+            self.feeder.join(timeout=0.1)
         self.p.wait()
         self.err.close()
 
@@ -245,7 +281,7 @@ def publish(read: Reader, frames: int, sample_rate: int, channels: int, path: Pa
             scratch=scratch)
     got, lufs_out, tp = decode_measure(part, ext, ch)
     again = False
-    if lossy(path) and tp > delivery.true_peak_db:
+    if tp > delivery.true_peak_db:  # a codec's overshoot (or the limiter's estimate) over: once more, lower
         ceiling -= tp - delivery.true_peak_db + REENCODE_EXTRA_DB
         _encode(r, n, sr, ch, path, part, ext, gain_db=gain_db, ceiling_db=ceiling, delivery=delivery, chapters=chapters,
                 scratch=scratch)

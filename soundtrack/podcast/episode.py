@@ -182,7 +182,7 @@ def terminal_state(graph: Graph) -> str | None:
 def assign_states(graph: Graph, chapters: Sequence[Chapter]) -> list[Cue]:
     """Each music chapter's state and entering rule (see the module docstring), as `Cue`s (frames
     0). Silent chapters (``music=False``) get no cue and break the chain of rules."""
-    from soundtrack.transitions import find_rule
+    from soundtrack.sequencer.resolver import find_rule
 
     names = {s.lower(): s for s in graph.states}
     rotation = [s for s, d in graph.states.items() if s != graph.start and not d.terminal]
@@ -228,6 +228,23 @@ def assign_states(graph: Graph, chapters: Sequence[Chapter]) -> list[Cue]:
         cues.append(Cue(0, state, ch.title, rule))
         prev = state
     return cues
+
+
+def check_against_graph(graph: Graph, chapters: Sequence[Chapter] = (), *, state: str | None = None,
+                        sting: str | None = None) -> None:
+    """Refuse (one line) states and stingers the graph does not have, before any bank is opened."""
+    if state is not None and state not in graph.states:
+        raise PodcastError(f"--state {state!r} is not in graph {graph.name!r}; states are {', '.join(graph.states)}")
+    names = [("--sting", sting)] if sting and sting.lower() != "none" else []
+    names += [(f"chapter {c.title!r}: sting", c.sting) for c in chapters if c.sting and c.sting.lower() != "none"]
+    for what, n in names:
+        if n not in graph.stingers:
+            raise PodcastError(f"{what} {n!r} is not a stinger of graph {graph.name!r}; stingers are "
+                               f"{', '.join(graph.stingers) or 'none (add a [stingers.NAME] table)'}")
+    for c in chapters:
+        if c.state is not None and c.state not in graph.states:
+            raise PodcastError(f"chapter {c.title!r}: state={c.state!r} is not in graph {graph.name!r}; "
+                               f"states are {', '.join(graph.states)}, or silent")
 
 
 def _intervals(spans: list[tuple[int, int]], allowed: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -113,18 +113,18 @@ def check_score_options(*, out: Path | None, mix: Path | None, preview: Path | N
     """Everything about a score job that can be refused before any work, in one-line errors."""
     if out is None and mix is None and preview is None:
         raise PodcastError("give --out (the music), --mix (voice + music) or --preview (excerpts)")
-    if mix is not None and voice is None:
-        raise PodcastError("--mix needs --voice: the mix is the voice over the music")
     paths = [p for p in (out, mix, preview) if p is not None]
     for what, p in (("--out", out), ("--mix", mix), ("--preview", preview)):
         if p is not None:
             delivery.check_path(p, what=what)
+    if mix is not None and voice is None:
+        raise PodcastError("--mix needs --voice: the mix is the voice over the music")
     if len({q.resolve() for q in paths}) != len(paths):
         raise PodcastError("--out, --mix and --preview must be different files")
     check_tools(paths)
     info = probe_voice(voice) if voice is not None else None
     if duration is not None:
-        check_duration(duration)
+        check_duration(duration, what="--duration")
     elif info is None:
         raise PodcastError("give --duration SECONDS or --voice FILE (the episode is as long as the voice)")
     return info

@@ -13,7 +13,8 @@ last frame ``N``: the final downbeat is at ``X - 1 bar`` and the tail ends exact
 
 **The ring-out is always kept.** The final chord rings until its tail stays below
 `RINGOUT_DBFS` (-70 dBFS at the bank's level, so under -60 dBFS after any loudness gain up to
-+10 dB); only what rings after that may be cut (faded, s-curve). A tail never rings past its
++10 dB) and 50 ms more (`RINGOUT_HOLD_SECONDS`: the last 50 ms are all under it); only what rings
+after that may be cut (faded, s-curve). A tail never rings past its
 last audible frame (`TAIL_END_DBFS`, -100 dBFS): the silence a stem file ends with is not used,
 so a fill never ends in digital silence. In order of preference:
 
@@ -51,7 +52,8 @@ from soundtrack.timing import BeatGrid, round_half_up
 MIN_FILL_SECONDS = 1.0  # shorter fills are refused: there is no music to speak of in less
 MAX_FILL_SECONDS = 24 * 3600  # longer fills and episodes are refused before any work
 FADE_IN_SECONDS = 0.25  # a form entered part-way fades in over this (or a quarter of the fill)
-RINGOUT_DBFS = -70.0  # a final tail rings at least until it stays below this (bank level)
+RINGOUT_DBFS = -70.0  # a final tail rings at least until it stays below this (bank level)...
+RINGOUT_HOLD_SECONDS = 0.05  # ...and this long after, so the last 50 ms are all under it
 TAIL_END_DBFS = -100.0  # ...and never past its last frame above this (the file's own silence)
 TAIL_CUT_DB = -RINGOUT_DBFS  # the `tail_cut_db` default: dB below full scale a tail may be cut at
 DEFAULT_MAX_STRETCH = 0.03
@@ -228,7 +230,9 @@ def tail_cut_frames(stem: Stem, db: float | None) -> int:
         return usable
     env = np.max(np.abs(stem.mix[g.exit : g.exit + usable]), axis=1)
     loud = np.nonzero(env > 10 ** (-abs(db) / 20))[0]
-    return int(loud[-1]) + 1 if loud.size else 0
+    if not loud.size:
+        return 0
+    return min(usable, int(loud[-1]) + 1 + round(RINGOUT_HOLD_SECONDS * g.sample_rate))
 
 
 def tail_end_frames(stem: Stem) -> int:
@@ -396,7 +400,12 @@ def _fits(sg: StateGrids, n: int, *, max_stretch: float, with_lead: bool, forms:
                     pad_cost = pad if pad > slack else 0
                     out.append(_Fit(form, tempo, r, m, lead, x, tail, min(used, end), pad,
                                     (pad_cost > 0, False, rank, abs(r - 1), pad_cost, end - min(used, end), m),
-                                    ring=min(keep, used), ring_full=keep))
+                                    ring=min(keep, used), ring_full=min(keep, used)))  # short by rounding only
+                elif not allow_skip and used > 0:
+                    # an episode's last chapter too short for the whole ring-out: the tail is faded to
+                    # fit (better than silence after it); used only when nothing rings out in full
+                    out.append(_Fit(form, tempo, r, m, lead, x, tail, used, 0,
+                                    (True, False, -1, keep - used, abs(r - 1), m), ring=used, ring_full=keep))
                 elif allow_skip and r == 1:
                     skip = keep - used  # enter part-way so that the ring-out fits exactly
                     bar = round(stretched_grid(sg.outro, tempo).body_frames / sg.outro.bars) if sg.outro else 0

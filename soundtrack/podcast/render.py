@@ -26,8 +26,14 @@ import numpy as np
 
 from soundtrack.audio import fade_curve
 from soundtrack.graph import Graph, StateDef, TransitionDef
-from soundtrack.layers import LayerGains
-from soundtrack.podcast.plan import FADE_OUT_CUT_SECONDS, EpisodePlan, PodcastError, Section, ringout_fade
+from soundtrack.podcast.plan import (
+    FADE_OUT_CUT_SECONDS,
+    EpisodePlan,
+    PodcastError,
+    Section,
+    ringout_fade,
+)
+from soundtrack.sequencer.automation import LayerGains
 from soundtrack.stem import Stem, StemGrid, StemSource, StemSpec
 from soundtrack.stretch import stretch_stem
 from soundtrack.timing import BeatGrid, Duration, parse_duration
@@ -215,7 +221,7 @@ def _render_run(graph: Graph, source: StemSource, plan: EpisodePlan, rules: list
                 jobs: int | None, gains: dict[str, float]) -> Any:
     """A sequencer started and scheduled for one run (`plan` from `_run_plan`), ready to render."""
     from soundtrack.sequencer import Sequencer
-    from soundtrack.transitions import chain_roles
+    from soundtrack.sequencer.resolver import chain_roles
 
     dgraph = derived_graph(graph, plan, rules)
     src = PlanSource(source, plan, gains)

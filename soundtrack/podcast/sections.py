@@ -16,7 +16,7 @@ into `Section`s:
   next transition lands on the chapter's frame off the beat (sync ``immediate``, smoothed by the
   rule's fade).
 - The last section is a fill (see `plan`) that ends on its state's outro, its ring-out ending on
-  the run's last frame.
+  the run's last frame; a last chapter too short for the whole ring-out has its tail faded to fit.
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ BLOCK = 1 << 16  # frames per block through every streamed pass
 
 
 class Scratch:
-    """A float32 RF64 file written block by block (measured as it goes: loudness, true peak),
-    then read at random. `path` is usually inside a `files.scratch_dir`."""
+    """A float32 RF64 file written block by block (its loudness measured as it goes), then read
+    at random. `path` is usually inside a `files.scratch_dir`."""
 
     def __init__(self, path: str | Path, sample_rate: int, channels: int, *, measure: bool = True) -> None:
         import soundfile as sf
@@ -37,7 +37,6 @@ class Scratch:
         self._r = None
         self.frames = 0
         self.loudness = LoudnessMeter(self.sample_rate, self.channels) if measure else None
-        self.peak = TruePeakMeter() if measure else None
 
     def write(self, block: np.ndarray) -> None:
         b = np.ascontiguousarray(block, dtype=np.float32)
@@ -47,7 +46,6 @@ class Scratch:
             self._w.write(b[s : s + BLOCK])
         if self.loudness is not None:
             self.loudness.add(b)
-            self.peak.add(b)
         self.frames += b.shape[0]
 
     def close(self) -> "Scratch":

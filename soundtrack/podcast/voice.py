@@ -22,9 +22,12 @@ and any channel count (more than two are averaged to mono).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +116,28 @@ def mp4_length(path: Path) -> int | None:
     return None
 
 
+@contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Silence what C libraries print on file descriptor 2 (mpg123's "Note: Illegal Audio-MPEG-Header"
+    when libsndfile tries a file that is not MP3): our errors are one line."""
+    import sys
+
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (captured): nothing to silence
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 def probe_voice(path: str | Path) -> VoiceInfo:
     """The voice file's rate, channels and true length, from its header; one-line errors."""
     import soundfile as sf
@@ -124,7 +149,8 @@ def probe_voice(path: str | Path) -> VoiceInfo:
         raise PodcastError(f"--voice {p}: the file is empty")
     if p.suffix.lower() not in MP4_SUFFIXES:
         try:
-            info = sf.info(str(p))
+            with quiet_stderr():
+                info = sf.info(str(p))
             if info.frames > 0 and info.samplerate > 0:
                 return _checked(VoiceInfo(p, int(info.samplerate), int(info.channels), int(info.frames),
                                           info.subtype or info.format, "soundfile"))
@@ -137,7 +163,7 @@ def probe_voice(path: str | Path) -> VoiceInfo:
                         "stream=codec_name,sample_rate,channels,duration_ts,time_base", "-of", "json", str(p)],
                        capture_output=True, text=True)
     if r.returncode != 0:
-        raise PodcastError(f"--voice {p}: cannot read audio: {_last_line(r.stderr)}")
+        raise PodcastError(f"--voice {p}: cannot read audio: not a file ffmpeg decodes ({_last_line(r.stderr)})")
     streams = json.loads(r.stdout or "{}").get("streams") or []
     if not streams:
         raise PodcastError(f"--voice {p}: no audio stream in the file")
@@ -180,7 +206,9 @@ def _decoded_blocks(info: VoiceInfo, channels: int):
     if info.reader == "soundfile":
         import soundfile as sf
 
-        with sf.SoundFile(str(info.path)) as f:
+        with quiet_stderr():
+            f = sf.SoundFile(str(info.path))
+        with f:
             for b in f.blocks(BLOCK, dtype="float32", always_2d=True):
                 yield _fold(b, channels)
         return
@@ -252,7 +280,9 @@ def open_voice(path: str | Path, sample_rate: int, scratch_dir: Path, *, info: V
         out.close()
         native.release()
         native.path.unlink(missing_ok=True)
-    assert out.frames == resampled_frames(info.frames, info.sample_rate, sample_rate)
+    if out.frames != resampled_frames(info.frames, info.sample_rate, sample_rate):  # a resampler bug, not input
+        raise PodcastError(f"--voice {info.path}: resampled to {out.frames} frames, expected "
+                           f"{resampled_frames(info.frames, info.sample_rate, sample_rate)}")
     return VoiceTrack(out, info)
 
 
