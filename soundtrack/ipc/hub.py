@@ -335,7 +335,7 @@ class Hub:
     def _opener(self, method: str, path: str | None) -> Callable[[], Source]:
         """A function (run in a worker thread) that opens what `method(path)` plays. Checked
         here: whether loading other banks is allowed at all; in the worker: where `path` leads."""
-        if path is None or path in (self.source.path, self.source.name):
+        if path is None or path == self.source.path:
             if self.ready:
                 src = self.source
                 return lambda: src
