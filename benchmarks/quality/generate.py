@@ -5,7 +5,7 @@ work (PYTHONPATH pointing at a `git archive` of that commit) and once with the c
 Writes, per prompt and seed, NAME.wav (the loop as a listener hears it: two cycles, each head
 with the tail of the cycle before, at the stem's own loudness) and NAME.json (declared key,
 tempo, style, whether it has drums, the bar length, the instruments heard), plus timing.json
-(generation seconds per stem, for the speed row).
+(CPU seconds per stem, for the speed row: x real time per core).
 
     python benchmarks/quality/generate.py --out DIR [--seeds 3] [--label after]
 """
@@ -57,9 +57,9 @@ def main() -> int:
         for seed in range(1, args.seeds + 1):
             name = f"p{i:02d}_s{seed}"
             spec = StemSpec(p["text"], role="main", bars=8, key=p["key"], seed=seed)
-            t = time.perf_counter()
+            t = time.process_time()  # CPU seconds of this process: "per core", whatever else runs
             stem = gen.generate(spec)
-            dt = time.perf_counter() - t
+            dt = time.process_time() - t
             audio = heard(stem)
             sf.write(out / f"{name}.wav", audio.astype(np.float32), stem.sample_rate, subtype="FLOAT")
             drums = stem.layers.get("drums")

@@ -10,7 +10,7 @@ in arrangement and not only in notes:
   out but for the fill that brings them back, the bass holding roots) and builds back;
 - "lift": the band plays throughout, the dynamics rise to bar 6 of 8 and relax.
 
-Levels are per bar (0.72..1.0 of the written velocity, ~5 dB with the SoundFont's velocity
+Levels are per bar (0.82..1.0 of the written velocity, ~3 dB with the SoundFont's velocity
 curve) and sustained parts follow them through CC11 expression instead of re-striking. Intros
 build (their layers enter one by one in compose, here they crescendo); outros relax into the
 ring-out. The shape is also written to the choices (``--explain``).
@@ -29,22 +29,24 @@ SHAPES = ("build", "answer", "lift")
 
 
 def _levels(shape: str, n: int) -> list[float]:
+    """Per-bar levels for a shape: 0.82..1.0 of the written velocity (about 3 dB with General MIDI
+    velocity curves, the human reference's median bar-to-bar range), plus the drop-outs."""
     if shape == "build":
         half = max(1, n // 2)
-        return [0.74 + 0.22 * b / max(1, half - 1) if b < half else (1.0 if b < n - 1 else 0.9) for b in range(n)]
+        return [0.82 + 0.16 * b / max(1, half - 1) if b < half else (1.0 if b < n - 1 else 0.93) for b in range(n)]
     if shape == "answer":
         q = n // 2
         out = []
         for b in range(n):
             if b < q:
-                out.append(0.94 + 0.06 * (b % 2))
+                out.append(0.95 + 0.05 * (b % 2))
             elif b < q + max(1, n // 4):
-                out.append(0.74 + 0.08 * (b - q))
+                out.append(0.84 + 0.05 * (b - q))
             else:
-                out.append(0.9 + 0.1 * (b - q - n // 4) / max(1, n - q - n // 4 - 1))
+                out.append(0.92 + 0.08 * (b - q - n // 4) / max(1, n - q - n // 4 - 1))
         return out
     peak = max(1, (3 * n) // 4 - 1)
-    return [0.78 + 0.22 * min(1.0, b / peak) if b <= peak else 1.0 - 0.08 * (b - peak) for b in range(n)]
+    return [0.84 + 0.16 * min(1.0, b / peak) if b <= peak else 1.0 - 0.06 * (b - peak) for b in range(n)]
 
 
 def shape_of(plan: Plan) -> str | None:
@@ -58,7 +60,13 @@ def bar_levels(plan: Plan) -> list[float]:
     n = plan.bars
     shape = shape_of(plan)
     if shape is not None:
-        return _levels(shape, n)
+        levels = _levels(shape, n)
+        # the tonic's bars are never the soft ones: a quiet tonic and a loud turnaround would
+        # tell a listener the wrong key
+        for b in range(n):
+            if plan.chord_at(F(b * plan.bar_beats)).root == plan.key.tonic:
+                levels[b] = max(levels[b], 0.97)
+        return levels
     if plan.role == "intro":
         return [0.8 + 0.2 * (b + 1) / n for b in range(n)]
     return [1.0] * n

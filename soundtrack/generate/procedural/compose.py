@@ -128,7 +128,9 @@ def _bar_chords(plan: Plan) -> list[Chord]:
             seq[-1] = _turnaround(plan, seq[-1])
         return seq
     if role == "intro":
-        return [period[(i - n) % p] for i in range(n)]
+        seq = [period[(i - n) % p] for i in range(n)]
+        seq[-1] = _turnaround(plan, seq[-1])  # into bar 1 as the loop's own last bar leads there
+        return seq
     tonic, cadence = plan.tonic_chord, plan.cadence_chord
     if role == "bridge":
         return [period[i % p] for i in range(n - 1)] + [cadence]

@@ -20,7 +20,7 @@ from soundtrack.generate.procedural.theory import backbeat, eighth, nearest_pitc
 
 F = Fraction
 KICK, SIDE, SNARE, CLAP, HAT, PEDAL, OPEN, CRASH, RIDE = 36, 37, 38, 39, 42, 44, 46, 49, 51
-TOMS = (50, 48, 47, 45, 43, 41)
+TOMS = (48, 47, 45, 43, 41, 41)  # high to low (FluidR3's high tom 50 has a spike ~1.5 ms into its attack)
 
 
 def _v(x: float) -> int:
@@ -38,7 +38,8 @@ def _fill(plan: Plan, t0: Fraction, start: Fraction, length: Fraction, level: in
     s = eighth(plan.meter) / 2
     n = int(length / s)
     chip = plan.style.name == "chiptune"
-    toms = plan.style.name in ("rock", "orchestral") and plan.spec.variant % 2 == 0
+    # tom fills only for the built-in voices: FluidR3's recorded toms spike in their attacks
+    toms = False
     out = []
     for k in range(n):
         key = SNARE if chip or not toms else TOMS[min(len(TOMS) - 1, k * len(TOMS) // max(1, n))]
@@ -70,8 +71,11 @@ def write_drums(plan: Plan) -> list[Note]:
         hits: list[tuple[Fraction, int, float]] = []  # (offset, key, velocity)
         if bar % 4 == 0 and name in ("rock", "synthwave", "chiptune", "orchestral", "jazz") and plan.role != "outro":
             hits.append((F(0), CRASH, base + (4 if name != "jazz" else -25)))
+        special = _groove(plan, fill_from, alt, base, rng)
+        if special is not None:
+            hits += special
         for i, ((p, plen), kind) in enumerate(zip(ps, bb)):
-            if p >= fill_from:
+            if p >= fill_from or special is not None:
                 break
             if name in ("rock", "chiptune"):
                 hits.append((p, KICK if kind == "K" else SNARE, base + (8 if kind == "S" else 4)))
@@ -166,6 +170,46 @@ def write_drums(plan: Plan) -> list[Note]:
                 dur = min(e, blen - off)
                 notes.append(Note(t0 + off, dur, key, _v(vel + rng.integers(-3, 4))))
     return notes
+
+
+def _groove(plan: Plan, until: Fraction, alt: bool, base: int, rng: np.random.Generator) -> list[tuple[Fraction, int, float]] | None:
+    """One bar of a named groove (ensembles.GROOVES) as (offset, key, velocity), hits before
+    `until` only; None where the style's own groove plays (the classic one, or a meter the
+    groove is not written for). Offsets are in beats of a 4/4 bar (3/4 for the waltz)."""
+    g, m = plan.groove, plan.meter
+    four = m.beats == 4 and m.unit == 4
+    pat: list[tuple[float, int, float]] = []
+    if g == "breakbeat" and four:  # a two-step break: kick 1 and the and-of-3, snare 2 and 4, ghosts
+        pat = [(0, KICK, 8), (1, SNARE, 8), (2.5, KICK, 2), (3, SNARE, 8), (1.75, SNARE, -28), (3.75, SNARE, -24)]
+        pat += [(k / 2, HAT, -14 if k % 2 else -6) for k in range(8)]
+        if alt:
+            pat += [(0.75, KICK, -6), (2.25, SNARE, -30)]
+    elif g == "halftime" and four:  # the backbeat once a bar, on 3
+        pat = [(0, KICK, 8), (1.5, KICK, -6), (2, SNARE, 10)] + [(k / 2, HAT, -10 if k % 2 else -2) for k in range(8)]
+        if alt:
+            pat.append((3.5, KICK, -8))
+    elif g == "gallop" and four:  # metal: a gallop of kicks under the backbeat
+        pat = [(1, SNARE, 10), (3, SNARE, 10)] + [(b + o, KICK, 4 if o == 0 else -6) for b in range(4) for o in (0, 0.5, 0.75)]
+        pat += [(k / 2, RIDE if alt else HAT, -10) for k in range(8)]
+    elif g == "march" and four:  # a snare march: accents on the beats, rolls into 3
+        pat = [(0, 35, 6), (2, 35, 2)] + [(k / 2, SNARE, 0 if k % 2 == 0 else -16) for k in range(8)]
+        pat += [(1.75, SNARE, -20), (3.75, SNARE, -18)]
+    elif g == "waltz" and m.beats == 3 and m.unit == 4:  # oom-pah-pah
+        pat = [(0, 35, 6), (1, SIDE, -18), (2, SIDE, -20), (0, 81, -30)]
+    elif g == "trap" and four:  # rolling hats, kick syncopation, the clap on 3
+        pat = [(0, KICK, 8), (0.75, KICK, -4), (2.5, KICK, 0), (2, CLAP, 8), (2, SNARE, -4)]
+        for k in range(16):
+            pat.append((k / 4, HAT, -12 if k % 4 else -4))
+        if alt:
+            pat += [(3.5 + j / 8, HAT, -16) for j in range(4)]  # a 32nd roll into the next bar
+    elif g == "bossa" and four:  # the bossa clave on the rim, kick on 1 and 3 with a push
+        pat = [(t, SIDE, -8) for t in (0, 0.75, 1.5, 2.5, 3.0)] + [(0, KICK, -10), (1.5, KICK, -18), (2, KICK, -10), (3.5, KICK, -18)]
+        pat += [(k / 2, HAT, -24) for k in range(8)]
+    elif g == "jig" and four:  # a dance: kick on 1 and 3, claps on 2 and 4, tambourine on every eighth
+        pat = [(0, KICK, -6), (2, KICK, -8), (1, CLAP, -4), (3, CLAP, -4)] + [(k / 2, 54, -14 if k % 2 else -20) for k in range(8)]
+    else:
+        return None
+    return [(F(o).limit_denominator(16), key, base + v + float(rng.integers(-2, 3))) for o, key, v in pat if F(o).limit_denominator(16) < until]
 
 
 def _ambient_texture(plan: Plan, rng: np.random.Generator) -> list[Note]:

@@ -112,9 +112,9 @@ ENSEMBLES: dict[str, tuple[Ensemble, ...]] = {
     ),
     "jazz": (
         _E("piano trio and sax"),
-        _E("guitar and vibes", ("guitar", "cool", "noir", "smoky"), {
+        _E("guitar and muted trumpet", ("guitar", "cool", "noir", "smoky"), {
             "pad": Voice("jazz guitar", 26, gain_db=-2, pan=-0.2, reverb=0.25),
-            "lead": Voice("vibraphone", 11, gain_db=-2, pan=0.15, reverb=0.3)}),
+            "lead": Voice("muted trumpet", 59, gain_db=-3, pan=0.15, reverb=0.3)}),
         _E("bossa", ("bossa", "bossa nova", "brazil", "samba"), {
             "pad": Voice("nylon guitar", 24, gain_db=-2, pan=-0.2, reverb=0.25),
             "lead": Voice("flute", 73, gain_db=-3, pan=0.15, reverb=0.3)}),

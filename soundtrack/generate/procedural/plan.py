@@ -172,7 +172,39 @@ def choose_progression(key: Key, style: Style, seed: int) -> list[Chord]:
         good = [cs for d in _DEGREE_PATTERNS if _valid(cs := [_flavour(key, x, style) for x in d], key, style)]
     if not good:
         raise SpecError(f"key={key} has no usable chord progression for style {style.name!r}")
-    return good[int(rng.integers(len(good)))]
+    pick = int(rng.integers(len(good)))
+    if key.mode in ("major", "minor"):
+        # harmony that says its key: of the style's patterns, those whose chords a key finder
+        # hears in the declared key (with the loop's dominant turnaround in minor), by the seed
+        clear = [cs for cs in good if key_margin(cs, key) > 0.03]
+        if clear:
+            return clear[pick % len(clear)]
+        return max(good, key=lambda cs: key_margin(cs, key))
+    return good[pick]
+
+
+_KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+_KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+
+
+def key_margin(chords: list[Chord], key: Key) -> float:
+    """How much better the declared key fits `chords` than any other major or minor key
+    (Krumhansl-Kessler profile correlation of a chord-tone histogram: roots weigh double, the
+    first chord (the loop's downbeat) and a minor loop's V turnaround count as a listener hears them)."""
+    hist = np.zeros(12)
+    seq = list(chords)
+    if key.mode == "minor":
+        seq = seq + [Chord((key.tonic + 7) % 12, "maj")]  # the turnaround compose adds
+    for i, c in enumerate(seq):
+        w = 1.5 if i == 0 else 1.0
+        for j, pc in enumerate(c.pcs):
+            hist[pc] += w * (2.0 if j == 0 else 1.0)
+    scores = {}
+    for t in range(12):
+        for mode, prof in (("major", _KK_MAJOR), ("minor", _KK_MINOR)):
+            scores[(t, mode)] = float(np.corrcoef(np.roll(prof, t), hist)[0, 1])
+    want = scores.pop((key.tonic, "minor" if key.mode == "minor" else "major"))
+    return want - max(scores.values())
 
 
 _SUSTAINED = {"strings", "pad", "choir", "organ", "synth pad", "tremolo strings", "viola", "synth strings", "accordion", "voice"}

@@ -37,7 +37,7 @@ from soundtrack.generate.procedural.effects import pan_gains, reverb, reverb_ir
 from soundtrack.generate.procedural.score import Part, Score
 from soundtrack.generate.procedural.mixing import bus_gain, limiter_gain, part_eq, periodic
 from soundtrack.generate.procedural.sfsynth import load_backend
-from soundtrack.generate.procedural.soundfonts import default_soundfont, font_family, font_hash, preset_for
+from soundtrack.generate.procedural.soundfonts import CYMBAL_SECONDS, DRUM_KEYS, default_soundfont, font_family, font_hash, preset_for
 from soundtrack.generate.procedural.synth import NoteEvent, render_notes
 
 __all__ = ["Rendered", "default_soundfont", "note_frames", "place", "render_score", "steady_cycle"]
@@ -50,7 +50,7 @@ OUTRO_END_DB = -60.0
 OUTRO_FADE_SECONDS = 0.3
 MAX_TAIL_SECONDS = {"intro": 4.0, "main": 4.0, "outro": 5.0, "stinger": 4.0, "bridge": 4.0}
 RELEASE_CAP_SECONDS = 2.5  # longest a SoundFont note may ring after its note-off
-_BLOCK = 2048  # frames rendered at a time while waiting for a release to die away
+_BLOCK = 4096  # frames rendered at a time while waiting for a release to die away
 
 
 
@@ -168,12 +168,16 @@ class SoundFontPlayer:
         if not notes:
             return np.zeros((0, 2))
         be = self.backend
+        be.renew()  # a fresh synth per part (FluidSynth's reused voices keep filter state): < 1 ms
         chan = 9 if part.is_drum else 0
         self._select(chan, part)
         pan = int(round(64 + 63 * max(-1.0, min(1.0, part.pan))))
         # a kit plays each hit alone, so that the dead time a drum sample has before its attack
         # (FluidR3's kicks and snares: ~2 ms) can be trimmed: the hit lands on its frame
         groups: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+        if part.is_drum:
+            remap = DRUM_KEYS.get(self.family, {})
+            notes = [(on, off, remap.get(pitch, pitch), vel) for on, off, pitch, vel in notes]
         for on, off, pitch, vel in notes:
             groups.setdefault((on, pitch if part.is_drum else 0), []).append((off, pitch, vel))
         sr = self.sample_rate
@@ -241,7 +245,7 @@ class SoundFontPlayer:
             while pos < length:
                 n = min(_BLOCK, length - pos)
                 pos = self._run(buf, pos, pos + n, fine_until)
-                blk = buf[pos - n : pos]
+                blk = buf[pos - n : pos : 3]  # every third frame: enough to see a release die away
                 level = max(float(blk.max()), -float(blk.min()))
                 peak = max(peak, level)
                 if level < max(_SILENT, 1e-3 * peak):
@@ -261,6 +265,20 @@ class SoundFontPlayer:
                 lead = max(0, int(np.argmax(level > 1e-3 * float(level.max()))) - 1)  # under -60 dB of its peak
             a = buf[lead:stop].astype(np.float64)
             stop -= lead
+            if stop:
+                # a sampler's de-click attack: a sample that starts off zero (a Rhodes, a piano)
+                # steps out of silence; the first milliseconds of a recorded hit hold isolated
+                # spikes (FluidR3's toms) that stand out as clicks in a quiet bar
+                secs = (0.006 if grp[0][1] in _TOMS else 0.0025) if part.is_drum else 0.003
+                k = min(stop, int(secs * sr))
+                a[:k] *= (np.sin(np.linspace(0.0, 0.5 * np.pi, k, endpoint=False)) ** 2)[:, None]
+            cut = CYMBAL_SECONDS.get(self.family, {}).get(grp[0][1]) if part.is_drum else None
+            if cut is not None and stop > int(cut * sr):
+                # a cymbal damped before its sample's faults: an exponential fall, then 30 ms to zero
+                stop = int(cut * sr)
+                a = a[:stop]
+                fall = min(stop, int(0.4 * cut * sr))
+                a[stop - fall :] *= np.exp(np.linspace(0.0, -4.0, fall))[:, None]
             m = min(stop, int(0.03 * sr))
             if m:
                 a[stop - m :] *= (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, m)))[:, None]
@@ -285,6 +303,7 @@ class SoundFontPlayer:
 
 
 _PITCH = -1  # pseudo-controller: the pitch wheel
+_TOMS = {41, 43, 45, 47, 48, 50}  # their samples spike ~1.7 ms in: a 6 ms attack
 _SILENT = 3e-5  # -90 dBFS: a group that stays under this has rung out
 _CTRL_FRAMES = 240  # 5 ms at 48 kHz
 _FINE = 8
@@ -438,41 +457,42 @@ def render_score(
     def spread(g: np.ndarray) -> np.ndarray:
         return periodic(g, mix.shape[0]) if loop else g
 
-    # the bus: glue compression on the music as heard (a loop: repeating), shared by every layer
-    bus = spread(bus_gain(heard_of(mix), sample_rate, wrap=loop))[:, None]
-    mix = mix * bus
-    layers = {k: v * bus for k, v in layers.items()}
-
-    # the loudness gain, then the limiter (the last stage), then the loudness once more: the
-    # limiter takes a little; every layer and the mix stay at or below -1 dBFS sample peak
-    heard = heard_of(mix)
+    # the bus: glue compression on the music as heard (a loop: repeating); then the loudness
+    # gain, then the limiter (the last stage), then the loudness once more (the limiter takes a
+    # little). Each is a gain curve computed on the heard mix and applied alike to every layer.
+    heard0 = heard_of(mix)
+    bus_c = bus_gain(heard0, sample_rate, wrap=loop)
+    heard1 = heard0 * bus_c[:, None]
     use_body = exit_ - entry >= int(0.4 * sample_rate)
 
     def loudness(x: np.ndarray) -> float:
         return integrated_loudness((x[entry:exit_] if use_body else x).astype(np.float32), sample_rate)
 
-    loud = loudness(heard)
+    loud = loudness(heard1)
     gain = db_to_gain(target_lufs - loud) if loud > SILENCE_LUFS else 1.0
     ceiling = db_to_gain(PEAK_CEILING_DB - 0.05)  # margin for float32 rounding of the sum
-    lim = np.ones(mix.shape[0])
+    lim_c = np.ones(heard0.shape[0])
     if loud > SILENCE_LUFS:
         for _ in range(2):
-            lim_c = limiter_gain(heard * gain, sample_rate, ceiling=ceiling, wrap=loop)
-            after = loudness(heard * gain * lim_c[:, None])
-            lim = spread(lim_c)
+            lim_c = limiter_gain(heard1 * gain, sample_rate, ceiling=ceiling, wrap=loop)
+            after = loudness(heard1 * (gain * lim_c)[:, None])
             if after <= SILENCE_LUFS or abs(after - target_lufs) < 0.05:
                 break
             gain *= db_to_gain(target_lufs - after)
-    mix = mix * (lim * gain)[:, None]
-    layers = {k: v * (lim * gain)[:, None] for k, v in layers.items()}
+    total = spread(bus_c * lim_c * gain)[:, None]
+    for v in layers.values():
+        v *= total
+    mix = sum(layers.values())
     peak = max([float(np.max(np.abs(mix))), float(np.max(np.abs(heard_of(mix))))]
                + [float(np.max(np.abs(x))) for x in layers.values()]
                + ([float(np.max(np.abs(steady_cycle(x, exit_)))) for x in layers.values()] if loop else []))
     if peak > ceiling:  # an overshoot the limiter may not take (more than its range): lower it all
         fix = ceiling / peak
         gain *= fix
-        mix = mix * fix
-        layers = {k: v * fix for k, v in layers.items()}
+        mix *= fix
+        for v in layers.values():
+            v *= fix
+    lim = lim_c
     loud = loudness(heard_of(mix)) if loud > SILENCE_LUFS else loud
 
     # trim the tail where the mix stays below the floor; outros fade to silence

@@ -113,6 +113,14 @@ _BETTER: dict[str, dict[int, int]] = {
     "other": {},
 }
 
+#: drum keys per font family: FluidR3's Crash 1 (49) spikes ~0.2 s into its sample; Crash 2 (57) rings clean
+DRUM_KEYS: dict[str, dict[int, int]] = {"fluidr3": {49: 57}, "timgm6mb": {}, "other": {}}
+
+#: the longest a cymbal may ring per font family (seconds), faded out before it: FluidR3's cymbal
+#: samples tick at points inside their decay (Crash 2 at 0.72 s and 1.46 s, Ride 1 at 0.40 s)
+CYMBAL_SECONDS: dict[str, dict[int, float]] = {"fluidr3": {57: 0.66, 51: 0.37, 52: 0.6, 55: 0.6, 59: 0.37},
+                                               "timgm6mb": {}, "other": {}}
+
 #: why a substitution is made, for the explanation
 SUBSTITUTION_REASONS = {
     ("fluidr3", 10): "FluidR3's Music Box ticks at its loop point; its Celesta plays instead",
