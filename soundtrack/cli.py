@@ -55,7 +55,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         **({"layers": tuple(args.layer_names.split(","))} if args.layer_names else {}),
     )
     # the bank's resolver, as `bank build` uses it: a name or module:Factory; options it cannot take are an error
-    stem = resolve_generator(args.generator, {"model": args.model} if args.model else {}).generate(spec)
+    gen = resolve_generator(args.generator, {"model": args.model} if args.model else {})
+    if args.explain and callable(getattr(gen, "explain", None)):
+        for line in gen.explain(spec):  # what it chose and why, before it renders
+            print(f"  {line}")
+    stem = gen.generate(spec)
     written = write_stem(stem, args.out, midi=args.midi, layers=args.layers)
     info = stem.info()
     print(
@@ -97,7 +101,10 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--variant", type=int, default=0, help="alternative take of a main loop (same key, tempo, feel)")
     p.add_argument("--sample-rate", type=int, default=DEFAULT_SAMPLE_RATE, help="output sample rate in Hz")
     p.add_argument("--layer-names", default=None, help="comma-separated layers to compose, e.g. drums,bass,harmony,melody")
-    p.add_argument("--soundfont", default=None, help="a General MIDI .sf2 to render with (default: TimGM6mb from pretty_midi)")
+    p.add_argument("--soundfont", default=None, help="a General MIDI .sf2 to render with (default: $SOUNDTRACK_SOUNDFONT, "
+                   "else FluidR3_GM where installed, else TimGM6mb from pretty_midi)")
+    p.add_argument("--explain", action="store_true", help="print what the generator chose and why (style, key, "
+                   "ensemble, groove, instruments and their parts, arrangement, SoundFont)")
     p.add_argument("--generator", default=DEFAULT_GENERATOR, help="generator name or module:Factory")
     p.add_argument("--model", default=None, help="model id or local folder for a neural generator (musicgen)")
     p.add_argument("--out", required=True, help="audio file to write (.wav, .flac, .ogg)")
