@@ -143,6 +143,7 @@ def garbage(seed):
 def oversize(seed):
     rng = random.Random(seed)
     bin1 = msgpack.packb(b"\0" * (1 << 20), use_bin_type=True)
+    empties = msgpack.packb([0, 1, "ping", [[[] for _ in range(4096)]] * 250])[: 1 << 20]
     while time.monotonic() < deadline:
         sent = 0
         try:
@@ -151,7 +152,10 @@ def oversize(seed):
             time.sleep(0.1)
             continue
         try:
-            if rng.random() < 0.7:  # a 100 MB array of 1 MiB bins
+            kind = rng.random()
+            if kind < 0.2:  # a megabyte of empty arrays: a million objects
+                s.sendall(empties)
+            elif kind < 0.7:  # a 100 MB array of 1 MiB bins
                 s.sendall(b"\x94\x00\x01\xa4ping\xdc\x00\x64")
                 for _ in range(100):
                     s.sendall(bin1)

@@ -96,10 +96,35 @@ def test_a_monitor_flooding_status_cannot_move_the_controllers_render_p99(cli_se
     p50a, p99a = np.percentile(np.array(alone) * 1e3, [50, 99])
     p50f, p99f = np.percentile(np.array(flooded) * 1e3, [50, 99])
     print(f"render(1024) alone p50 {p50a:.3f} ms p99 {p99a:.3f} ms; beside a flooding monitor p50 {p50f:.3f} ms p99 {p99f:.3f} ms")
-    # within 2x of its value alone; the floor keeps a loaded 2-core CI machine from failing it
-    # (before the dispatcher, the same flood took p99 from 3 ms to 36 ms)
-    assert p99f <= 2 * max(p99a, 1.5), (p99a, p99f)
+    # within 2x of its value alone. The floor is for a loaded 2-core CI machine, where the OS
+    # deschedules a server kept busy by the flood for a few ms at a time whatever the server does
+    # (test_the_servers_own_steps_stay_short_under_a_flood measures the server's part alone);
+    # before the dispatcher the same flood took p99 from 3 ms to 36-148 ms.
+    assert p99f <= 2 * max(p99a, 5.0), (p99a, p99f)
     assert p50f <= p50a + 1.0, (p50a, p50f)
+
+
+def test_the_servers_own_steps_stay_short_under_a_flood(tmp_path: Path) -> None:
+    """The server's part of the controller's wait: the longest its loop runs (in its thread's
+    CPU time) before it can read the controller's next request, while a monitor floods."""
+    server = LiveServer(tiny_bank(), tmp_path / "p.sock", probe=True)
+    try:
+        with server.tcp() as game:
+            game.hello(role="controller")
+            game.load()
+            game.start()
+            flood = subprocess.Popen(["nice", "-n", "10", sys.executable, "-c", FLOODER, str(server.port), "30"],
+                                     stdout=subprocess.PIPE, text=True)
+            time.sleep(0.3)
+            server.run(server.server.probe.reset)
+            waits = _renders(game, 600)
+            step = server.run(lambda: server.server.probe.max_cpu_s)
+            flood.kill()
+            flood.communicate(timeout=10)
+    finally:
+        server.stop()
+    print(f"the loop's longest step beside the flood: {step * 1e3:.3f} ms of CPU; render p50 {np.median(waits) * 1e3:.3f} ms")
+    assert step < 0.005, step  # a 0.2 ms monitor slice, a render, a probe tick: never the flood's backlog
 
 
 def test_the_flooding_monitor_is_still_served(cli_server: int) -> None:

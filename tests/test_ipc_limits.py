@@ -238,6 +238,21 @@ def test_a_100_mb_frame_of_1_mib_bins_is_refused_at_its_first_mib(live: LiveServ
         assert c.ping("fine") == "fine"
 
 
+def test_a_message_of_a_million_empty_arrays_does_not_stall_the_loop(tmp_path: Path) -> None:
+    server = LiveServer(tiny_bank(), tmp_path / "m.sock", probe=True)
+    try:
+        server.run(server.server.probe.reset)
+        s = socket.create_connection((server.host, server.port))
+        s.sendall(msgpack.packb([0, 1, "ping", [[[] for _ in range(4096)]] * 250])[: 1 << 20])
+        msgs = _read_all(s)
+        s.close()
+        assert msgs[-1][:2] == [2, "error"] and "max_elements" in msgs[-1][2][0]["message"]
+        step = server.run(lambda: server.server.probe.max_cpu_s)
+        assert step < 0.05, step  # it was 2 s of the loop's time (parse, then depth check)
+    finally:
+        server.stop()
+
+
 def test_ten_unfinished_messages_hold_at_most_their_limit_each(live: LiveServer) -> None:
     before = _rss_mb()
     socks = []

@@ -46,6 +46,22 @@ def test_decoder_refuses_a_message_over_the_size_limit_before_buffering_it() -> 
     assert "10000 bytes" in str(e.value)
 
 
+def test_decoder_stops_a_message_of_a_million_tiny_containers_early() -> None:
+    # a megabyte of empty arrays is a million objects: parsing it took 0.4 s and checking its
+    # depth 1.8 s of the loop's time; now the unpacker's hooks stop it past max_elements
+    import time
+
+    msg = msgpack.packb([0, 1, "ping", [[[] for _ in range(4096)]] * 250])
+    d = Decoder()
+    t = time.perf_counter()
+    with pytest.raises(FramingError) as e:
+        list(d.feed(msg[: 1 << 20]))
+    assert time.perf_counter() - t < 0.05
+    assert e.value.code == ErrorCode.PARSE_ERROR and "max_elements" in str(e.value)
+    ok = [0, 2, "ping", [[list(range(100)) for _ in range(40)], {str(i): [i] for i in range(100)}]]  # 4,400 elements
+    assert [m for m, _ in Decoder().feed(msgpack.packb(ok))] == [ok]
+
+
 def test_decoder_counts_a_message_as_its_bytes_arrive_even_inside_finished_bins() -> None:
     # 100 bins of 1 MiB in one array: each bin is complete, so the unpacker's buffer never holds
     # more than one, yet the message is 100 MB. It was parsed whole before (and 10 held 1 GB).

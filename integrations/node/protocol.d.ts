@@ -35,6 +35,8 @@ export interface Limits {
   max_array_len: number;
   /** one map: `PARSE_ERROR` notification, then close (pairs) */
   max_map_len: number;
+  /** array items and map pairs in one message, all levels together (parsing and checking a message costs the server that many steps at most): `PARSE_ERROR` notification, then close (elements) */
+  max_elements: number;
   /** containers nested in one message: `INVALID_REQUEST` response (the message parsed, so the connection stays) (levels) */
   max_depth: number;
   /** `render` frames (1..this): `OUT_OF_RANGE` (frames) */

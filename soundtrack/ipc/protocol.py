@@ -84,6 +84,7 @@ class Limits:
     max_bin_len: int = _limit(1 << 20, "one bin: `PARSE_ERROR` notification, then close", "bytes")
     max_array_len: int = _limit(4096, "one array: `PARSE_ERROR` notification, then close", "elements")
     max_map_len: int = _limit(256, "one map: `PARSE_ERROR` notification, then close", "pairs")
+    max_elements: int = _limit(8192, "array items and map pairs in one message, all levels together (parsing and checking a message costs the server that many steps at most): `PARSE_ERROR` notification, then close", "elements")
     max_depth: int = _limit(16, "containers nested in one message: `INVALID_REQUEST` response (the message parsed, so the connection stays)", "levels")
     max_block_frames: int = _limit(65536, "`render` frames (1..this): `OUT_OF_RANGE`", "frames")
     max_outgoing_bytes: int = _limit(8 << 20, "queued for one client: its notifications are dropped; a response that does not fit disconnects it", "bytes")
@@ -119,6 +120,10 @@ class FramingError(ProtocolError):
         self.code = code
 
 
+class _TooManyElements(Exception):
+    """Raised inside the unpacker's hooks to stop a message with too many elements."""
+
+
 class Decoder:
     """Streaming msgpack decoder with hard limits: bytes in, whole messages out, one at a time.
 
@@ -134,6 +139,7 @@ class Decoder:
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self.limits = limits
+        self._elements = 0  # array items and map pairs of the message in progress
         self._unpacker = msgpack.Unpacker(
             raw=False,
             use_list=True,
@@ -144,6 +150,8 @@ class Decoder:
             max_array_len=limits.max_array_len,
             max_map_len=limits.max_map_len,
             max_ext_len=1024,
+            list_hook=self._count,
+            object_hook=self._count,
         )
         self._raw = bytearray()
         self._off = 0  # bytes of _raw already given to the unpacker
@@ -170,6 +178,14 @@ class Decoder:
     def incomplete(self) -> bool:
         """Every byte pushed is parsed and a message is still unfinished: waiting on the peer."""
         return self.buffered == 0 and self.pending > 0 and self.exhausted
+
+    def _count(self, container: Any) -> Any:
+        # called by the unpacker for every array and map as it is built (innermost first): a
+        # megabyte of empty arrays is a million objects, so the count stops it early
+        self._elements += len(container) + 1
+        if self._elements > self.limits.max_elements:
+            raise _TooManyElements
+        return container
 
     def push(self, data: bytes) -> None:
         if self._off > 65536 and self._off * 2 > len(self._raw):
@@ -198,10 +214,14 @@ class Decoder:
                 if self._fed - self._start > limit:
                     raise self._too_large() from None
                 continue
+            except _TooManyElements:
+                raise FramingError(ErrorCode.PARSE_ERROR, f"a message with more than {self.limits.max_elements} "
+                                   "array items and map pairs (max_elements)") from None
             except (ValueError, TypeError, msgpack.UnpackException) as e:
                 # FormatError, StackError, over-long containers, bad UTF-8, non-str map keys
                 text = f"{type(e).__name__}: {e}"
                 raise FramingError(ErrorCode.PARSE_ERROR, f"unparseable msgpack: {text[:120]}") from None
+            self._elements = 0
             end = self._unpacker.tell()
             size, self._start = end - self._start, end
             if size > limit:
@@ -219,18 +239,21 @@ class Decoder:
 
 
 def depth(obj: Any, limit: int) -> int:
-    """Nesting depth of containers in `obj` (a scalar is 0), stopping once past `limit`."""
+    """Nesting depth of containers in `obj` (a scalar is 0), stopping once past `limit`. Only
+    containers are visited (the Decoder bounds how many elements a message has)."""
+    if not isinstance(obj, (list, dict)):
+        return 0
     best = 0
-    stack: list[tuple[Any, int]] = [(obj, 0)]
+    stack: list[tuple[Any, int]] = [(obj, 1)]
     while stack:
         o, d = stack.pop()
-        if isinstance(o, (list, dict)):
-            d += 1
-            if d > best:
-                best = d
-                if best > limit:
-                    return best
-            stack.extend((v, d) for v in (o.values() if isinstance(o, dict) else o))
+        if d > best:
+            best = d
+            if best > limit:
+                return best
+        for v in (o.values() if isinstance(o, dict) else o):
+            if isinstance(v, (list, dict)):
+                stack.append((v, d + 1))
     return best
 
 

@@ -214,8 +214,9 @@ class _StdoutSide(asyncio.Protocol):
 class LagProbe:
     """Measures the loop's longest blocking step: a task that sleeps `period` and records how
     late it wakes (`max_s`, wall clock: includes the OS running other processes and threads
-    holding the GIL) and how much CPU the loop's thread spent meanwhile (`max_cpu_s`: the
-    loop's own work between two chances to run the probe). Worst since `reset()`."""
+    holding the GIL) and how much more CPU than `period` the loop's thread spent meanwhile
+    (`max_cpu_s`: the loop's own work that kept the probe waiting; on a loop busy all the time it
+    is the lateness, on an idle one the step itself, less a period). Worst since `reset()`."""
 
     def __init__(self, period: float = 0.001) -> None:
         self.period = period
@@ -240,7 +241,7 @@ class LagProbe:
         while True:
             t, c = clock(), cpu()
             await asyncio.sleep(self.period)
-            late, used = clock() - t - self.period, cpu() - c
+            late, used = clock() - t - self.period, cpu() - c - self.period
             self.samples += 1
             if late > self.max_s:
                 self.max_s = late
