@@ -127,9 +127,8 @@ def _demo_voice(sample_rate: int):
     import tempfile
 
     import numpy as np
-    from scipy.signal import resample_poly
 
-    from soundtrack.audio import read_audio
+    from soundtrack.audio import read_audio, resample
     from soundtrack.podcast import Chapter
 
     if shutil.which("espeak-ng") is None:
@@ -140,7 +139,7 @@ def _demo_voice(sample_rate: int):
             wav = Path(tmp) / f"{i}.wav"
             subprocess.run(["espeak-ng", "-s", "150", "-w", str(wav), text], check=True, capture_output=True)
             speech, sr = read_audio(wav, channels=1)
-            speech = resample_poly(speech, sample_rate, sr, axis=0).astype(np.float32)
+            speech = resample(speech, sr, sample_rate)
             lead = int(1.5 * sample_rate) if i == 0 else 0  # let the theme start before the voice
             chapters.append(Chapter(start=at / sample_rate, title=title, state=state))
             pause = int(after * sample_rate)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -39,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from soundtrack.audio import as_frames, read_audio
+from soundtrack.audio import as_frames, read_audio, resample
 from soundtrack.errors import AudioError, BankError
 from soundtrack.files import sha256_file
 from soundtrack.graph import Graph
@@ -103,8 +102,6 @@ def import_stem(
     bpm). The stem holds the whole file in one layer (`harmony` if the spec has it, else the
     first), the other layers silent; its key is ``spec.key`` or estimated from the audio.
     """
-    from scipy.signal import resample_poly
-
     from soundtrack.beats import detect_beats
     from soundtrack.conform import conform
 
@@ -112,9 +109,7 @@ def import_stem(
     if p.suffix.lower() not in EXTENSIONS:
         raise BankError(f"{p}: unsupported audio type {p.suffix!r}; use one of {', '.join(EXTENSIONS)}")
     audio, sr = read_audio(p)
-    if sr != spec.sample_rate:
-        g = math.gcd(sr, spec.sample_rate)
-        audio = resample_poly(audio.astype(np.float64), spec.sample_rate // g, sr // g, axis=0).astype(np.float32)
+    audio = resample(audio, sr, spec.sample_rate)
     x = as_frames(audio, 2)
     rate = spec.sample_rate
     meter = spec.meter or Meter()

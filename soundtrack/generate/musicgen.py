@@ -372,8 +372,7 @@ class MusicgenGenerator:
         return [out[i] for i in range(len(specs))]
 
     def _batch(self, specs: list[StemSpec], context: Stem | None) -> list[Stem]:
-        from scipy.signal import resample_poly
-
+        from soundtrack.audio import resample
         from soundtrack.conform import conform
 
         first = specs[0]
@@ -390,14 +389,13 @@ class MusicgenGenerator:
         ctx = None
         if context is not None:
             body = context.mix[: context.grid.exit].mean(axis=1)
-            ctx = resample_poly(body, MODEL_RATE, context.sample_rate).astype(np.float32)[-int(CONTEXT_SECONDS * MODEL_RATE):]
+            ctx = resample(body, context.sample_rate, MODEL_RATE)[-int(CONTEXT_SECONDS * MODEL_RATE):]
         texts = [build_prompt(s, tempo=tempo, meter=meter) for s in specs]
         seed = int.from_bytes(hashlib.sha256(json.dumps([s.seed * 1000 + s.variant for s in specs]).encode()).digest()[:4], "big")
         raw = self.generate_audio(texts, seconds, seed=seed, context=ctx)
         stems = []
         for s, text, a in zip(specs, texts, raw):
-            g = math.gcd(s.sample_rate, MODEL_RATE)
-            x = resample_poly(a.astype(np.float64), s.sample_rate // g, MODEL_RATE // g).astype(np.float32)
+            x = resample(a, MODEL_RATE, s.sample_rate)
             x = np.stack([x, x], axis=1)
             try:
                 audio, grid = conform(x, s.sample_rate, role=s.role, bpm=tempo, meter=meter, bars=bars, no_beats="assume")
