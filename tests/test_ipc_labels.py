@@ -33,10 +33,6 @@ def pull_to(hub: Hub, frame: int) -> None:
         now += hub.call(1, "render", [min(4000, frame - now)])["frames"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sequencer (lead): the `state` marker at an edit point names the target state but carries the outgoing "
-    "grid's label (at 16700: state fight '1:1' beside fight's intro bar 'pre1:1'), and start's plan and "
-    "state marker say '1:1' where the intro's bar says 'pre1:1'; remove this mark when it is fixed"))
 def test_plans_markers_and_status_label_a_frame_alike() -> None:
     hub, notes = session()
     plans = []

@@ -151,3 +151,13 @@ def test_outros_and_intros_follow_the_tempo_take() -> None:
     intro = next(x for x in back.segments if x.role == "intro")
     assert intro.exit - intro.entry == STEMS.stem("fight", "intro", tempo=Fraction(165)).grid.body_frames
     assert intro.exit - intro.entry != STEMS.stem("fight", "intro").grid.body_frames
+
+
+def test_a_malformed_snapshot_is_one_clear_error() -> None:
+    s = seq()
+    s.render(16_700 + 40_000)
+    snap = s.snapshot()
+    for bad in ({**snap, "params": "x"}, {**snap, "rings": [{"variant": 0}]}, {**snap, "head": None},
+                {**snap, "rings": [{"variant": 99, "tempo": None, "offset": 0}]}, {**snap, "main": []}):
+        with pytest.raises(SequencerError, match="restore: "):
+            Sequencer(GRAPH, STEMS).restore(bad)

@@ -134,7 +134,15 @@ class Sequencer:
 
     @property
     def position(self) -> str:
+        """bar:beat of the music sounding now, on the grid of `position_state`."""
         return self.player.grid.label_at(self.frame)
+
+    @property
+    def position_state(self) -> str | None:
+        """The state whose grid `position` is on: after an edit point the outgoing state's outro
+        still counts its own bars while `state` is already the target."""
+        span = self.player.grid.at(self.frame)
+        return None if span is None else span.state
 
     @property
     def silent_from(self) -> int | None:
@@ -196,7 +204,9 @@ class Sequencer:
         plan = plan_rule(self.graph, ph, rule, t, self._grid_lookup, sample_rate=self.sample_rate)
         rec = Rec(next(self._rec_ids), "start", plan.commit_frame, None)
         self._schedule(plan, rec)
-        return plan
+        # nothing plays before a start: its position is that of the music it begins (an intro
+        # counts down to bar 1), as the markers there say
+        return replace(plan, position=self.player.grid.label_at(plan.edit_frame))
 
     def post(self, event: str, *, at_frame: int | None = None) -> TransitionPlan | StingerPlan:
         """Post a game event now (or at a future `at_frame`) and return what it will do."""

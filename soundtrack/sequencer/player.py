@@ -156,12 +156,14 @@ class Player:
         self.tracks = [tr for tr in self.tracks if not tr.finished(frame)]
         prev = self.state
         self.state = plan.target
-        pos = plan.position
-        if plan.event is not None or prev is not None:
-            self.markers.append(Marker("transition", frame, pos, prev, {
+        if plan.event is not None or prev is not None:  # on the outgoing music's grid, as the plan
+            self.markers.append(Marker("transition", frame, plan.position, prev, {
                 "event": plan.event, "from": prev, "to": plan.target, "sync": plan.sync,
                 "fade_frames": plan.fade_frames, "curve": plan.curve, "main_frame": plan.main_frame}))
-        self.markers.append(Marker("state", frame, pos, plan.target, {"from": prev}))
+        # the new state, with the label of the music that begins here (its intro's "pre2:1")
+        span = self.grid.at(frame)
+        here = span.label(frame) if span is not None and span.state == plan.target else "1:1"
+        self.markers.append(Marker("state", frame, here, plan.target, {"from": prev}))
 
     def _start_main(self, rec: Rec, state: str, variants: tuple[Stem, ...], frame: int, fade: int, curve: str) -> None:
         track = Track(rec.id, state, "main")

@@ -150,7 +150,19 @@ def restore(seq: Sequencer, snap: dict[str, Any], fade_frames: int) -> None:
             raise SequencerError(f"restore: offset {offset} is outside the loop (0..{g.exit - 1})")
         grid = BeatGrid(seq.sample_rate, Fraction(head["bpm"]), Meter.parse(head["meter"]), int(head["origin"]))
         playhead = Playhead(state, grid, int(head["origin_beat"]), int(head["main_beats"]), entry=min(0, int(head["origin"])))
-    except (KeyError, TypeError, ValueError) as e:
+        rings = []
+        for ring in snap.get("rings", []):
+            rv = int(ring["variant"])
+            if not 0 <= rv < sdef.variants:
+                raise SequencerError(f"restore: a ringing cycle's variant {rv} of state {state!r} does not exist")
+            rt = None if ring["tempo"] is None else Fraction(ring["tempo"])
+            if rt is not None and rt not in sdef.tempi:
+                raise SequencerError(f"restore: state {state!r} has no {rt} bpm take")
+            rings.append((rv, rt, int(ring["offset"])))
+        session_bars = int(snap.get("session_bars", 0))
+    except SequencerError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as e:
         raise SequencerError(f"restore: malformed snapshot ({type(e).__name__}: {str(e)[:80]})") from None
     seq._started = True
     rec = Rec(next(seq._rec_ids), "start", 0, None)
@@ -160,17 +172,15 @@ def restore(seq: Sequencer, snap: dict[str, Any], fade_frames: int) -> None:
     track.stems = stems
     track.bpm = g.bpm
     track.variant = variant
-    for ring in snap.get("rings", []):
-        rt = None if ring["tempo"] is None else Fraction(ring["tempo"])
-        rs = seq._stem(state, "main", int(ring["variant"]), tempo=rt)
-        a0 = int(ring["offset"])  # a frame of that cycle's tail (exit <= a0 < frames)
-        if rs.grid.exit <= a0 < rs.grid.frames:
+    for rv, rt, a0 in rings:
+        rs = seq._stem(state, "main", rv, tempo=rt)
+        if rs.grid.exit <= a0 < rs.grid.frames:  # a frame of that cycle's tail
             p.ring(track, rs, 0, a0, Envelope(1.0))
     p.tracks.append(track)
     p.main[state] = track
     p.state = state
     seq._head = playhead
-    p.grid.session_bars = int(snap.get("session_bars", 0))
+    p.grid.session_bars = session_bars
     p.grid.add(Span(0, rec.id, state, "main", state, playhead.grid, playhead.origin_beat))
     p.transport.gain = Envelope(0.0)
     p.transport.gain.ramp(0, fade_frames, 1.0, p.table(fade_frames, "equal-power", True))
