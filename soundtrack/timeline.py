@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from soundtrack.errors import SequencerError, SoundtrackError, TimingError
+from soundtrack.errors import ScriptError, SequencerError, TimingError
 from soundtrack.graph import Graph
 from soundtrack.sequencer import Marker, Sequencer
 from soundtrack.stem import StemSource
@@ -41,8 +41,6 @@ BLOCK = 1024
 MAX_SESSION_SECONDS = 3600
 
 
-class ScriptError(SoundtrackError, ValueError):
-    """An event script that does not parse or does not fit its graph."""
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,12 @@ import msgpack
 import numpy as np
 import pytest
 
+from soundtrack.errors import DeviceError, RpcError
 from soundtrack.ipc import Client, ErrorCode, Limits, RemoteError
 from soundtrack.ipc.app import make_sequencer, open_source
-from soundtrack.ipc.device import DeviceError, DeviceOutput, require_sounddevice
+from soundtrack.ipc.device import DeviceOutput, require_sounddevice
 from soundtrack.ipc.hub import Hub
-from soundtrack.ipc.protocol import RpcError, parse_message
+from soundtrack.ipc.protocol import parse_message
 from soundtrack.ipc.server import Server
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,10 +21,10 @@ import pytest
 from seqstems import synth_graph, synth_stems
 from test_ipc_e2e import LiveServer, tiny_bank
 
+from soundtrack.errors import RpcError
 from soundtrack.ipc import Client, ErrorCode, Limits, RemoteError
 from soundtrack.ipc.app import make_sequencer
 from soundtrack.ipc.hub import Hub
-from soundtrack.ipc.protocol import RpcError
 from soundtrack.ipc.session import Source
 from soundtrack.sequencer import Sequencer
 

@@ -14,9 +14,10 @@ import msgpack
 import pytest
 from seqstems import synth_graph, synth_stems
 
+from soundtrack.errors import RpcError
 from soundtrack.ipc import schemadoc
 from soundtrack.ipc.hub import Hub
-from soundtrack.ipc.protocol import ErrorCode, RpcError
+from soundtrack.ipc.protocol import ErrorCode
 from soundtrack.ipc.schema import MARKER_KINDS, METHODS, NOTIFY, SUBSCRIBABLE
 from soundtrack.ipc.session import Source
 from soundtrack.sequencer import MARKER_KINDS as SEQUENCER_MARKER_KINDS

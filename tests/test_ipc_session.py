@@ -69,7 +69,8 @@ def test_stop_during_a_tempo_variant_fades_over_a_bar_at_that_tempo() -> None:
 
 
 def test_while_stopping_events_and_a_second_stop_are_refused_and_status_says_so() -> None:
-    from soundtrack.ipc.protocol import ErrorCode, RpcError
+    from soundtrack.errors import RpcError
+    from soundtrack.ipc.protocol import ErrorCode
 
     s = session()
     pull(s, 1000)

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from seqstems import SR, synth_graph, synth_stems
 
+from soundtrack.errors import RpcError
 from soundtrack.ipc.hub import Hub
-from soundtrack.ipc.protocol import ErrorCode, Limits, RpcError
+from soundtrack.ipc.protocol import ErrorCode, Limits
 from soundtrack.ipc.session import Source
 from soundtrack.sequencer import Sequencer
 

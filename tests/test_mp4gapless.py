@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from soundtrack.errors import Mp4Error, PodcastError
 from soundtrack.podcast import Chapter
 from soundtrack.podcast.export import export
-from soundtrack.podcast.mp4gapless import Mp4Error, lead_pad, trim_edit_list
-from soundtrack.podcast.plan import PodcastError
+from soundtrack.podcast.mp4gapless import lead_pad, trim_edit_list
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 

@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 
 from soundtrack.bank import Bank, build_bank
-from soundtrack.errors import BankError, GraphError
+from soundtrack.errors import BankError, GraphError, StudioError
 from soundtrack.graph import load_graph, parse_graph
 from soundtrack.studio.edit import edit_state, state_fields
 from soundtrack.studio.monitor import monitor_graph
-from soundtrack.studio.session import StudioError, StudioSession, Version
+from soundtrack.studio.session import StudioSession, Version
 from soundtrack.studio.source import StudioSource
 from soundtrack.studio.take import save_take, seconds_text
-from soundtrack.timeline import load_script, run_session
+from soundtrack.timeline import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "out" / "test-banks" / "studio-tiny"
@@ -330,7 +330,8 @@ def test_monitor_graph_adds_one_hidden_param_per_layer():
 
 
 def test_builder_regenerates_only_the_edited_state_and_restores_the_file_on_failure(tmp_path):
-    from soundtrack.studio.builds import Builder, BuildError
+    from soundtrack.errors import BuildError
+    from soundtrack.studio.builds import Builder
 
     path = tiny_copy(tmp_path)
     b = Builder(path)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from seqstems import synth_graph, synth_stems
+
 from soundtrack.cli import main
-from soundtrack.errors import GraphError
+from soundtrack.errors import GraphError, ScriptError
 from soundtrack.graph import parse_graph
 from soundtrack.graphplot import check_graph, draw_graph
-from soundtrack.timeline import ScriptError, parse_script, plot_timeline, run_session
+from soundtrack.timeline import parse_script, plot_timeline, run_session
 
 GRAPH = synth_graph()
 STEMS = synth_stems(GRAPH)

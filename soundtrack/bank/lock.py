@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from soundtrack.errors import BankError
+from soundtrack.errors import BankError, BusyError
 
 LOCK = ".lock"
 _PID_WIDTH = 20  # "12345" padded with spaces + "\n": always this many bytes, written in place
@@ -31,16 +31,12 @@ _WIN_LOCK_OFFSET = 1 << 30  # Windows locks a byte range; lock one far past the 
 _BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES, getattr(errno, "EDEADLK", errno.EAGAIN))
 
 
-class LockBusy(Exception):
-    """Another process holds the lock."""
-
-
 def _platform() -> str:
     return os.name  # looked up at call time (tests pretend to be Windows)
 
 
 def _lock(fd: int, *, shared: bool, blocking: bool) -> None:
-    """Lock `fd` (raises LockBusy when held elsewhere and not `blocking`)."""
+    """Lock `fd` (raises BusyError when held elsewhere and not `blocking`)."""
     if _platform() == "nt":
         import msvcrt
 
@@ -56,7 +52,7 @@ def _lock(fd: int, *, shared: bool, blocking: bool) -> None:
                     if e.errno not in _BUSY:
                         raise
                     if not blocking:
-                        raise LockBusy() from None
+                        raise BusyError() from None
                     time.sleep(0.1)
         finally:
             os.lseek(fd, here, os.SEEK_SET)
@@ -67,7 +63,7 @@ def _lock(fd: int, *, shared: bool, blocking: bool) -> None:
         fcntl.flock(fd, op)
     except OSError as e:
         if e.errno in _BUSY:
-            raise LockBusy() from None
+            raise BusyError() from None
         raise
 
 
@@ -162,7 +158,7 @@ class BankLock:
                             "or make the folder writable") from None
         try:
             _lock(fd, shared=False, blocking=False)
-        except LockBusy:
+        except BusyError:
             holder = _read_pid(fd)
             os.close(fd)
             raise BankError(
@@ -212,7 +208,7 @@ def build_holder(root: Path) -> tuple[bool, int | None]:
     try:
         try:
             _lock(fd, shared=True, blocking=False)
-        except LockBusy:
+        except BusyError:
             return True, _read_pid(fd)
         except OSError:
             return False, None
@@ -247,7 +243,7 @@ class SharedLock:
             raise BankError(f"{self.path}: not locked")
         try:
             _lock(self._fd, shared=False, blocking=False)
-        except LockBusy:
+        except BusyError:
             return False
         return True
 

@@ -8,7 +8,8 @@ is `soundtrack serve`, `schemadoc` writes docs/protocol.md's tables and the Node
 `client` is the Python client. docs/protocol.md is the reference.
 """
 
-from soundtrack.ipc.client import Client, RemoteError
-from soundtrack.ipc.protocol import PROTOCOL_VERSION, ErrorCode, Limits, RpcError
+from soundtrack.errors import RemoteError, RpcError
+from soundtrack.ipc.client import Client
+from soundtrack.ipc.protocol import PROTOCOL_VERSION, ErrorCode, Limits
 
 __all__ = ["PROTOCOL_VERSION", "Client", "ErrorCode", "Limits", "RemoteError", "RpcError"]

@@ -24,25 +24,15 @@ from typing import Any, Iterator, Sequence
 import msgpack
 import numpy as np
 
-from soundtrack.errors import ProtocolError
+from soundtrack.errors import ProtocolError, RemoteError
 from soundtrack.ipc.protocol import NOTIFICATION, PROTOCOL_VERSION, RESPONSE, ErrorCode, encode_request
 
 
-class RemoteError(ProtocolError):
-    """An error response from the server: `code` (an ErrorCode number), `message`, `data`."""
-
-    def __init__(self, method: str, error: Any) -> None:
-        if isinstance(error, dict):
-            self.code = error.get("code")
-            self.message = str(error.get("message"))
-            self.data = error.get("data")
-        else:
-            self.code, self.message, self.data = None, str(error), None
-        try:
-            name = ErrorCode(self.code).name
-        except (ValueError, TypeError):
-            name = str(self.code)
-        super().__init__(f"{method}: {name} ({self.code}): {self.message}")
+def _code_name(error: Any) -> str | None:
+    try:
+        return ErrorCode(error.get("code")).name if isinstance(error, dict) else None
+    except (ValueError, TypeError):
+        return None
 
 
 class Client:
@@ -126,7 +116,7 @@ class Client:
             self._pump(deadline)
         error, result = self._responses.pop(msgid)
         if error is not None:
-            raise RemoteError(method, error)
+            raise RemoteError(method, error, code_name=_code_name(error))
         return result
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:

@@ -18,13 +18,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from soundtrack.errors import SoundtrackError
+from soundtrack.errors import DeviceError
 
 log = logging.getLogger("soundtrack.serve")
 
 
-class DeviceError(SoundtrackError, RuntimeError):
-    """The sound card cannot be used (no sounddevice, no PortAudio, no device)."""
 
 
 def require_sounddevice() -> Any:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from soundtrack import __version__
+from soundtrack.errors import RpcError
 from soundtrack.ipc.protocol import (
     DEFAULT_LIMITS,
     PROTOCOL_VERSION,
@@ -34,7 +35,6 @@ from soundtrack.ipc.protocol import (
     ErrorCode,
     Limits,
     Params,
-    RpcError,
     _text,
     as_rpc_error,
     encode_notification,

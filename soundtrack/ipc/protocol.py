@@ -26,7 +26,7 @@ from typing import Any, Iterator, Sequence
 
 import msgpack
 
-from soundtrack.errors import ProtocolError, SoundtrackError
+from soundtrack.errors import FramingError, RpcError, SoundtrackError
 from soundtrack.timing import Duration
 
 PROTOCOL_VERSION = 1
@@ -52,22 +52,6 @@ class ErrorCode(enum.IntEnum):
     BUSY = 7
     NOT_READY = 8
     TIMEOUT = 9
-
-
-class RpcError(ProtocolError):
-    """An error that becomes an error response ``{code, message[, data]}``."""
-
-    def __init__(self, code: ErrorCode, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = ErrorCode(code)
-        self.message = message
-        self.data = data
-
-    def to_wire(self) -> dict[str, Any]:
-        err: dict[str, Any] = {"code": int(self.code), "message": self.message}
-        if self.data is not None:
-            err["data"] = self.data
-        return err
 
 
 def _limit(default: Any, doc: str, unit: str = "") -> Any:
@@ -110,14 +94,6 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 _FEED_SLICE = 4096
-
-
-class FramingError(ProtocolError):
-    """Bytes that cannot be framed: the connection that sent them is closed."""
-
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class _TooManyElements(Exception):

@@ -35,17 +35,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from soundtrack.errors import SoundtrackError
+from soundtrack.errors import FramingError, RpcError, SoundtrackError
 from soundtrack.ipc.protocol import (
     DEFAULT_LIMITS,
     Decoder,
     Deferred,
     ErrorCode,
-    FramingError,
     Limits,
     Params,
     Request,
-    RpcError,
     _cut,
     as_rpc_error,
     encode_notification,

@@ -21,8 +21,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from soundtrack.errors import RpcError
 from soundtrack.ipc import wire
-from soundtrack.ipc.protocol import DEFAULT_LIMITS, ErrorCode, Limits, Params, RpcError
+from soundtrack.ipc.protocol import DEFAULT_LIMITS, ErrorCode, Limits, Params
 from soundtrack.timing import MAX_BPM, MIN_BPM, Duration
 
 log = logging.getLogger("soundtrack.serve")

@@ -14,8 +14,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from soundtrack.errors import PodcastError
 from soundtrack.podcast.delivery import FORMATS
-from soundtrack.podcast.plan import PodcastError
 
 VOICE_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus")
 CHAPTER_SUFFIXES = (".json", ".txt", ".toml")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from soundtrack.podcast.plan import PodcastError
+from soundtrack.errors import PodcastError
 
 CHAPTER_SUFFIXES = (".json", ".txt", ".toml")
 SILENT = "silent"

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from soundtrack.podcast.plan import PodcastError
+from soundtrack.errors import PodcastError
 
 FORMATS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac")
 LOSSY = (".ogg", ".mp3", ".m4a", ".aac")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from soundtrack.audio import as_frames
-from soundtrack.podcast.plan import PodcastError
+from soundtrack.errors import PodcastError
 
 CONTROL_HZ = 100
 WINDOW_SECONDS = 0.05

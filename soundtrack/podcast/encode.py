@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from soundtrack.audio import LoudnessMeter, TruePeakMeter, limit_blocks
+from soundtrack.errors import Mp4Error, PodcastError
 from soundtrack.podcast.chapters import Chapter, ffmetadata
 from soundtrack.podcast.delivery import LOSSY_MARGIN_DB, Delivery, Tags, lossy
-from soundtrack.podcast.mp4gapless import Mp4Error, lead_pad, trim_edit_list
-from soundtrack.podcast.plan import PodcastError
+from soundtrack.podcast.mp4gapless import lead_pad, trim_edit_list
 from soundtrack.podcast.stream import BLOCK, Reader, mapped_reader, measure, resampled_reader
 
 OGG_WRITE_FRAMES = 1 << 14  # libvorbis needs stack in proportion to one write call: keep each small

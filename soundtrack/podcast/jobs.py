@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from soundtrack.errors import PodcastError
 from soundtrack.files import atomic_paths, scratch_dir
 from soundtrack.podcast.chapters import Chapter, audacity_labels, podcast_json
 from soundtrack.podcast.delivery import Delivery
@@ -29,7 +30,7 @@ from soundtrack.podcast.encode import ExportReport, check_tools, publish
 from soundtrack.podcast.episode import EpisodeLayout, MusicSpans, _resolve, check_duration, frames_of, plan_episode
 from soundtrack.podcast.export import sidecar_path
 from soundtrack.podcast.mixdown import BedGains, MixSettings, analyse_voice, bed_gains, mix_readers
-from soundtrack.podcast.plan import DEFAULT_MAX_STRETCH, TAIL_CUT_DB, EpisodePlan, PodcastError, check_stretch, plan_fill
+from soundtrack.podcast.plan import DEFAULT_MAX_STRETCH, TAIL_CUT_DB, EpisodePlan, check_stretch, plan_fill
 from soundtrack.podcast.render import render_plan
 from soundtrack.podcast.stream import BLOCK, Scratch, measure
 from soundtrack.podcast.voice import VoiceInfo, open_voice, probe_voice

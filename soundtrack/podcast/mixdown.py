@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from soundtrack.audio import SILENCE_LUFS, LoudnessMeter, db_to_gain, gated_loudness
+from soundtrack.errors import PodcastError
 from soundtrack.podcast.delivery import LOUDNESS_RANGE
 from soundtrack.podcast.duck import CONTROL_HZ, DuckSettings, envelope, gate_from_energy, hop_energy
-from soundtrack.podcast.plan import PodcastError
 from soundtrack.podcast.stream import Reader, mapped_reader
 
 BED_SPEECH_LU = 18.0

@@ -20,13 +20,11 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from soundtrack.errors import SoundtrackError
+from soundtrack.errors import Mp4Error
 
 AAC_FRAME = 1024
 
 
-class Mp4Error(SoundtrackError, RuntimeError):
-    """The MP4 does not have the layout this patch expects (one audio track, one edit)."""
 
 
 def lead_pad(frames: int, frame_size: int = AAC_FRAME) -> int:

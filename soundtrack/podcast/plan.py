@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from soundtrack.errors import SoundtrackError
+from soundtrack.errors import PodcastError
 from soundtrack.stem import Stem, StemGrid, StemSource
 from soundtrack.stretch import stretched_grid
 from soundtrack.timing import BeatGrid, round_half_up
@@ -62,8 +62,6 @@ FORMS = ("full", "no-intro", "outro", "outro-end")
 BAR_SEARCH = 4  # bar counts tried on each side of the one that needs no stretch
 
 
-class PodcastError(SoundtrackError, ValueError):
-    """A fill or episode that cannot be planned (too short, unknown state, bad chapters)."""
 
 
 @dataclass(frozen=True)

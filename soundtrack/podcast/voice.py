@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from soundtrack.errors import PodcastError
 from soundtrack.podcast.mp4gapless import _boxes, _child
-from soundtrack.podcast.plan import PodcastError
 from soundtrack.podcast.stream import BLOCK, Scratch, mapped_reader, resampled_frames, resampled_reader
 
 MP4_SUFFIXES = (".m4a", ".mp4", ".m4b", ".mov", ".3gp")

@@ -16,7 +16,6 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-
 from soundtrack.errors import SequencerError
 from soundtrack.sequencer.actions import LIVE
 from soundtrack.sequencer.clips import Envelope

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-
 from soundtrack.sequencer.clips import Clip, Envelope, Table
 from soundtrack.sequencer.resolver import Playhead
 from soundtrack.stem import Stem

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from soundtrack.bank import Bank, build_bank, default_out
-from soundtrack.errors import BankError, SoundtrackError
+from soundtrack.errors import BankError, BuildError
 from soundtrack.files import atomic_path
 from soundtrack.graph import parse_graph
 from soundtrack.studio import worker
@@ -36,8 +36,6 @@ from soundtrack.studio.source import StudioSource
 Progress = Callable[[dict[str, Any]], None]
 
 
-class BuildError(SoundtrackError, RuntimeError):
-    """A regeneration that could not be done (another one runs, the file changed, ...)."""
 
 
 def _read(path: Path) -> str:

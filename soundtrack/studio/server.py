@@ -42,11 +42,11 @@ from typing import Any, Callable
 import numpy as np
 from aiohttp import WSMsgType, web
 
-from soundtrack.errors import SoundtrackError
+from soundtrack.errors import SoundtrackError, StudioError
 from soundtrack.studio import DEFAULT_BUFFER_MS, DEFAULT_PORT, DEFAULT_TAKES
 from soundtrack.studio.builds import Builder
-from soundtrack.studio.session import StudioError, StudioSession, Version
-from soundtrack.studio.take import TakeError, save_take
+from soundtrack.studio.session import StudioSession, Version
+from soundtrack.studio.take import save_take
 
 log = logging.getLogger("soundtrack.studio")
 
@@ -446,7 +446,7 @@ class Studio:
     async def _save_take(self, s: StudioSession) -> dict[str, Any]:
         take = await self._engine_call(lambda: s.take)
         if take is None:
-            raise TakeError("nothing has been recorded yet: press Play first")
+            raise StudioError("nothing has been recorded yet: press Play first")
         name = f"{s.version.graph.name}-take-{s.takes}"
         assert self._loop is not None
         frames = take.frames

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from soundtrack.audio import fade_curve
-from soundtrack.errors import SequencerError, SoundtrackError
+from soundtrack.errors import SequencerError, SoundtrackError, StudioError
 from soundtrack.graph import Graph
 from soundtrack.sequencer import Sequencer
 from soundtrack.studio.monitor import Monitor, monitor_graph, music_layers
@@ -48,8 +48,6 @@ MAX_STOP_FADE_SECONDS = 10.0
 _FRAME_KEYS = ("posted_frame", "edit_frame", "main_frame", "commit_frame", "frame", "start", "entry", "exit")
 
 
-class StudioError(SoundtrackError, ValueError):
-    """A studio command that cannot be carried out (not playing, an unknown layer, ...)."""
 
 
 @dataclass

@@ -24,14 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from soundtrack.errors import SoundtrackError
+from soundtrack.errors import StudioError
 
 MAX_TAKE_SECONDS = 900  # 15 min: about 350 MB of float32 stereo at 48 kHz
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
-class TakeError(SoundtrackError, ValueError):
-    """A take that cannot be saved (nothing recorded, a bad folder)."""
 
 
 def seconds_text(frame: int, sample_rate: int) -> str:
@@ -41,7 +39,7 @@ def seconds_text(frame: int, sample_rate: int) -> str:
         text = f"{float(exact):.{digits}f}"
         if round(Fraction(text) * sample_rate) == frame:
             return text.rstrip("0").rstrip(".") + "s" if "." in text else text + "s"
-    raise TakeError(f"frame {frame} has no decimal time at {sample_rate} Hz")  # unreachable for real rates
+    raise StudioError(f"frame {frame} has no decimal time at {sample_rate} Hz")  # unreachable for real rates
 
 
 @dataclass
@@ -151,14 +149,14 @@ def save_take(take: Take, folder: str | Path, name: str, *, current_text: str | 
     from soundtrack.files import atomic_path
 
     if not _NAME_RE.match(name):
-        raise TakeError(f"take name {name!r} must be letters, digits, '.', '_' or '-'")
+        raise StudioError(f"take name {name!r} must be letters, digits, '.', '_' or '-'")
     if take.frames == 0:
-        raise TakeError("nothing has been recorded yet: press Play first")
+        raise StudioError("nothing has been recorded yet: press Play first")
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise TakeError(f"{folder}: cannot create the takes folder: {e.strerror or e}") from None
+        raise StudioError(f"{folder}: cannot create the takes folder: {e.strerror or e}") from None
     wav = folder / f"{name}.wav"
     script = folder / f"{name}_session.toml"
     graph_path = take.graph_path
@@ -172,5 +170,5 @@ def save_take(take: Take, folder: str | Path, name: str, *, current_text: str | 
         with atomic_path(script) as tmp:
             tmp.write_text(take.script_text(replay_hint=hint), encoding="utf-8")
     except OSError as e:
-        raise TakeError(f"{folder}: cannot write the take: {e.strerror or e}") from None
+        raise StudioError(f"{folder}: cannot write the take: {e.strerror or e}") from None
     return wav, script
