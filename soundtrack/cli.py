@@ -472,7 +472,7 @@ def _delivery(args: argparse.Namespace):
 
 
 def _report_line(rep, what: str = "") -> str:
-    again = ", encoded twice to stay under the true-peak ceiling" if rep.reencoded else ""
+    again = f" (encoded again: {rep.reencoded})" if rep.reencoded else ""
     return (f"{rep.path}: {what}{rep.frames} frames = {rep.frames / rep.sample_rate:.6f} s at {rep.sample_rate} Hz, "
             f"{rep.channels} ch, {rep.lufs:.1f} LUFS, true peak {rep.true_peak_db:.1f} dBTP (measured on the decoded "
             f"file){again}")

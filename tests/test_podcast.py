@@ -20,17 +20,7 @@ from scipy.signal import resample_poly
 
 from soundtrack.bank import Bank, build_bank
 from soundtrack.graph import parse_graph
-from soundtrack.podcast import (
-    Chapter,
-    PodcastError,
-    duck,
-    export,
-    fill,
-    load_chapters,
-    plan_fill,
-    read_voice,
-    score_episode,
-)
+from soundtrack.podcast import Chapter, PodcastError, duck, export, fill, load_chapters, plan_fill, read_voice, score_episode
 from soundtrack.podcast.render import PlanSource
 
 SMALL = """\
@@ -348,7 +338,12 @@ def test_silent_chapters_stings_and_a_late_first_chapter_land_on_their_frames(ba
     entry, length = sting.grid.entry, sting.grid.frames
     quiet = np.max(np.abs(a[12 * sr + length - entry : 20 * sr - entry]), axis=1)
     assert quiet.max() == 0.0
-    assert np.max(np.abs(a[12 * sr : 12 * sr + length - entry])) > 1e-3  # the sting sounds from its entry
+    # the sting sounds from its entry on the silent chapter's frame: there it is the sting alone, sample for sample
+    from soundtrack.podcast.render import _mix_stem, default_gains
+
+    alone = _mix_stem(sting, default_gains(g)).mix
+    assert np.max(np.abs(a[12 * sr : 12 * sr + length - entry] - alone[entry:])) == 0.0
+    assert np.max(np.abs(alone[entry:])) > 1e-3
     before = np.max(np.abs(a[12 * sr - entry - 2400 : 12 * sr - entry]))
     assert before < 10 ** (-55 / 20)  # the bed has rung out (below -60 dBFS less its own headroom)
     # the music after it starts on the chapter's frame: silence up to its pickup, then sound
@@ -495,39 +490,124 @@ def test_export_refuses_unknown_formats_and_targets(bed, tmp_path) -> None:
 
 # -- the CLI ----------------------------------------------------------------------------------
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    import os
+
     return subprocess.run([sys.executable, "-m", "soundtrack", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
-def test_cli_fill_explains_and_writes_exact_frames(banks, tmp_path) -> None:
+def test_cli_fill_finds_the_bank_next_to_the_graph_and_writes_exact_frames(banks, tmp_path) -> None:
     g, bank, path = banks[48_000]
-    # the CLI opens loops/NAME next to the working directory: give it the built bank there
-    shutil.copytree(bank.path, tmp_path / "loops" / "smallcast")
-    r = _cli("fill", str(path), "--duration", "12.34", "--out", "bed.wav", "--explain", "--state", "bed", cwd=tmp_path)
+    # run from elsewhere: the bank is found beside the graph (loops/smallcast), not in the current folder
+    r = _cli("fill", str(path), "--duration", "0:12.34", "--out", "bed.wav", "--explain", "--state", "bed", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "outro bar 1" in r.stdout and "tail ends (last frame + 1)   frame       592320" in r.stdout
+    assert "measured on the decoded file" in r.stdout and "building" not in r.stderr
     assert sf.info(str(tmp_path / "bed.wav")).frames == 592_320
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["bed.wav"]  # no loops/ here, no scratch left
     bad = _cli("fill", str(path), "--duration", "0.2", "--out", "x.wav", cwd=tmp_path)
     assert bad.returncode == 2 and "minimum is 1 s" in bad.stderr
 
 
-def test_cli_score_with_voice_writes_music_and_a_chaptered_mix(banks, speech, tmp_path) -> None:
+def test_bank_home_is_beside_the_graph_whatever_the_current_folder(tmp_path, monkeypatch) -> None:
+    from soundtrack.files import bank_home
+
+    monkeypatch.setenv("SOUNDTRACK_CACHE", str(tmp_path / "cache"))
+    repo = tmp_path / "repo"
+    (repo / "graphs").mkdir(parents=True)
+    (repo / "loops").mkdir()
+    g = repo / "graphs" / "show.toml"
+    g.write_text("x = 1\n")
+    monkeypatch.chdir(tmp_path)
+    assert bank_home(g, "show") == repo / "loops" / "show"  # this repository's layout
+    solo = tmp_path / "elsewhere" / "show.toml"
+    solo.parent.mkdir()
+    solo.write_text("x = 1\n")
+    assert bank_home(solo, "show") == solo.parent / "loops" / "show"
+    solo.parent.chmod(0o555)  # a folder we cannot write: the cache, keyed by the graph's content
+    try:
+        if not __import__("os").access(solo.parent, __import__("os").W_OK):
+            home = bank_home(solo, "show")
+            assert home.parent == tmp_path / "cache" / "banks" and home.name.startswith("show-")
+            solo2 = tmp_path / "other.toml"
+            solo2.write_text("x = 2\n")
+            assert bank_home(solo2, "show").parent == tmp_path / "loops"
+    finally:
+        solo.parent.chmod(0o755)
+
+
+def test_cli_score_with_voice_writes_music_and_a_chaptered_mix_explained(banks, speech, tmp_path) -> None:
     g, bank, path = banks[48_000]
-    shutil.copytree(bank.path, tmp_path / "loops" / "smallcast")
     voice, sr = speech
     sf.write(tmp_path / "voice.flac", voice, sr)
     dur = voice.shape[0] / sr
-    (tmp_path / "ch.txt").write_text(f"0\t0\tHello\n{dur / 2:.3f}\t{dur / 2:.3f}\tBreak\n")
+    (tmp_path / "ch.txt").write_text(f"0\t0\tHello\n{dur / 2:.3f}\t{dur / 2:.3f}\tInterview | break\n")
     r = _cli("score", str(path), "--chapters", "ch.txt", "--voice", "voice.flac", "--out", "music.wav",
-             "--mix", "mix.mp3", cwd=tmp_path)
+             "--mix", "mix.mp3", "--explain", "--voice-lufs", "-20", "--preview", "preview.wav", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert sf.info(str(tmp_path / "music.wav")).frames == voice.shape[0]
-    assert [c["tags"]["title"] for c in _ffprobe_chapters(tmp_path / "mix.mp3")] == ["Hello", "Break"]
-    # --mix without a voice is refused before anything is scored or written
-    bad = _cli("score", str(path), "--chapters", "ch.txt", "--duration", "8", "--out", "m2.wav", "--mix", "m2.mp3",
-               cwd=tmp_path)
-    assert bad.returncode == 2 and "--mix needs --voice" in bad.stderr
-    assert not (tmp_path / "m2.wav").exists()
+    assert [c["tags"]["title"] for c in _ffprobe_chapters(tmp_path / "mix.mp3")] == ["Hello", "Interview"]
     assert _ffprobe_samples(tmp_path / "mix.mp3") == voice.shape[0]
+    # the per-chapter table: one row per chapter, its state, where its music starts
+    rows = [ln for ln in r.stdout.splitlines() if ln.startswith(("1 ", "2 "))]
+    assert len(rows) == 2 and " Hello " in rows[0] and " bed " in rows[0] and " Interview " in rows[1] and " break " in rows[1]
+    assert "voice -20.0 LUFS speech-gated" in r.stdout and "-18.0 LU under speech" in r.stdout
+    # the preview: 4 s either side of the one chapter change, and a label on the change
+    half = 4 * sr
+    change = round(float(f"{dur / 2:.3f}") * sr)
+    assert sf.info(str(tmp_path / "preview.wav")).frames == min(change, half) + min(voice.shape[0] - change, half)
+    label = (tmp_path / "preview.labels.txt").read_text().splitlines()
+    assert len(label) == 1 and label[0].endswith("Interview (break)")
+    assert abs(float(label[0].split("\t")[0]) - min(change, half) / sr) < 1e-3
+    assert sorted(q.name for q in tmp_path.iterdir()) == sorted(
+        ["voice.flac", "ch.txt", "music.wav", "music.chapters.json", "mix.mp3", "mix.chapters.json", "preview.wav",
+         "preview.labels.txt"])
+
+
+def test_cli_scores_several_episodes_in_one_run(banks, speech, tmp_path) -> None:
+    g, bank, path = banks[48_000]
+    voice, sr = speech
+    eps = tmp_path / "season"
+    eps.mkdir()
+    for i, n in enumerate((voice.shape[0], voice.shape[0] * 3 // 4 + 777)):
+        sf.write(eps / f"ep{i + 1}.wav", voice[:n], sr)
+        (eps / f"ep{i + 1}.json").write_text(json.dumps({"chapters": [{"startTime": 0, "title": "Hi"},
+                                                                      {"startTime": "0:03", "title": "More"}]}))
+    r = _cli("score", str(path), "--episodes", str(eps), "--out-dir", "pub", "--format", "m4a", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(q.name for q in (tmp_path / "pub").iterdir()) == ["ep1.chapters.json", "ep1.m4a", "ep2.chapters.json",
+                                                                   "ep2.m4a"]
+    assert _ffprobe_samples(tmp_path / "pub" / "ep2.m4a") == voice.shape[0] * 3 // 4 + 777
+    assert r.stdout.count("mix, ") == 2 and "building" not in r.stderr
+
+
+def test_outputs_land_together_or_not_at_all(banks, speech, tmp_path, monkeypatch) -> None:
+    import importlib
+
+    from soundtrack.podcast.jobs import score_files
+
+    g, bank, _ = banks[48_000]
+    voice, sr = speech
+    sf.write(tmp_path / "voice.wav", voice, sr)
+    enc = importlib.import_module("soundtrack.podcast.jobs")
+    real = enc.publish
+    calls = []
+
+    def second_fails(*a, **k):
+        calls.append(a[4])
+        if len(calls) == 2:  # the music is encoded; the mix (or the music) fails
+            raise PodcastError("simulated encoder failure")
+        return real(*a, **k)
+
+    monkeypatch.setattr(enc, "publish", second_fails)
+    (tmp_path / "music.wav").write_bytes(b"old music")
+    with pytest.raises(PodcastError, match="simulated"):
+        score_files(g, [Chapter(0, "A")], voice=tmp_path / "voice.wav", out=tmp_path / "music.wav",
+                    mix=tmp_path / "e.ogg", source=bank)
+    # was: music.wav written and left behind when the .ogg mix crashed
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["music.wav", "voice.wav"]
+    assert (tmp_path / "music.wav").read_bytes() == b"old music"

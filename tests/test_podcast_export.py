@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from test_podcast import SMALL, banks  # noqa: F401  (the session fixture)
 
 from soundtrack.podcast import Chapter, export
-from test_podcast import SMALL, banks  # noqa: F401  (the session fixture)
 
 pytestmark = pytest.mark.skipif(subprocess.run(["which", "ffmpeg"], capture_output=True).returncode != 0,
                                 reason="ffmpeg is not installed")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
-
 from clicks import find_clicks
+
 from soundtrack.podcast import Chapter, fill, score_episode
 from soundtrack.podcast.delivery import Delivery
 from soundtrack.podcast.jobs import fill_file

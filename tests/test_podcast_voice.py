@@ -20,13 +20,13 @@ import pyloudnorm
 import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
+from test_podcast import banks  # noqa: F401  (the session fixture)
 
 from soundtrack.podcast import Chapter, Delivery, Tags
 from soundtrack.podcast.jobs import score_files
 from soundtrack.podcast.mixdown import BedLevels, MixSettings
 from soundtrack.podcast.stream import resampled_frames
 from soundtrack.podcast.voice import probe_voice, read_voice
-from test_podcast import banks  # noqa: F401  (the session fixture)
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("espeak-ng") is None,
                                 reason="needs ffmpeg and espeak-ng")

@@ -4,9 +4,10 @@
 `export.export`): map channels, change the rate, gain, true-peak limit (`audio.limit_blocks`),
 encode block by block (soundfile for WAV/FLAC/OGG, ffmpeg's stdin for MP3/M4A), decode the file
 it wrote and measure that (loudness and true peak of the decoded export, the figures printed);
-a lossy file still over the ceiling is encoded once more with the ceiling lowered by the
-overshoot (a lossless file too, should the limiter's estimate have fallen short). The file is
-written to a temporary path the caller renames (`files.atomic_paths`).
+a file still over the ceiling is encoded again with the ceiling lowered by the overshoot (a
+lossy codec's inter-sample overshoot, or the limiter's estimate falling short), and one the
+limiter pulled under its loudness target is encoded again a little louder. The file is written
+to a temporary path the caller renames (`files.atomic_paths`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from soundtrack.podcast.stream import BLOCK, Reader, mapped_reader, measure, res
 
 OGG_WRITE_FRAMES = 1 << 14  # libvorbis needs stack in proportion to one write call: keep each small
 REENCODE_EXTRA_DB = 0.2  # a second encode aims this far under the ceiling beyond the overshoot
+LOUDNESS_TOLERANCE_LU = 0.3  # a file this far off its target is encoded again, gained by the difference
+MAX_REENCODES = 2
+MAX_EXTRA_GAIN_DB = 6.0  # the most a limited file is gained beyond its first estimate
 # Vorbis nominal bitrates (kbit/s, 44.1/48 kHz stereo) by quality 0..10: --bitrate picks the quality
 _VORBIS_KBPS = (64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 500)
 
@@ -47,7 +51,7 @@ class ExportReport:
     frames: int = 0
     sample_rate: int = 0
     channels: int = 0
-    reencoded: bool = False
+    reencoded: str = ""  # why it was encoded again ("" when once was enough)
     ceiling_db: float = 0.0
 
 
@@ -257,13 +261,17 @@ def _encode(read: Reader, frames: int, sr: int, ch: int, path: Path, part: Path,
 
 def publish(read: Reader, frames: int, sample_rate: int, channels: int, path: Path, part: Path, *,
             delivery: Delivery, scratch: Path, lufs: float | None = None, chapters: list[Chapter] | None = None,
-            gain_db: float | None = None) -> ExportReport:
+            gain_db: float | None = None, aim: bool = True) -> ExportReport:
     """Encode `frames` frames from `read` (at `sample_rate`, `channels`) to `part`, the temporary
     file for `path` (whose suffix says the format), as `delivery` says.
 
     The gain is `gain_db` when given, else the delivery's target less the loudness of what is
     delivered (`lufs` when the caller measured it at this rate and these channels, else one
-    measuring pass here). Returns what the decoded file measures."""
+    measuring pass here). The file is decoded and measured; it is encoded again (at most twice)
+    if its true peak is over the ceiling (the ceiling lowered by the overshoot) or, when `aim`
+    (the file itself should meet the target), if its loudness is more than `LOUDNESS_TOLERANCE_LU`
+    off the target (the limiter took level away: the gain rises by the shortfall). Returns what
+    the decoded file measures."""
     ext = path.suffix.lower()
     ch = delivery.channels or channels
     sr = delivery.sample_rate or sample_rate
@@ -276,23 +284,30 @@ def publish(read: Reader, frames: int, sample_rate: int, channels: int, path: Pa
             if lufs is None or ch != channels or sr != sample_rate:
                 lufs, _ = measure(r, n, sr, ch)
             gain_db = 0.0 if lufs <= -70.0 else delivery.target_lufs - lufs
+    want = delivery.target_lufs if aim else None
     ceiling = delivery.true_peak_db - (LOSSY_MARGIN_DB if lossy(path) else 0.0)
-    _encode(r, n, sr, ch, path, part, ext, gain_db=gain_db, ceiling_db=ceiling, delivery=delivery, chapters=chapters,
-            scratch=scratch)
-    got, lufs_out, tp = decode_measure(part, ext, ch)
-    again = False
-    if tp > delivery.true_peak_db:  # a codec's overshoot (or the limiter's estimate) over: once more, lower
-        ceiling -= tp - delivery.true_peak_db + REENCODE_EXTRA_DB
-        _encode(r, n, sr, ch, path, part, ext, gain_db=gain_db, ceiling_db=ceiling, delivery=delivery, chapters=chapters,
-                scratch=scratch)
+    start_gain = gain_db
+    again: list[str] = []
+    for attempt in range(1 + MAX_REENCODES):
+        _encode(r, n, sr, ch, path, part, ext, gain_db=gain_db, ceiling_db=ceiling, delivery=delivery,
+                chapters=chapters, scratch=scratch)
         got, lufs_out, tp = decode_measure(part, ext, ch)
-        again = True
+        over = tp > delivery.true_peak_db  # a codec's overshoot (or the limiter's estimate)
+        off = want is not None and lufs_out > -70.0 and abs(lufs_out - want) > LOUDNESS_TOLERANCE_LU
+        if not (over or off) or attempt == MAX_REENCODES:
+            break
+        if over:
+            ceiling -= tp - delivery.true_peak_db + REENCODE_EXTRA_DB
+            again.append(f"true peak {tp:.1f} dBTP over {delivery.true_peak_db:g}")
+        if off:
+            gain_db = min(start_gain + MAX_EXTRA_GAIN_DB, gain_db + (want - lufs_out))
+            again.append(f"{lufs_out:.1f} LUFS after limiting")
     if got != n:
         raise PodcastError(f"{path}: the file decodes to {got} frames, not the {n} written")
     kept = "none"
     if chapters and ext in (".mp3", ".m4a", ".aac"):
         kept = "ID3 CHAP frames" if ext == ".mp3" else "MP4 chapters"
-    return ExportReport(path, lufs_out, tp, gain_db, kept, got, sr, ch, again, ceiling)
+    return ExportReport(path, lufs_out, tp, gain_db, kept, got, sr, ch, "; ".join(again), ceiling)
 
 
 def check_tools(paths: list[Path], tags: Tags | None = None) -> None:

@@ -199,7 +199,7 @@ def score_files(graph: Any, chapters: Sequence[Chapter], *, out: str | Path | No
             part[sidecar_path(mix_p)].write_text(podcast_json(chs), encoding="utf-8")
         if out_p is not None:
             job.music = publish(bedr, frames, sr, ch, out_p, part[out_p], delivery=delivery, scratch=tmp, chapters=chs,
-                                gain_db=gain)
+                                gain_db=gain, aim=v is None)  # under a voice: the mix's gain, not a target
             part[sidecar_path(out_p)].write_text(podcast_json(chs), encoding="utf-8")
         if prev_p is not None:
             job.preview = _preview(mixr, frames, sr, ch, lay, prev_p, part[prev_p],
@@ -290,6 +290,6 @@ def _preview(read, frames: int, sr: int, ch: int, lay: EpisodeLayout, path: Path
                 out[s - lo : e - lo] = x * g
         return out
 
-    rep = publish(rd, max(1, total), sr, ch, path, part, delivery=delivery, scratch=scratch, gain_db=gain)
+    rep = publish(rd, max(1, total), sr, ch, path, part, delivery=delivery, scratch=scratch, gain_db=gain, aim=False)
     labels_part.write_text(audacity_labels(labels, total / sr), encoding="utf-8")
     return rep
