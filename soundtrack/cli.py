@@ -36,7 +36,7 @@ def _say(line: str) -> None:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from soundtrack.bank.render import resolve_generator
+    from soundtrack.generate.base import resolve
     from soundtrack.stem import StemSpec
     from soundtrack.stemfile import write_stem
 
@@ -55,7 +55,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         **({"layers": tuple(args.layer_names.split(","))} if args.layer_names else {}),
     )
     # the bank's resolver, as `bank build` uses it: a name or module:Factory; options it cannot take are an error
-    gen = resolve_generator(args.generator, {"model": args.model} if args.model else {})
+    gen = resolve(args.generator, {"model": args.model} if args.model else {})
     if args.explain and callable(getattr(gen, "explain", None)):
         for line in gen.explain(spec):  # what it chose and why, before it renders
             print(f"  {line}")
@@ -287,9 +287,8 @@ def _add_bank(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_bank_import(args: argparse.Namespace) -> int:
-    from soundtrack.bank import default_out
+    from soundtrack.bank import default_out, import_bank
     from soundtrack.graph import load_graph
-    from soundtrack.bank import import_bank
 
     graph = load_graph(args.graph)
     out = Path(args.out) if args.out else default_out(graph)
@@ -318,8 +317,8 @@ def _add_bank_import(bank_sub: argparse._SubParsersAction) -> None:
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from soundtrack.audio import write_audio
-    from soundtrack.graph import load_graph
     from soundtrack.bank import open_bank
+    from soundtrack.graph import load_graph
     from soundtrack.timeline import describe, load_script, plot_timeline, run_session
 
     graph = load_graph(args.graph)

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 from soundtrack.bank.lock import BankLock
 from soundtrack.bank.manifest import MAX_RECORD_BYTES, check_record, read_manifest
 from soundtrack.bank.plan import CODEC, FORMAT, FORMAT_VERSION, BankPlan, PlannedStem, plan_bank
-from soundtrack.bank.render import Link, RenderJob, Rendered, can_chain, render_job, resolve_generator
+from soundtrack.bank.render import Link, Rendered, RenderJob, can_chain, render_job
 from soundtrack.bank.shared import ID_RE, StemsFolder, new_bank_id
 from soundtrack.bank.store import (
     BUILD_INFO,
@@ -46,7 +46,6 @@ from soundtrack.bank.store import (
     STEM_FILE_RE,
     STEMS,
     canonical_json,
-    fsync_dir,
     read_json,
     read_stem_file,
     record_path,
@@ -55,8 +54,8 @@ from soundtrack.bank.store import (
     write_atomic,
 )
 from soundtrack.errors import BankError, GenerationError, SoundtrackError
-from soundtrack.files import PART_SUFFIX
-from soundtrack.generate.base import validate_options
+from soundtrack.files import PART_SUFFIX, fsync_path
+from soundtrack.generate.base import resolve, validate_options
 from soundtrack.graph import Graph, load_graph
 
 if TYPE_CHECKING:
@@ -133,7 +132,7 @@ def make_plan(graph: Graph, *, generator: str | None = None, options: dict[str, 
     `generator_options`), its version read from it; chained when it has `generate_chain`."""
     ref = generator or graph.generator
     opts = generator_options(graph, generator, options)
-    gen = resolve_generator(ref, opts)
+    gen = resolve(ref, opts)
     return plan_bank(graph, generator=ref, generator_name=gen.name, generator_version=gen.version,
                      chain=can_chain(gen), options=opts)
 
@@ -377,7 +376,7 @@ def _bank_id(root: Path) -> str:
 
 def _sync(d: Path) -> None:
     try:
-        fsync_dir(d)  # makes the renames durable
+        fsync_path(d)  # makes the renames durable
     except OSError as e:
         raise BankError(f"{d}: cannot sync the bank folder: {e.strerror or e}") from None
 

@@ -90,13 +90,16 @@ def import_bank(graph: Graph | str | Path, folder: str | Path, *, out: str | Pat
 
     Runs in this process: the files generator is registered here only, not in worker processes.
     """
-    from soundtrack.generate import register
+    from soundtrack.generate.base import register, unregister
     from soundtrack.graph import load_graph
 
     g = graph if isinstance(graph, Graph) else load_graph(graph)
     gen = FilesGenerator(g, folder, tempo=tempo, first_downbeat=first_downbeat)
     ref = f"files:{gen.version}:{id(gen)}"
-    register(ref, lambda: gen)
-    # the planner skips states that list `files`; the generator answers for them
-    plain = replace(g, states={k: replace(s, files={}) for k, s in g.states.items()})
-    return build_bank(plain, out=out, jobs=1, generator=ref)
+    register(ref, lambda: gen)  # for this build only
+    try:
+        # the planner skips states that list `files`; the generator answers for them
+        plain = replace(g, states={k: replace(s, files={}) for k, s in g.states.items()})
+        return build_bank(plain, out=out, jobs=1, generator=ref)
+    finally:
+        unregister(ref)

@@ -20,38 +20,10 @@ from soundtrack.bank.loudness import match_loudness
 from soundtrack.bank.manifest import MAX_STEM_SECONDS
 from soundtrack.bank.store import encode_flac, layer_path, sha256_bytes
 from soundtrack.errors import GenerationError, SoundtrackError
-from soundtrack.generate.base import Generator, available, get_generator, register
+from soundtrack.generate.base import Generator, Options, resolve
 from soundtrack.importer import FileSource
 from soundtrack.stem import Stem, StemSpec
 from soundtrack.stretch import stretch_stem
-
-Options = tuple[tuple[str, Any], ...]  # constructor options, sorted by name (hashable, picklable)
-_GENERATORS: dict[tuple[str, Options], Generator] = {}  # one instance per process, reference and options
-
-
-def resolve_generator(ref: str, options: Options | dict[str, Any] = ()) -> Generator:
-    """The generator `ref` names, constructed with `options` (a graph's [generator] table, the
-    CLI's --model): a registered name, or ``"package.module:Factory"`` for one that is importable
-    but not registered (it is registered under that reference on first use)."""
-    opts: Options = tuple(sorted(options.items())) if isinstance(options, dict) else tuple(options)
-    gen = _GENERATORS.get((ref, opts))
-    if gen is None:
-        if ref not in available() and ":" in ref:
-            register(ref, ref)
-        try:
-            gen = get_generator(ref, **dict(opts))
-        except TypeError as e:
-            if not opts:
-                raise
-            raise GenerationError(
-                f"generator {ref!r} does not take the options {', '.join(k for k, _ in opts)} (from the graph's "
-                f"[generator] table or --model): {e}"
-            ) from None
-        for attr in ("name", "version"):
-            if not isinstance(getattr(gen, attr, None), str):
-                raise GenerationError(f"generator {ref!r} has no string `{attr}`; the bank's cache key needs it")
-        _GENERATORS[(ref, opts)] = gen
-    return gen
 
 
 def can_chain(gen: Generator) -> bool:
@@ -151,7 +123,7 @@ def render_job(job: RenderJob) -> list[Rendered]:
         stems = [import_source(job.source, job.spec)]
         name = "files"
     else:
-        gen = resolve_generator(job.generator, job.options)
+        gen = resolve(job.generator, job.options)
         if (gen.name, gen.version) != (job.generator_name, job.generator_version):
             raise GenerationError(
                 f"this worker's generator {job.generator!r} is {gen.name} {gen.version}, but the bank was planned with "

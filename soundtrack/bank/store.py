@@ -29,10 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from soundtrack.bank.lock import LOCK, BankLock  # noqa: F401  (re-exported: the lock lives in bank.lock)
 from soundtrack.errors import BankError
 from soundtrack.files import PART_SUFFIX, atomic_path
-from soundtrack.files import fsync_path as fsync_dir  # makes renames inside a folder durable
-from soundtrack.bank.lock import LOCK, BankLock  # noqa: F401  (re-exported: the lock lives in bank.lock)
 
 MANIFEST = "manifest.json"
 BUILD_INFO = "build.json"

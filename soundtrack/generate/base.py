@@ -22,7 +22,8 @@ from soundtrack.roles import DEFAULT_GENERATOR
 if TYPE_CHECKING:  # annotations only: the CLI imports this module for DEFAULT_GENERATOR at start-up
     from soundtrack.stem import Stem, StemSpec
 
-__all__ = ["DEFAULT_GENERATOR", "Generator", "available", "get_generator", "register", "validate_options"]
+__all__ = ["DEFAULT_GENERATOR", "Generator", "Options", "available", "get_generator", "register", "resolve", "unregister",
+           "validate_options"]
 
 
 @runtime_checkable
@@ -99,3 +100,39 @@ def validate_options(name: str, options: Mapping[str, Any], *, where: str = "[ge
             raise SpecError(f"{where}.{key} is not an option of generator {name!r}; "
                             f"its options are {', '.join(sorted(known)) or 'none'}")
     return dict(options)
+
+
+Options = tuple[tuple[str, Any], ...]  # constructor options, sorted by name (hashable, picklable)
+_INSTANCES: dict[tuple[str, Options], Generator] = {}  # one instance per process, reference and options
+
+
+def resolve(ref: str, options: Options | Mapping[str, Any] = ()) -> Generator:
+    """The one place a generator is made from a reference: `ref` is a registered name or
+    ``"package.module:Factory"`` (registered under that reference on first use), constructed
+    with `options` (a graph's [generator] table, the CLI's --model) once per process."""
+    opts: Options = tuple(sorted(options.items())) if isinstance(options, Mapping) else tuple(options)
+    gen = _INSTANCES.get((ref, opts))
+    if gen is None:
+        if ref not in _REGISTRY and ":" in ref:
+            register(ref, ref)
+        try:
+            gen = get_generator(ref, **dict(opts))
+        except TypeError as e:
+            if not opts:
+                raise
+            raise GenerationError(
+                f"generator {ref!r} does not take the options {', '.join(k for k, _ in opts)} (from the graph's "
+                f"[generator] table or --model): {e}"
+            ) from None
+        for attr in ("name", "version"):
+            if not isinstance(getattr(gen, attr, None), str):
+                raise GenerationError(f"generator {ref!r} has no string `{attr}`; the bank's cache key needs it")
+        _INSTANCES[(ref, opts)] = gen
+    return gen
+
+
+def unregister(name: str) -> None:
+    """Forget generator `name` and its instances (a one-off generator, such as an import's)."""
+    _REGISTRY.pop(name, None)
+    for key in [k for k in _INSTANCES if k[0] == name]:
+        del _INSTANCES[key]
