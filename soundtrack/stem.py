@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from soundtrack.errors import SpecError, SoundtrackError, TimingError
+from soundtrack.errors import SoundtrackError, SpecError, TimingError
 from soundtrack.pitch import Key
 from soundtrack.roles import DEFAULT_BARS, ROLES, Role
 from soundtrack.timing import DEFAULT_SAMPLE_RATE, BeatGrid, Meter, check_sample_rate, parse_bpm

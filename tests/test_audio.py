@@ -6,15 +6,7 @@ import numpy as np
 import pyloudnorm
 import pytest
 
-from soundtrack.audio import (
-    fade_curve,
-    integrated_loudness,
-    limit,
-    normalize_loudness,
-    read_audio,
-    true_peak_dbtp,
-    write_audio,
-)
+from soundtrack.audio import fade_curve, integrated_loudness, limit, normalize_loudness, read_audio, true_peak_dbtp, write_audio
 from soundtrack.errors import AudioError
 
 
@@ -54,8 +46,9 @@ def test_true_peak_sees_inter_sample_peaks():
 
 @pytest.mark.parametrize("chunk", [1, 7, 1000, 1 << 16])
 def test_true_peak_in_chunks_equals_one_whole_pass(monkeypatch, chunk):
-    import soundtrack.audio as audio_mod
     from scipy.signal import resample_poly
+
+    import soundtrack.audio as audio_mod
 
     rng = np.random.default_rng(chunk)
     x = (rng.standard_normal((3 * 1000 + 17, 2)) * 0.1).astype(np.float32)

@@ -19,13 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
-from soundtrack.bank import Bank, BankError, build_bank, verify_bank
-from soundtrack.bank.manifest import MAX_STEM_SECONDS
-
 from test_bank import IDS, cli, env, graph_path, serial_bank, tiny  # noqa: F401  (fixtures)
 from test_bank_robust import finished, start_build, wait_for
 from test_bank_tones import REF, SLOW_REF
+
+from soundtrack.bank import Bank, BankError, build_bank, verify_bank
+from soundtrack.bank.manifest import MAX_STEM_SECONDS
 
 
 def manifest(bank: Path) -> dict:

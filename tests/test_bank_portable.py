@@ -16,12 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from test_bank import env, graph_path, serial_bank, tiny  # noqa: F401  (fixtures)
+from test_bank_tones import REF
 
 from soundtrack.bank import Bank, BankError, build_bank, open_bank
 from soundtrack.stem import StemGrid
-
-from test_bank import env, graph_path, serial_bank, tiny  # noqa: F401  (fixtures)
-from test_bank_tones import REF
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,12 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from test_bank import IDS, bank_bytes, cli, env, graph_path, serial_bank  # noqa: F401  (fixtures)
+from test_bank_tones import REF, SLOW_REF
 
 from soundtrack.bank import BankError, build_bank, verify_bank
 from soundtrack.bank.store import remove_partials, write_atomic
-
-from test_bank import IDS, bank_bytes, cli, env, graph_path, serial_bank  # noqa: F401  (fixtures)
-from test_bank_tones import REF, SLOW_REF
 
 
 def start_build(graph: Path, out: Path, *extra: str) -> subprocess.Popen:

@@ -11,8 +11,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
 from clicks import find_clicks
+
 from soundtrack.conform import conform
 from soundtrack.errors import AudioError, TimingError
 from soundtrack.stretch import timemap_stretch

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from seqstems import PICKUP, TAIL, tone_stem
+
 from soundtrack.cli import main
 from soundtrack.errors import SoundtrackError
 from soundtrack.graph import Graph, load_graph

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from soundtrack.errors import GraphError
-from soundtrack.graph import MAX_GRAPH_BYTES, load_graph, parse_graph
-from soundtrack.graph import rows
+from soundtrack.graph import MAX_GRAPH_BYTES, load_graph, parse_graph, rows
 
 BASE = """
 [soundtrack]

@@ -11,11 +11,11 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import soundfile as sf
+from test_conform import attack_offsets_ms, beat_times, drum_track
 
 from soundtrack.errors import BankError
 from soundtrack.importer import Declared, import_stem, read_declaration
 from soundtrack.stem import StemSpec
-from test_conform import attack_offsets_ms, beat_times, drum_track
 
 SR = 48000
 
@@ -115,8 +115,8 @@ def test_bank_import_cli_with_graph_files_and_a_folder(tmp_path, loop_audio):
 
 
 def test_a_missing_file_names_what_was_looked_for(tmp_path):
-    from soundtrack.graph import parse_graph
     from soundtrack.bank import FilesGenerator
+    from soundtrack.graph import parse_graph
 
     g = parse_graph('[soundtrack]\nname = "m"\ntempo = 90\n[states.a]\nprompt = "x"\nintro = 2\n',
                     path=str(tmp_path / "m.toml"))

@@ -7,7 +7,6 @@ import collections
 from typing import Any
 
 import msgpack
-import pytest
 from seqstems import synth_graph, synth_stems
 
 from soundtrack.ipc.hub import Hub

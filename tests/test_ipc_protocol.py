@@ -8,19 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from soundtrack.ipc.protocol import (
-    Decoder,
-    ErrorCode,
-    FramingError,
-    Limits,
-    Params,
-    RpcError,
-    encode_request,
-    parse_message,
-)
+from soundtrack.errors import SoundtrackError
+from soundtrack.ipc.protocol import Decoder, ErrorCode, FramingError, Limits, Params, RpcError, encode_request, parse_message
 from soundtrack.ipc.server import is_loopback, parse_tcp_address
 from soundtrack.ipc.wire import to_s16
-from soundtrack.errors import SoundtrackError
 
 
 def test_decoder_yields_messages_split_at_any_byte() -> None:

@@ -16,9 +16,8 @@ import numpy as np
 import pytest
 
 from soundtrack.errors import GenerationError
-from soundtrack.stem import StemSpec
-
 from soundtrack.generate.musicgen import DEFAULT_TEMPO, MODEL_RATE, MusicgenGenerator, build_prompt, spec_meter, spec_tempo
+from soundtrack.stem import StemSpec
 from soundtrack.timing import Meter
 
 # the neural extra (torch, transformers) is needed by every test but the import-cost one

@@ -17,9 +17,9 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
 from clicks import find_clicks
 from seqstems import synth_graph, synth_stems
+
 from soundtrack.sequencer import Sequencer
 
 SYNTH_SR = 8000

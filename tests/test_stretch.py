@@ -6,9 +6,9 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
 from clicks import find_clicks
 from seqstems import tone_stem
+
 from soundtrack.errors import AudioError
 from soundtrack.stretch import stretch_stem, time_stretch
 from soundtrack.timing import BeatGrid

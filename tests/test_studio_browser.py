@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from test_studio import BAR, SR, tiny_copy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -199,7 +198,7 @@ def test_studio_in_a_browser(tmp_path):
         assert all(b > a for a, b in zip(samples[::4], samples[4::4])), samples
         audio = driver.execute_script("return window.studio.audio")
         assert audio["underruns"] == 0 and audio["underrunFrames"] == 0 and audio["played"] > played_before
-        wait(driver, f"window.studio.heard.some(m => m.kind === 'swap')", timeout=10, what="the swap to be heard")
+        wait(driver, "window.studio.heard.some(m => m.kind === 'swap')", timeout=10, what="the swap to be heard")
         time.sleep(1.0)
         driver.save_screenshot(str(ARTIFACTS / "studio-after-regenerate.png"))
         driver.find_element(By.ID, "timeline").screenshot(str(ARTIFACTS / "studio-timeline-swap.png"))

@@ -8,9 +8,9 @@ from fractions import Fraction
 import msgpack
 import numpy as np
 import pytest
-
 from clicks import find_clicks
 from seqstems import SR, synth_graph, synth_stems
+
 from soundtrack.errors import SequencerError
 from soundtrack.sequencer import Sequencer
 

@@ -18,18 +18,7 @@ from typing import Any, NamedTuple
 
 from soundtrack.errors import GraphError
 from soundtrack.graph.model import BridgeDef, Graph, ParamDef, StateDef, StingerDef, TransitionDef, freeze
-from soundtrack.graph.rows import (
-    BRIDGE,
-    MAX_GRAPH_BYTES,
-    MAX_OPTIONS,
-    MAX_TEXT,
-    PARAM,
-    SOUNDTRACK,
-    STATE,
-    STINGER,
-    TOP_TABLES,
-    TRANSITION,
-)
+from soundtrack.graph.rows import BRIDGE, MAX_GRAPH_BYTES, MAX_OPTIONS, MAX_TEXT, PARAM, SOUNDTRACK, STATE, STINGER, TOP_TABLES, TRANSITION
 from soundtrack.graph.structure import check_structure
 from soundtrack.graph.values import Ctx, label, read_table, show
 from soundtrack.timing import Meter
