@@ -116,7 +116,7 @@ def detect_onsets(
         thr = 10 ** (rise_db / 20)
         loud = env > peak * 10 ** (floor_db / 20) * (float(np.max(env)) / peak)
         cand = np.flatnonzero((env > thr * np.maximum(prev, 1e-12)) & loud)
-        for b in cand:
+        for b in (int(c) for c in cand):
             lo = max(0, (b - 1) * hop)
             seg = a[lo : (b + 1) * hop]
             level = 2.0 * prev[b]

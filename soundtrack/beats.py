@@ -174,10 +174,10 @@ def track_beats(env: np.ndarray, frame_rate: float, bpm: float, *, tightness: fl
     # the last beat: the best cumulative score within the final period that is a local peak
     tail = np.arange(max(0, n - int(np.ceil(period)) - 1), n)
     last = int(tail[np.argmax(cum[tail])])
-    beats = [last]
-    while back[beats[-1]] >= 0:
-        beats.append(int(back[beats[-1]]))
-    beats = np.array(beats[::-1], dtype=np.int64)
+    path = [last]
+    while back[path[-1]] >= 0:
+        path.append(int(back[path[-1]]))
+    beats = np.array(path[::-1], dtype=np.int64)
     # trim weak beats at both ends (silence before the music, a decaying tail after it)
     s = local[beats]
     thresh = 0.5 * np.sqrt(np.mean(s**2))
@@ -251,7 +251,7 @@ def harmonic_change(audio: np.ndarray, sample_rate: int, beats: np.ndarray) -> n
         f = np.fft.rfftfreq(seg.shape[0], 1.0 / sample_rate)
         band = (f >= 55.0) & (f <= 2000.0)
         pc = np.mod(np.round(12 * np.log2(f[band] / 440.0)).astype(int) + 9, 12)
-        profiles.append(np.bincount(pc, weights=spec[band] ** 2, minlength=12))
+        profiles.append(np.bincount(pc, weights=spec[band] ** 2, minlength=12).astype(np.float64))
     p = np.array(profiles)
     p /= np.linalg.norm(p, axis=1, keepdims=True) + 1e-12
     change = np.zeros(p.shape[0])

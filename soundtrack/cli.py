@@ -56,8 +56,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     )
     # the bank's resolver, as `bank build` uses it: a name or module:Factory; options it cannot take are an error
     gen = resolve(args.generator, {"model": args.model} if args.model else {})
-    if args.explain and callable(getattr(gen, "explain", None)):
-        for line in gen.explain(spec):  # what it chose and why, before it renders
+    explain = getattr(gen, "explain", None)
+    if args.explain and callable(explain):
+        for line in explain(spec):  # what it chose and why, before it renders
             print(f"  {line}")
     stem = gen.generate(spec)
     written = write_stem(stem, args.out, midi=args.midi, layers=args.layers)

@@ -26,7 +26,7 @@ def write_stem(stem: Stem, path: str | Path, *, midi: str | Path | None = None, 
     if layers:
         for name, audio in stem.layers.items():
             written.append(write_audio(out.with_name(f"{out.stem}.{name}{out.suffix}"), audio, stem.sample_rate))
-    if midi is not None:
+    if midi is not None and stem.midi is not None:
         Path(midi).write_bytes(stem.midi)
         written.append(Path(midi))
     sidecar = out.with_suffix(".json")

@@ -81,31 +81,31 @@ def parse_script(text: str, *, path: str = "<script>") -> Script:
     if ("duration" in doc) == ("end" in doc):
         raise ScriptError(f"{path}: give exactly one of duration = \"90s\" or end = \"bar 40\"")
     try:
-        end = parse_time(doc.get("duration", doc.get("end")))
+        end = parse_time(doc["duration"] if "duration" in doc else doc["end"])
     except (TimingError, TypeError) as e:
         raise ScriptError(f"{path}: duration/end: {e}") from None
     events = []
     raw = doc.get("events", [])
     if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
         raise ScriptError(f"{path}: events must be an array of tables: [[events]]")
-    for i, e in enumerate(raw):
+    for i, ev in enumerate(raw):
         w = f"{path}: events[{i}]"
-        for k in e:
+        for k in ev:
             if k not in _EVENT_KEYS:
                 raise ScriptError(f"{w}.{k} is not a known key; valid keys are {', '.join(_EVENT_KEYS)}")
-        if "at" not in e:
+        if "at" not in ev:
             raise ScriptError(f"{w}.at is missing (e.g. at = \"12.5s\" or \"bar 9\")")
         try:
-            at = parse_time(e["at"])
+            at = parse_time(ev["at"])
         except (TimingError, TypeError) as err:
-            raise ScriptError(f"{w}.at = {e['at']!r}: {err}") from None
-        kinds = [k for k in ("event", "param", "stinger", "tempo") if k in e]
+            raise ScriptError(f"{w}.at = {ev['at']!r}: {err}") from None
+        kinds = [k for k in ("event", "param", "stinger", "tempo") if k in ev]
         if len(kinds) != 1:
             raise ScriptError(f"{w} must have exactly one of event, param (with value), stinger, tempo")
-        if "param" in e and not isinstance(e.get("value"), (int, float)):
-            raise ScriptError(f"{w}.value is missing or not a number (param = {e['param']!r} needs one)")
-        events.append(ScriptEvent(i, at, e.get("event"), e.get("param"), e.get("value"), e.get("stinger"), e.get("tempo"),
-                                  e.get("ramp")))
+        if "param" in ev and not isinstance(ev.get("value"), (int, float)):
+            raise ScriptError(f"{w}.value is missing or not a number (param = {ev['param']!r} needs one)")
+        events.append(ScriptEvent(i, at, ev.get("event"), ev.get("param"), ev.get("value"), ev.get("stinger"), ev.get("tempo"),
+                                  ev.get("ramp")))
     seed = doc.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ScriptError(f"{path}: seed = {seed!r} must be a non-negative integer")
@@ -263,8 +263,8 @@ def plot_timeline(result: SessionResult, path: str | Path, *, title: str | None 
     colours = {s: cmap(i % 10) for i, s in enumerate(names)}
     for i, (f, s) in enumerate(states):
         end = states[i + 1][0] if i + 1 < len(states) else n
-        ax_w.axvspan(f / sr, end / sr, color=colours.get(s, "grey"), alpha=0.15, lw=0)
-        ax_w.text(f / sr, 1.02, s, transform=ax_w.get_xaxis_transform(), fontsize=8, color=colours.get(s, "black"))
+        ax_w.axvspan(f / sr, end / sr, color=colours.get(s or "", "grey"), alpha=0.15, lw=0)
+        ax_w.text(f / sr, 1.02, s or "", transform=ax_w.get_xaxis_transform(), fontsize=8, color=colours.get(s or "", "black"))
     for m in result.markers:
         if m.kind == "bar":
             ax_w.axvline(m.frame / sr, color="black", alpha=0.08, lw=0.5)

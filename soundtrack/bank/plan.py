@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from soundtrack.graph import Graph
 from soundtrack.importer import FileSource, graph_sources
+from soundtrack.roles import Role
 from soundtrack.stem import StemSpec
 from soundtrack.stretch import STRETCH_VERSION
 
@@ -168,7 +169,7 @@ def plan_bank(
 
     for s in graph.states.values():
         seed = derive_seed(s.seed, "state", s.name)
-        segments: list[tuple[str, int, int]] = []
+        segments: list[tuple[Role, int, int]] = []
         if s.intro > 0:
             segments.append(("intro", s.intro, 0))
         segments.extend(("main", s.main, v) for v in range(s.variants))

@@ -30,8 +30,8 @@ from soundtrack.ipc.protocol import NOTIFICATION, PROTOCOL_VERSION, RESPONSE, Er
 
 def _code_name(error: Any) -> str | None:
     try:
-        return ErrorCode(error.get("code")).name if isinstance(error, dict) else None
-    except (ValueError, TypeError):
+        return ErrorCode(int(error["code"])).name if isinstance(error, dict) else None
+    except (KeyError, ValueError, TypeError):
         return None
 
 

@@ -17,6 +17,7 @@ enforces; docs/protocol.md's limits table is generated from its field docs.
 from __future__ import annotations
 
 import enum
+import builtins
 import math
 import re
 import threading
@@ -394,7 +395,7 @@ class Params:
             raise RpcError(ErrorCode.OUT_OF_RANGE, f"{self.method}: {name}={_text(v)} must be one of {listed}")
         return v
 
-    def int(self, name: str, *, required: bool = True, lo: int | None = None, hi: int | None = None, default: int | None = None) -> Any:
+    def int(self, name: builtins.str, *, required: builtins.bool = True, lo: builtins.int | None = None, hi: builtins.int | None = None, default: builtins.int | None = None) -> Any:
         v = self._get(name, required)
         if v is None:
             return default
@@ -404,7 +405,7 @@ class Params:
             raise RpcError(ErrorCode.OUT_OF_RANGE, f"{self.method}: {name}={_text(v)} must be between {lo} and {hi}")
         return v
 
-    def number(self, name: str, *, required: bool = True, lo: float | None = None, hi: float | None = None, default: float | None = None) -> Any:
+    def number(self, name: builtins.str, *, required: builtins.bool = True, lo: float | None = None, hi: float | None = None, default: float | None = None) -> Any:
         v = self._get(name, required)
         if v is None:
             return default
@@ -418,7 +419,7 @@ class Params:
             raise RpcError(ErrorCode.OUT_OF_RANGE, f"{self.method}: {name}={_text(v)} must be between {lo:g} and {hi:g}")
         return v
 
-    def bool(self, name: str, *, default: bool = False) -> bool:
+    def bool(self, name: builtins.str, *, default: builtins.bool = False) -> builtins.bool:
         v = self._get(name, False)
         if v is None:
             return default
@@ -426,7 +427,7 @@ class Params:
             raise RpcError(ErrorCode.INVALID_PARAMS, f"{self.method}: {name}={_kind(v)} must be true or false")
         return v
 
-    def map(self, name: str, *, required: bool = True) -> Any:
+    def map(self, name: builtins.str, *, required: builtins.bool = True) -> Any:
         v = self._get(name, required)
         if v is None:
             return None
@@ -434,7 +435,7 @@ class Params:
             raise RpcError(ErrorCode.INVALID_PARAMS, f"{self.method}: {name}={_kind(v)} must be a map")
         return v
 
-    def duration(self, name: str, *, limits: Limits, beats_per_bar: int = 4, required: bool = False) -> Duration | None:
+    def duration(self, name: builtins.str, *, limits: Limits, beats_per_bar: builtins.int = 4, required: builtins.bool = False) -> Duration | None:
         """A number of beats, or a string such as "2 bars", "0.5s", "250ms", within the limits:
         at most `limits.max_duration_bars` bars (beats counted against `beats_per_bar`), at most
         `limits.max_duration_seconds` seconds. Returns a `Duration` the sequencer converts."""
@@ -474,7 +475,7 @@ class Params:
             raise RpcError(ErrorCode.OUT_OF_RANGE, too_long)
         return d
 
-    def str_list(self, name: str, *, choices: Sequence[str], required: bool = False) -> Any:
+    def str_list(self, name: builtins.str, *, choices: Sequence[builtins.str], required: builtins.bool = False) -> Any:
         v = self._get(name, required)
         if v is None:
             return None

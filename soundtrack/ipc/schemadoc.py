@@ -99,7 +99,7 @@ def _check(t: Any, v: Any, where: str) -> list[str]:
                 return []
             if best is None or len(e) < len(best):
                 best = e
-        return best if _named_only(t) else [f"{where}: {v!r:.60} is none of {_ts(t)}"]
+        return (best or []) if _named_only(t) else [f"{where}: {v!r:.60} is none of {_ts(t)}"]
     if kind == "prim":
         name = t[1]
         ok = {

@@ -438,7 +438,7 @@ class Server:
                     item = conn.decoder.next()
                 except FramingError as e:
                     log.info("client %d (%s): %s; closing its connection", conn.id, conn.peer, e)
-                    conn.hang_up(e.code, str(e))
+                    conn.hang_up(ErrorCode(e.code), str(e))
                     return
                 if item is None:
                     break

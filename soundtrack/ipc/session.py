@@ -195,7 +195,7 @@ class Session:
         audio, markers = self.render_block(frames)
         # msgpack packs a contiguous buffer as bin without a .tobytes() copy first; the response
         # is packed before the next render reuses the buffer
-        pcm = memoryview(np.ascontiguousarray(audio, dtype="<f4") if fmt == "f32" else wire.to_s16(audio))
+        pcm = memoryview(np.ascontiguousarray(audio, dtype="<f4") if fmt == "f32" else wire.to_s16(audio))  # type: ignore[arg-type]
         return {"frame": start, "frames": frames, "channels": int(audio.shape[1]), "format": fmt, "pcm": pcm,
                 "markers": markers}
 

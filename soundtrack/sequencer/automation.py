@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from soundtrack.graph import Graph, ParamDef
-from soundtrack.sequencer.clips import F32, Envelope
+from soundtrack.sequencer.clips import F32, Envelope, Table
 
 
 def layer_target(p: ParamDef, layer: str, value: float) -> float:
@@ -41,7 +41,7 @@ class LayerGains:
                 self._penv[(p.name, layer)] = env
                 self.layer_envs.setdefault(layer, []).append(env)
 
-    def ramp(self, p: ParamDef, value: float, frame: int, n: int, table: np.ndarray) -> dict[str, float]:
+    def ramp(self, p: ParamDef, value: float, frame: int, n: int, table: Table) -> dict[str, float]:
         """Move `p`'s layers toward their gains at `value` along `table` (0 -> 1, n frames) from
         output frame `frame`; returns each layer's target gain."""
         gains = {}

@@ -47,7 +47,7 @@ class Ramp:
         self.scale, self.offset = scale, offset
         self._at = -1  # the chunk held in _vals
         self._vals = np.zeros(0, F32)
-        fade_curve(1, curve)  # an unknown curve fails here, not in the middle of a render  # type: ignore[arg-type]
+        fade_curve(1, curve)  # type: ignore[arg-type]  # an unknown curve fails here, not mid-render
 
     def __len__(self) -> int:
         return self.length
@@ -159,7 +159,7 @@ class Envelope:
         for start, end, values, after in self.segs:
             if frame < start:
                 break
-            v = values[frame - start] if frame < end else after
+            v = F32(values[frame - start]) if frame < end else after
         return v
 
     def add(self, start: int, values: Table, after: float) -> None:
@@ -356,7 +356,7 @@ class Clip:
                 # order, so the same bits as summing them here.
                 pre = self._prefix(lg, k) if k else _MISS
                 acc = tmp[:n]
-                pending = None if pre is _MISS or pre is None else pre[s0 : s0 + n]
+                pending = pre[s0 : s0 + n] if isinstance(pre, np.ndarray) else None
                 have = False
                 for i in range(0 if pre is _MISS else k, len(lg)):
                     g, arr = lg[i], self.arrays[i]

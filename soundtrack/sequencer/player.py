@@ -113,7 +113,7 @@ class Player:
         if stem.grid.frames <= a0:
             return
         if env is None:
-            env = Envelope(track.env.initial)
+            env = Envelope(float(track.env.initial))
             env.segs = list(track.env.segs)
         clip = Clip(stem, a0, stem.grid.frames, frame, env=env, owner=track, tail=True)
         r = min_ramp_frames(self.sample_rate)

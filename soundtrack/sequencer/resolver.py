@@ -175,6 +175,8 @@ def edit_point(playhead: Playhead, rule: TransitionDef, t: int, graph: Graph) ->
                 f"transitions[{rule.index}] syncs to cue {rule.cue!r}, which state {playhead.state!r} does not define "
                 f"(its cues: {', '.join(graph.states[playhead.state].cues) or 'none'})"
             )
+        if cue.bar is None:  # the graph validator allows bar positions only
+            raise SequencerError(f"cue {rule.cue!r} of state {playhead.state!r} must be a bar position such as 'bar 5'")
         phase = (cue.bar - 1) * bpb + (cue.beat - 1)
         return playhead.next_point(t, period=playhead.main_beats, phase=phase % playhead.main_beats, lowest=0)
     raise SequencerError(f"sync={sync!r} must be one of immediate, beat, bar, phrase, end, cue")

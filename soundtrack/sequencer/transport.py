@@ -117,19 +117,17 @@ class Transport:
 
     def apply_volume(self, block: np.ndarray, a: int, b: int) -> None:
         g = self.volume.render(a, b)
-        if type(g) is np.float32:
-            if g != 1.0:
-                block *= g
-        else:
+        if isinstance(g, np.ndarray):
             block *= g[:, None]
+        elif g != 1.0:
+            block *= g
 
     def apply_gain(self, block: np.ndarray, a: int, b: int) -> None:
         g = self.gain.render(a, b)
-        if type(g) is np.float32:
-            if g != 1.0:
-                block *= g
-        else:
+        if isinstance(g, np.ndarray):
             block *= g[:, None]
+        elif g != 1.0:
+            block *= g
         if self.silent_from is not None and b > self.silent_from:
             block[max(0, self.silent_from - a) :] = F32(0.0)
 

@@ -143,6 +143,8 @@ class Builder:
                 say({"phase": "building", "state": state, "message": f"generating the stems of {state or 'the graph'}"})
                 report = self._build(text, state, say)
                 say({"phase": "decoding", "state": state, "message": "decoding the new stems"})
+                if self.root is None:
+                    raise BuildError("the bank is not open yet: regenerate once the studio has loaded it")
                 source = StudioSource(Bank(self.root, graph=graph), previous.source)
                 decoded = source.prepare()
             except BaseException:

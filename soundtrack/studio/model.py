@@ -54,7 +54,7 @@ def graph_model(graph: Graph, text: str, source: StudioSource, *, mute_params: d
 
     pos = layout(graph)
     doc = tomlkit.parse(text)
-    states = []
+    states: list[dict[str, Any]] = []
     for name, s in graph.states.items():
         try:
             g = source.grid(name, "main")
