@@ -147,3 +147,55 @@ def test_mood_implies_mode_unless_a_key_is_given():
 def test_pace_words():
     assert parse_prompt("slow jazz").pace < 0.3 < 0.7 < parse_prompt("upbeat jazz").pace
     assert parse_prompt("jazz").pace is None
+
+
+# -- genre words, solo and sparse, fallback, ensembles (issue 13) --------------------------------
+
+
+@pytest.mark.parametrize("text, style, genre", [
+    ("news podcast intro, confident and punchy", "orchestral", "news"),
+    ("170 bpm drum and bass", "synthwave", "drum and bass"),
+    ("sad solo piano", "ambient", "solo piano"),
+    ("an elegant waltz", "orchestral", "waltz"),
+    ("taiko drums and brass", "orchestral", None),
+    ("lofi hip hop beats", "lofi", "lofi"),
+    ("trap beat with 808s", "lofi", "trap"),
+    ("epic movie trailer", "orchestral", "trailer"),
+    ("bossa nova for a cooking show", "jazz", "bossa nova"),
+])
+def test_genre_words_decide_the_style(text, style, genre):
+    info = parse_prompt(text)
+    assert (info.style, info.fallback) == (style, False), text
+    if genre is not None:
+        assert info.genre == genre
+
+
+def test_a_prompt_without_a_genre_says_it_fell_back():
+    info = parse_prompt("a quiet moment")
+    assert info.fallback and info.style == "ambient" and info.genre is None
+    assert "drum and bass" not in [n for n in parse_prompt("170 bpm drum and bass").instruments]
+    assert parse_prompt("170 bpm drum and bass").instruments == ()  # "bass" there names no bass guitar
+
+
+def test_solo_and_sparse_words():
+    solo = parse_prompt("sad solo piano")
+    assert solo.solo and solo.sparse and solo.instruments == ("piano",)
+    over = parse_prompt("a guitar solo over drums")  # solo: the guitar and the drums it names, nothing else
+    assert over.solo and over.instruments == ("overdriven guitar", "drums")
+    sparse = parse_prompt("minimal ambient bed")
+    assert sparse.sparse and not sparse.solo
+    assert not parse_prompt("epic orchestral battle").sparse
+
+
+def test_ensembles_and_grooves_follow_the_words_and_else_the_seed():
+    from soundtrack.generate.procedural.plan import make_plan
+    from soundtrack.stem import StemSpec
+
+    assert make_plan(StemSpec("celtic tavern music", seed=1)).ensemble == "celtic band"
+    assert make_plan(StemSpec("170 bpm drum and bass", seed=1)).groove == "breakbeat"
+    assert make_plan(StemSpec("an elegant waltz", seed=1)).groove == "waltz"
+    seen = {make_plan(StemSpec("synthwave music", seed=s)).ensemble for s in range(12)}
+    assert len(seen) >= 2  # the same words, another seed: sometimes another band
+    # a named instrument wins over the ensemble's
+    plan = make_plan(StemSpec("synthwave with a saxophone lead", seed=3))
+    assert plan.voices["lead"].program == 65 and plan.named["saxophone"] == "lead"

@@ -21,28 +21,27 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from soundtrack.stem import StemSpec
-
 from soundtrack.generate.procedural import drums as drums_mod
 from soundtrack.generate.procedural.arrange import arrange
-from soundtrack.generate.procedural.perform import humanise, legato
 from soundtrack.generate.procedural.harmony import arpeggio, base_velocity, voicings, write_bass, write_harmony
 from soundtrack.generate.procedural.melody import anacrusis, write_melody
+from soundtrack.generate.procedural.perform import humanise, legato
 from soundtrack.generate.procedural.plan import ChordEvent, Plan, make_plan
 from soundtrack.generate.procedural.score import Note, Part, Score
 from soundtrack.generate.procedural.styles import Voice
 from soundtrack.generate.procedural.theory import (
     Chord,
-    parse_roman,
     degree_pitch,
     eighth,
     nearest_pitch,
+    parse_roman,
     pitch_degree,
     pulses,
     quarters,
     swing_time,
     voice_lead,
 )
+from soundtrack.stem import StemSpec
 
 F = Fraction
 

@@ -13,16 +13,7 @@ import numpy as np
 
 from soundtrack.generate.procedural.plan import ChordEvent, Plan
 from soundtrack.generate.procedural.score import Note
-from soundtrack.generate.procedural.theory import (
-    Chord,
-    eighth,
-    nearest_pitch,
-    pitch_degree,
-    degree_pitch,
-    pulses,
-    quarters,
-    voice_lead,
-)
+from soundtrack.generate.procedural.theory import Chord, degree_pitch, eighth, nearest_pitch, pitch_degree, pulses, quarters, voice_lead
 
 F = Fraction
 

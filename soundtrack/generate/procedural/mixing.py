@@ -61,7 +61,7 @@ def _biquad(kind: str, f0: float, sr: int, *, q: float = 0.707, gain_db: float =
 #: music measured in benchmarks/quality has ~44 % of its energy under 150 Hz and more air above 5 kHz.
 EQ: dict[str, tuple[tuple[str, float, float, float], ...]] = {
     "bass": (("hp", 28.0, 0.7, 0), ("low", 90.0, 0.7, 4.5), ("peak", 700.0, 1.0, 1.5)),
-    "kit": (("hp", 25.0, 0.7, 0), ("low", 80.0, 0.7, 5.0), ("peak", 400.0, 1.0, -2.0), ("high", 7000.0, 0.7, 2.5)),
+    "kit": (("hp", 25.0, 0.7, 0), ("low", 70.0, 0.7, 3.0), ("peak", 400.0, 1.0, -2.0), ("high", 7000.0, 0.7, 2.5)),
     "perc": (("hp", 32.0, 0.7, 0), ("low", 80.0, 0.7, 2.0), ("high", 6000.0, 0.7, 1.5)),
     "pad": (("hp", 110.0, 0.7, 0), ("peak", 320.0, 1.0, -2.5), ("high", 6000.0, 0.7, 2.0)),
     "lead": (("hp", 140.0, 0.7, 0), ("peak", 3000.0, 0.9, 2.0), ("high", 8000.0, 0.7, 3.0)),

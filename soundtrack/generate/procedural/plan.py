@@ -14,13 +14,12 @@ from fractions import Fraction
 import numpy as np
 
 from soundtrack.errors import SpecError
-from soundtrack.pitch import Key
-from soundtrack.stem import StemSpec
-from soundtrack.timing import MAX_BPM, MIN_BPM, Meter
-
 from soundtrack.generate.procedural.prompt import PromptInfo, _find, parse_prompt
 from soundtrack.generate.procedural.styles import INSTRUMENTS, STYLES, Style, Voice
 from soundtrack.generate.procedural.theory import Chord, diatonic_chord, is_diatonic, parse_roman
+from soundtrack.pitch import Key
+from soundtrack.stem import StemSpec
+from soundtrack.timing import MAX_BPM, MIN_BPM, Meter
 
 #: fallback progressions as scale degrees (0 = tonic), for modes where no style pattern fits
 _DEGREE_PATTERNS = ((0, 5, 3, 4), (0, 3, 4, 3), (0, 5, 6, 4), (0, 3, 6, 4), (0, 6, 5, 6), (0, 1, 0, 6),

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from soundtrack.errors import SoundtrackError
+from soundtrack.generate.procedural.styles import DEFAULT_STYLE, INSTRUMENTS, STYLES
 from soundtrack.pitch import MODE_SYNONYMS, MODES, Key
 from soundtrack.timing import MAX_BPM, MIN_BPM, Meter
-
-from soundtrack.generate.procedural.styles import DEFAULT_STYLE, INSTRUMENTS, STYLES
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,17 @@
-"""Render a symbolic `Score` to audio per layer: SoundFont and built-in voices, reverb, loudness.
+"""Render a symbolic `Score` to audio per layer: SoundFont and built-in voices, a mix, loudness.
 
-Every note starts on its exact frame: ``entry + round_half_up(start_beats * frames_per_beat)``,
-with `entry` the frame of bar 1 beat 1 (the length of the pickup). Each layer is rendered on its
-own (own synth, own reverb), so the mix is exactly the float32 sum of the layers.
+Every note starts on its exact frame: ``entry + round_half_up((start + nudge) * frames_per_beat)``,
+with `entry` the frame of bar 1 beat 1 (the length of the pickup) and `nudge` the performer's
+micro-timing (zero for kick and snare). Each layer is rendered on its own, so the mix is exactly
+the float32 sum of the layers:
+
+- per part: the instrument (a General MIDI preset of the SoundFont, played by FluidSynth or
+  tinysoundfont, see `SoundFontPlayer`; or a built-in voice), its role's EQ (`mixing.part_eq`),
+  its gain and pan;
+- per layer: the dry parts plus the layer's reverb send through the room (`effects.reverb`);
+- the bus: a glue compressor, the loudness gain and, last, a look-ahead limiter, each a gain
+  curve computed from the mix as heard and applied alike to every layer (so the layers still
+  sum to the mix, and a loop's repeats see the same gain as its first pass).
 
 Roles shape the audio after the music's last bar (`exit`):
 
@@ -15,15 +24,13 @@ Roles shape the audio after the music's last bar (`exit`):
 - every tail is trimmed where it falls below -70 dBFS; an outro also fades its last moments so
   it ends below -60 dBFS.
 
-All layers share one gain that sets the mix (over the music, entry to exit; for a loop, the
-cycle as heard while it repeats: head plus the tails of the cycles before) to the nominal
-loudness and keeps every layer and the mix at or below -1 dBFS sample peak. No limiter, so the
-layers still sum to the mix.
+The mix (over the music, entry to exit; for a loop, the cycle as heard while it repeats: head
+plus the tails of the cycles before) is set to the nominal loudness with every layer and the
+mix at or below -1 dBFS sample peak.
 """
 
 from __future__ import annotations
 
-import os
 import zlib
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -34,8 +41,8 @@ import numpy as np
 from soundtrack.audio import SILENCE_LUFS, db_to_gain, gain_to_db, integrated_loudness
 from soundtrack.errors import GenerationError
 from soundtrack.generate.procedural.effects import pan_gains, reverb, reverb_ir
-from soundtrack.generate.procedural.score import Part, Score
 from soundtrack.generate.procedural.mixing import bus_gain, limiter_gain, part_eq, periodic
+from soundtrack.generate.procedural.score import Part, Score
 from soundtrack.generate.procedural.sfsynth import load_backend
 from soundtrack.generate.procedural.soundfonts import CYMBAL_SECONDS, DRUM_KEYS, default_soundfont, font_family, font_hash, preset_for
 from soundtrack.generate.procedural.synth import NoteEvent, render_notes
@@ -269,7 +276,9 @@ class SoundFontPlayer:
                 # a sampler's de-click attack: a sample that starts off zero (a Rhodes, a piano)
                 # steps out of silence; the first milliseconds of a recorded hit hold isolated
                 # spikes (FluidR3's toms) that stand out as clicks in a quiet bar
-                secs = (0.006 if grp[0][1] in _TOMS else 0.0025) if part.is_drum else 0.003
+                key = grp[0][1]
+                secs = ((0.006 if key in _TOMS else 0.0012 if key in _ON_GRID else 0.004) if part.is_drum
+                        else 0.003)  # kick and snare keep their edge: a listener locks to it
                 k = min(stop, int(secs * sr))
                 a[:k] *= (np.sin(np.linspace(0.0, 0.5 * np.pi, k, endpoint=False)) ** 2)[:, None]
             cut = CYMBAL_SECONDS.get(self.family, {}).get(grp[0][1]) if part.is_drum else None
@@ -304,6 +313,7 @@ class SoundFontPlayer:
 
 _PITCH = -1  # pseudo-controller: the pitch wheel
 _TOMS = {41, 43, 45, 47, 48, 50}  # their samples spike ~1.7 ms in: a 6 ms attack
+_ON_GRID = {35, 36, 37, 38, 39, 40}  # kick, side stick, snare, clap
 _SILENT = 3e-5  # -90 dBFS: a group that stays under this has rung out
 _CTRL_FRAMES = 240  # 5 ms at 48 kHz
 _FINE = 8
@@ -358,9 +368,15 @@ def steady_cycle(x: np.ndarray, period: int) -> np.ndarray:
     ``sum_k x[t + k*period]`` (k >= 0). For measuring only: the stem keeps head and tail apart."""
     if period <= 0:
         raise GenerationError(f"loop period={period} frames must be positive")
-    n = x.shape[0]
-    cycles = max(1, -(-n // period))
-    return _fit(x, cycles * period).reshape((cycles, period) + x.shape[1:]).sum(axis=0)
+    out = np.zeros((period,) + x.shape[1:], dtype=np.result_type(x.dtype, np.float32))
+    for k in range(0, x.shape[0], period):
+        seg = x[k : k + period]
+        out[: seg.shape[0]] += seg
+    return out
+
+
+def _peak(x: np.ndarray) -> float:
+    return max(float(x.max(initial=0.0)), -float(x.min(initial=0.0)))
 
 
 def _end_fade(n: int, *, silent: int) -> np.ndarray:
@@ -483,9 +499,8 @@ def render_score(
     for v in layers.values():
         v *= total
     mix = sum(layers.values())
-    peak = max([float(np.max(np.abs(mix))), float(np.max(np.abs(heard_of(mix))))]
-               + [float(np.max(np.abs(x))) for x in layers.values()]
-               + ([float(np.max(np.abs(steady_cycle(x, exit_)))) for x in layers.values()] if loop else []))
+    peak = max([_peak(mix), _peak(heard_of(mix))] + [_peak(x) for x in layers.values()]
+               + ([_peak(steady_cycle(x, exit_)) for x in layers.values()] if loop else []))
     if peak > ceiling:  # an overshoot the limiter may not take (more than its range): lower it all
         fix = ceiling / peak
         gain *= fix

@@ -199,7 +199,7 @@ def _drum_note(ev: NoteEvent, sr: int, rng: np.random.Generator) -> np.ndarray:
     y = _drum_hit(ev, sr, rng)
     # every hit starts with a short ramp (noise at full level from silence is a step) and ends
     # with a short fade, so a cut decay never clicks
-    a = min(y.size, int(0.002 * sr))
+    a = min(y.size, int(0.0007 * sr))
     y[:a] *= np.sin(np.linspace(0.0, np.pi / 2, a, endpoint=False)) ** 2
     m = min(y.size, int(0.02 * sr))
     y[-m:] *= np.linspace(1.0, 0.0, m)
