@@ -8,7 +8,6 @@ loud clicks so loudness matching must limit); test_procedural_bank_* use the rea
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from soundtrack.stem import StemSpec
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
+from cli import run_cli  # noqa: E402
 from test_bank_tones import REF  # noqa: E402
 
 TINY = """\
@@ -83,16 +83,8 @@ def tiny(fight: str = "fast fight", ding: str = "bright ding", extra: str = "") 
     return TINY.format(fight=fight, ding=ding, extra=extra)
 
 
-def env() -> dict[str, str]:
-    """The environment for build subprocesses: workers import the tone generator from tests/."""
-    e = dict(os.environ)
-    e["PYTHONPATH"] = os.pathsep.join([str(TESTS), *filter(None, [e.get("PYTHONPATH")])])
-    return e
-
-
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "soundtrack", *args], capture_output=True, text=True, env=env(),
-                          cwd=cwd, timeout=120)
+    return run_cli(*args, cwd=cwd)
 
 
 def bank_bytes(root: Path) -> dict[str, bytes]:

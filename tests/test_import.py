@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from fractions import Fraction
 
 import numpy as np
 import pytest
 import soundfile as sf
+from cli import run_cli
 from test_conform import attack_offsets_ms, beat_times, drum_track
 
 from soundtrack.errors import BankError
@@ -96,8 +96,7 @@ def test_bank_import_cli_with_graph_files_and_a_folder(tmp_path, loop_audio):
         '[[transitions]]\nfrom = "fight"\nto = "calm"\non = "stop"\n'
     )
     out = tmp_path / "bank"
-    run = subprocess.run([sys.executable, "-m", "soundtrack", "bank", "import", str(stems), "--graph", str(graph),
-                          "--out", str(out)], capture_output=True, text=True)
+    run = run_cli("bank", "import", str(stems), "--graph", str(graph), "--out", str(out))
     assert run.returncode == 0, run.stderr
     assert "imported 3 stems" in run.stdout
     from soundtrack.bank import Bank
@@ -109,8 +108,7 @@ def test_bank_import_cli_with_graph_files_and_a_folder(tmp_path, loop_audio):
         assert g.exit - g.entry == 2 * 96000
     assert bank.grid("fight", "intro").entry > 0  # the pickup beat is kept before bar 1
     # importing again reuses every stem: the files did not change
-    again = subprocess.run([sys.executable, "-m", "soundtrack", "bank", "import", str(stems), "--graph", str(graph),
-                            "--out", str(out)], capture_output=True, text=True)
+    again = run_cli("bank", "import", str(stems), "--graph", str(graph), "--out", str(out))
     assert "imported 0 stems, reused 3" in again.stdout
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
 from soundtrack.errors import BankError, SoundtrackError
+from soundtrack.ipc.device import BLOCK_FRAMES, QUEUE_BLOCKS
 from soundtrack.ipc.hub import Hub
 from soundtrack.ipc.protocol import DEFAULT_LIMITS, Limits
 from soundtrack.ipc.server import Server, parse_tcp_address
@@ -144,8 +145,8 @@ def serve(
     token: str | None = None,
     allow_load: Sequence[str] = (),
     allow_shutdown: bool = False,
-    block_frames: int = 512,
-    queue_blocks: int = 4,
+    block_frames: int = BLOCK_FRAMES,
+    queue_blocks: int = QUEUE_BLOCKS,
     limits: Limits = DEFAULT_LIMITS,
 ) -> int:
     """Run the server until `shutdown`, SIGTERM or (stdio) end of input. Logs go to stderr; the

@@ -56,6 +56,9 @@ def open_sounddevice_stream(*, sample_rate: int, channels: int, blocksize: int, 
     return stream
 
 
+BLOCK_FRAMES = 512  # frames per block handed to the sound card
+QUEUE_BLOCKS = 4  # blocks queued ahead of it: an event lands at most this many blocks late
+
 class DeviceOutput:
     """The bounded block queue, its audio callback and the producer that keeps it full.
 
@@ -67,8 +70,8 @@ class DeviceOutput:
     def __init__(
         self,
         *,
-        block_frames: int = 512,
-        queue_blocks: int = 4,
+        block_frames: int = BLOCK_FRAMES,
+        queue_blocks: int = QUEUE_BLOCKS,
         channels: int = 2,
         open_stream: Callable[..., Any] | None = None,
     ) -> None:

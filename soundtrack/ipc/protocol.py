@@ -16,8 +16,8 @@ enforces; docs/protocol.md's limits table is generated from its field docs.
 
 from __future__ import annotations
 
-import enum
 import builtins
+import enum
 import math
 import re
 import threading
