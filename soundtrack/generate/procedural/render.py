@@ -270,7 +270,7 @@ class SoundFontPlayer:
             if part.is_drum and stop:
                 level = np.max(np.abs(buf[:stop]), axis=1)
                 lead = max(0, int(np.argmax(level > 1e-3 * float(level.max()))) - 1)  # under -60 dB of its peak
-            a = buf[lead:stop].astype(np.float64)
+            a = buf[lead:stop].copy()  # float32 (the scratch buffer is reused); summed in float64 below
             stop -= lead
             if stop:
                 # a sampler's de-click attack: a sample that starts off zero (a Rhodes, a piano)
@@ -313,7 +313,7 @@ class SoundFontPlayer:
 
 _PITCH = -1  # pseudo-controller: the pitch wheel
 _TOMS = {41, 43, 45, 47, 48, 50}  # their samples spike ~1.7 ms in: a 6 ms attack
-_ON_GRID = {35, 36, 37, 38, 39, 40}  # kick, side stick, snare, clap
+_ON_GRID = {35, 36, 37, 38, 40}  # kick, side stick, snare
 _SILENT = 3e-5  # -90 dBFS: a group that stays under this has rung out
 _CTRL_FRAMES = 240  # 5 ms at 48 kHz
 _FINE = 8

@@ -139,7 +139,7 @@ class FluidBackend:
         self._drop()
         self.settings, self.synth = self._new_synth(256)
         self.sfid = self.lib.fluid_synth_add_sfont(self.synth, self._sfont)
-        interp = int(os.environ.get("SOUNDTRACK_FLUID_INTERP", "7"))  # 7th-order sinc: no aliasing of pitched samples
+        interp = int(os.environ.get("SOUNDTRACK_FLUID_INTERP", "4"))  # FluidSynth's default 4th-order interpolation
         self.lib.fluid_synth_set_interp_method(self.synth, -1, interp)
         if self.sfid < 0:
             raise GenerationError(f"FluidSynth could not attach soundfont {self.path!r}")
