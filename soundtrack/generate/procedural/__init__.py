@@ -41,10 +41,11 @@ class ProceduralGenerator:
 
     @property
     def version(self) -> str:
+        from soundtrack.generate.procedural.sfsynth import engine_name
         from soundtrack.generate.procedural.soundfonts import font_hash
 
-        path = self.font
-        return f"{self.BASE_VERSION}+{os.path.basename(path)}:{font_hash(path)[:16]}"
+        path = self.font  # the synth that plays it changes the bits too (FluidSynth or tinysoundfont)
+        return f"{self.BASE_VERSION}+{engine_name()}+{os.path.basename(path)}:{font_hash(path)[:16]}"
 
     def soundfont_for(self, spec: StemSpec) -> str:
         return spec.soundfont or self.font
