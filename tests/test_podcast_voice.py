@@ -94,7 +94,7 @@ def test_the_music_sits_the_asked_lu_under_the_voice_in_speech_and_in_pauses(ban
     sf.write(tmp_path / "voice.wav", v, SR, subtype="FLOAT")
     bed = BedLevels(speech=18.0, pause=6.0)
     job = score_files(g, _chapters(v.shape[0]), voice=tmp_path / "voice.wav", out=tmp_path / "music.wav",
-                      mix=tmp_path / "mix.flac", source=bank, mixing=MixSettings(bed=bed),
+                      mix=tmp_path / "mix.flac", source=bank, mixing=MixSettings(bed=bed), max_stretch=0.0,
                       delivery=Delivery(target_lufs=None))  # keep the level: the voice is as recorded
     music, sr = sf.read(tmp_path / "music.wav", dtype="float64", always_2d=True)
     assert sr == SR and music.shape[0] == v.shape[0]
@@ -132,7 +132,7 @@ def test_exports_meet_minus_16_lufs_and_minus_1_dbtp_on_ffmpegs_meter(banks, spe
     v = _mastered(voice, -24.0 if suffix in (".mp3", ".ogg") else -17.0)
     sf.write(tmp_path / "voice.wav", v, SR, subtype="FLOAT")
     out = tmp_path / f"episode{suffix}"
-    job = score_files(g, _chapters(v.shape[0]), voice=tmp_path / "voice.wav", mix=out, source=bank)
+    job = score_files(g, _chapters(v.shape[0]), voice=tmp_path / "voice.wav", mix=out, source=bank, max_stretch=0.0)
     lufs, peak = _ebur128(out)
     assert abs(lufs + 16.0) <= 0.5 and peak <= -1.0, (suffix, lufs, peak)
     # what the tool printed is what the decoded file measures (our meter, within ffmpeg's 0.1 rounding)
@@ -215,7 +215,7 @@ def test_tags_artwork_and_chapters_read_back_with_ffprobe(banks, speech, tmp_pat
     chapters = [Chapter(0.0, "Welcome"), Chapter(12.5, "Interview"), Chapter(21.25, "Goodbye")]
     for suffix in (".mp3", ".m4a"):
         out = tmp_path / f"ep{suffix}"
-        score_files(g, chapters, voice=tmp_path / "voice.flac", mix=out, source=bank,
+        score_files(g, chapters, voice=tmp_path / "voice.flac", mix=out, source=bank, max_stretch=0.0,
                     delivery=Delivery(tags=tags, sample_rate=44_100, channels=1, bitrate="96k"))
         r = subprocess.run(["ffprobe", "-v", "error", "-show_chapters", "-show_format", "-show_streams", "-of", "json",
                             str(out)], capture_output=True, text=True, check=True)
