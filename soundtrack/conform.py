@@ -44,7 +44,8 @@ from soundtrack.stem import ROLES, StemGrid
 from soundtrack.stretch import timemap_stretch
 from soundtrack.timing import BeatGrid, Meter, check_sample_rate, parse_bpm
 
-CONFORM_VERSION = "2"  # 2: main loops keep head and tail apart (no fold)
+CONFORM_VERSION = "3"  # 2: main loops keep head and tail apart (no fold); 3: head rise
+HEAD_RISE_SECONDS = 0.003  # a loop cut from a decaying recording rises over its first 3 ms
 SEAM_SECONDS = 0.02  # the loop seam's equal-power overlap (at most a quarter beat): short, as it
 # blends the continuation's downbeat with the loop's own
 TAIL_FLOOR_DB = -70.0  # a tail is trimmed where it stays below this (dBFS)
@@ -270,6 +271,10 @@ def _shape_main(y: np.ndarray, grid: BeatGrid, track: BeatTrack, targets: np.nda
     else:
         tail = _trim_silence(after.copy(), 0)
         tail = _fade_tail(tail, min(int(OUTRO_FADE_SECONDS * sr), tail.shape[0]))
+        # cut from a recording, the head may start on whatever rang before its downbeat: it
+        # rises over a few ms (under the previous cycle's own tail) instead of stepping in
+        n = max(1, min(int(HEAD_RISE_SECONDS * sr), seam))
+        body[:n] *= fade_curve(n, "equal-power", fade_in=True)[:, None]
     out = np.ascontiguousarray(np.concatenate([body, tail]), dtype=np.float32)
     sg = _stem_grid(grid.shifted(0), 0, end - start, out.shape[0], bars)
     return out, sg

@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from soundtrack.audio import as_frames
+from soundtrack.audio import as_frames, fade_curve
 from soundtrack.errors import AudioError, SoundtrackError, TimingError
 from soundtrack.stem import Stem, StemGrid, StemSpec
 from soundtrack.timing import BeatGrid, as_fraction, parse_bpm, round_half_up
 
-STRETCH_VERSION = "rubberband-r3-4"  # the bank's cache key of tempo variants; 3: loops as head + tail; 4: float files
+STRETCH_VERSION = "rubberband-r3-5"  # the bank's cache key of tempo variants; 3: loops as head + tail; 4: float files; 5: head rise
 RB_ARGS = ("--fine",)  # the R3 engine: best transients and beat timing (see ANCHORS.md)
 # the CLI clips at full scale: every call runs at this peak (6 dB of headroom for Rubber Band's
 # overshoot) and is scaled back; float files keep quiet audio's resolution
@@ -41,6 +41,7 @@ RB_PEAK = 0.5
 RB_TIMEOUT_SECONDS = 600
 MAX_RATIO = 4.0
 LOOP_CONTEXT_SECONDS = 1.0
+HEAD_RISE_SECONDS = 0.003  # a stretched loop's head rises over its first 3 ms (see stretch_stem)
 _RB_LEAD_SECONDS = 0.25  # identity segment prepended for Rubber Band R3's time map
 
 
@@ -187,6 +188,11 @@ def stretch_stem(stem: Stem, bpm: Fraction | int | float | str) -> Stem:
         p_out = round_half_up(p * factor)
         ext = np.concatenate([np.zeros((p, stacked.shape[1]), stacked.dtype), stacked])
         result = _rubberband(ext, sr, factor=factor, skip=p_out, frames=grid.frames)
+        # Rubber Band smears the first attack back into the silence before it (a few ms of
+        # pre-echo): cut there, the head would start on a step; it rises over HEAD_RISE_SECONDS
+        # instead, under the previous cycle's tail
+        n = max(1, min(int(HEAD_RISE_SECONDS * sr), grid.body_frames // 4))
+        result[:n] *= fade_curve(n, "equal-power", fade_in=True)[:, None]
     else:
         result = _rubberband(stacked, sr, factor=factor, frames=grid.frames)
     layers = {k: np.ascontiguousarray(result[:, i * ch : (i + 1) * ch]) for i, k in enumerate(names)}

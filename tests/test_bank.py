@@ -8,6 +8,7 @@ loud clicks so loudness matching must limit); test_procedural_bank_* use the rea
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -81,6 +82,13 @@ IDS = ["calm/intro", "calm/main/0", "calm/main/1", "calm/outro", "fight/main/0",
 
 def tiny(fight: str = "fast fight", ding: str = "bright ding", extra: str = "") -> str:
     return TINY.format(fight=fight, ding=ding, extra=extra)
+
+
+def env() -> dict[str, str]:
+    """The environment for build subprocesses: workers import the tone generator from tests/."""
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join([str(TESTS), *filter(None, [e.get("PYTHONPATH")])])
+    return e
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
