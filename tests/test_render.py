@@ -9,6 +9,7 @@ import mido
 import numpy as np
 import pyloudnorm
 import pytest
+from clicks import find_clicks
 
 from soundtrack.analysis import detect_onsets
 from soundtrack.errors import GenerationError
@@ -19,7 +20,6 @@ from soundtrack.generate.procedural.score import Part, Score
 from soundtrack.generate.procedural.synth import SYNTHS, NoteEvent, render_notes
 from soundtrack.pitch import Key
 from soundtrack.timing import Meter
-from clicks import find_clicks
 
 SR = 48_000
 
