@@ -55,8 +55,8 @@ def find_episodes(where: str | Path, *, out_dir: str | Path | None, fmt: str) ->
         raise PodcastError(f"--episodes {p}: expected a folder of voice + chapter files or a .toml list of [[episodes]]")
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise PodcastError(f"--episodes {p}: cannot read the list: {e}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise PodcastError(f"--episodes {p}: cannot read the list: {exc}") from None
     items = data.get("episodes")
     if not isinstance(items, list) or not items:
         raise PodcastError(f"--episodes {p}: expected [[episodes]] tables with chapters = FILE")

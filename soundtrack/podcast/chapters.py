@@ -138,7 +138,8 @@ def parse_podcast_json(text: str, *, path: str = "<json>") -> list[Chapter]:
 def parse_label(label: str, where: str) -> tuple[str, dict[str, Any]]:
     """An Audacity label ``Title | state | sting=NAME | music=20s`` -> (title, fields)."""
     parts = [x.strip() for x in label.split("|")]
-    title, fields = parts[0], {}
+    title = parts[0]
+    fields: dict[str, Any] = {}
     for tok in parts[1:]:
         if not tok:
             continue

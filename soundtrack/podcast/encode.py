@@ -137,6 +137,8 @@ class _FfmpegWriter:
             self.write(np.zeros((self.pad, ch), np.float32))
 
     def _feed(self) -> None:
+        stdin = self.p.stdin
+        assert stdin is not None  # Popen(stdin=PIPE)
         while True:
             data = self.q.get()
             if data is None:
@@ -144,11 +146,11 @@ class _FfmpegWriter:
             if self.broken:
                 continue
             try:
-                self.p.stdin.write(data)
+                stdin.write(data)
             except (BrokenPipeError, OSError):
                 self.broken = True
         try:
-            self.p.stdin.close()
+            stdin.close()
         except (BrokenPipeError, OSError):
             pass
 
@@ -223,6 +225,7 @@ def decode_measure(path: Path, ext: str, channels: int) -> tuple[int, float, flo
     proc = subprocess.Popen([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac",
                              str(channels), "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
+        assert proc.stdout is not None and proc.stderr is not None  # both are PIPEs
         step = BLOCK * channels * 4
         rest = b""
         while True:
@@ -299,7 +302,7 @@ def publish(read: Reader, frames: int, sample_rate: int, channels: int, path: Pa
         if over:
             ceiling -= tp - delivery.true_peak_db + REENCODE_EXTRA_DB
             again.append(f"true peak {tp:.1f} dBTP over {delivery.true_peak_db:g}")
-        if off:
+        if off and want is not None:
             gain_db = min(start_gain + MAX_EXTRA_GAIN_DB, gain_db + (want - lufs_out))
             again.append(f"{lufs_out:.1f} LUFS after limiting")
     if got != n:

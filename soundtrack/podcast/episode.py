@@ -28,6 +28,7 @@ chapter change or chosen ones; its entry lands on the chapter's frame.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
@@ -43,6 +44,7 @@ from soundtrack.podcast.plan import (
     TAIL_CUT_DB,
     EpisodePlan,
     PodcastError,
+    Section,
     Sting,
     check_stretch,
     plan_fill,
@@ -121,7 +123,7 @@ class EpisodeLayout:
 open_stems = open_bank
 
 
-def frames_of(seconds: float | str, sample_rate: int, *, what: str = "duration") -> int:
+def frames_of(seconds: float | str | Fraction, sample_rate: int, *, what: str = "duration") -> int:
     """round(seconds x sample_rate), exactly (a float goes through its shortest repr; a string may
     also be mm:ss(.s) or hh:mm:ss(.s)), refused above `MAX_FILL_SECONDS` before any work."""
     try:
@@ -257,7 +259,7 @@ def _intervals(spans: list[tuple[int, int]], allowed: list[tuple[int, int]]) -> 
     return out
 
 
-def plan_episode(graph: Graph, source: StemSource, chapters: Sequence[Chapter], duration: float | str, *,
+def plan_episode(graph: Graph, source: StemSource, chapters: Sequence[Chapter], duration: float | str | Fraction, *,
                  max_stretch: float = DEFAULT_MAX_STRETCH, tail_cut_db: float | None = TAIL_CUT_DB,
                  sample_rate: int | None = None, music: MusicSpans | None = None, sting: str | None = None,
                  lead_in: Literal["music", "silence"] = "music") -> EpisodeLayout:
@@ -273,9 +275,9 @@ def plan_episode(graph: Graph, source: StemSource, chapters: Sequence[Chapter], 
     chs = sorted(chapters, key=lambda c: c.start) or [Chapter(0.0, "")]
     warnings: list[str] = []
     starts = [round_half_up(as_fraction(c.start) * sr) for c in chs]
-    for (a, b), fa, fb in zip(zip(chs, chs[1:]), starts, starts[1:]):
+    for (ca, cb), fa, fb in zip(zip(chs, chs[1:]), starts, starts[1:]):
         if fa == fb:
-            raise PodcastError(f"chapters {a.title!r} and {b.title!r} start at the same time ({b.start:g} s)")
+            raise PodcastError(f"chapters {ca.title!r} and {cb.title!r} start at the same time ({cb.start:g} s)")
     if starts[-1] >= n:
         raise PodcastError(f"chapter {chs[-1].title!r} starts at {chs[-1].start:g} s, at or after the episode's end "
                            f"({n / sr:g} s)")
@@ -327,7 +329,7 @@ def plan_episode(graph: Graph, source: StemSource, chapters: Sequence[Chapter], 
             runs[-1].append(p)
         else:
             runs.append([p])
-    sections = []
+    sections: list[Section] = []
     rules: list[Any] = []
     sec_of: dict[int, int] = {}
     for r, run in enumerate(runs):
@@ -341,9 +343,9 @@ def plan_episode(graph: Graph, source: StemSource, chapters: Sequence[Chapter], 
             q = cue_of[i]
             rcues.append(Cue(a - a0, q.state, q.title or f"chapter {i + 1}", q.rule if k else None))
         rp = plan_run(graph, source, rcues, b1 - a0, max_stretch=max_stretch, tail_cut_db=tail_cut_db, sample_rate=sr)
-        for k, s in enumerate(rp.sections):
+        for k, sec in enumerate(rp.sections):
             sec_of.setdefault(run[k][0], len(sections))
-            sections.append(shift_section(s, a0, run=r, name=f"s{len(sections)}"))
+            sections.append(shift_section(sec, a0, run=r, name=f"s{len(sections)}"))
             rules.append(rcues[k + 1].rule if k + 1 < len(rcues) else None)
     silences = []
     pos = 0

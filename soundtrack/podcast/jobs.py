@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from soundtrack.audio import LoudnessMeter
 from soundtrack.errors import PodcastError
 from soundtrack.files import atomic_paths, scratch_dir
 from soundtrack.podcast.chapters import Chapter, audacity_labels, podcast_json
@@ -83,6 +84,12 @@ class _Sink:
         return self.scratch.close()
 
 
+def _loudness(s: Scratch) -> LoudnessMeter:
+    """The loudness meter of a `_Sink`'s scratch (always measured)."""
+    assert s.loudness is not None, "a _Sink's scratch measures its loudness"
+    return s.loudness
+
+
 def fill_file(graph: Any, duration: float | str, out: str | Path, *, source: StemSource | None = None,
               state: str | None = None, max_stretch: float = DEFAULT_MAX_STRETCH,
               tail_cut_db: float | None = TAIL_CUT_DB, seed: int = 0, delivery: Delivery | None = None,
@@ -104,7 +111,7 @@ def fill_file(graph: Any, duration: float | str, out: str | Path, *, source: Ste
         render_plan(graph, source, plan, seed=seed, sink=sink)
         master = sink.done()
         rep = publish(master.read, master.frames, sr, master.channels, out, parts[0], delivery=delivery, scratch=tmp,
-                      lufs=master.loudness.integrated())
+                      lufs=_loudness(master).integrated())
         master.release()
     return FillJob(plan, rep, sr)
 
@@ -168,7 +175,11 @@ def score_files(graph: Any, chapters: Sequence[Chapter], *, out: str | Path | No
         v = open_voice(voice, sr, tmp, info=info) if voice is not None else None
         if v is not None:
             job.voice = v.info
-        frames = v.frames if v is not None and duration is None else frames_of(duration, sr)
+        if duration is not None:
+            frames = frames_of(duration, sr)
+        else:
+            assert v is not None, "check_score_options: no --duration needs a voice"
+            frames = v.frames
         lay = plan_episode(graph, source, chapters, Fraction(frames, sr), max_stretch=max_stretch,
                            tail_cut_db=tail_cut_db, sample_rate=sr, music=music, sting=sting,
                            lead_in=lead_in)  # type: ignore[arg-type]
@@ -179,7 +190,7 @@ def score_files(graph: Any, chapters: Sequence[Chapter], *, out: str | Path | No
         ch = m.channels
         if v is not None:
             an = analyse_voice(v.read, frames, sr, v.channels, ch, mixing.duck)
-            gains = bed_gains(m.loudness.block_powers(), an, mixing)
+            gains = bed_gains(_loudness(m).block_powers(), an, mixing)
             job.gains = gains
             mixr, bedr = mix_readers(m.read, ch, v.read, v.channels, an, gains)
             mix_lufs, bed_powers = _measure_mix(mixr, bedr, frames, sr, ch)
@@ -187,7 +198,7 @@ def score_files(graph: Any, chapters: Sequence[Chapter], *, out: str | Path | No
             job.measured = _relative_levels(bed_powers, an, gains)
         else:
             mixr = bedr = m.read
-            mix_lufs = m.loudness.integrated()
+            mix_lufs = _loudness(m).integrated()
             gain = 0.0 if delivery.target_lufs is None or mix_lufs <= -70 else delivery.target_lufs - mix_lufs
         if delivery.sample_rate not in (None, sr) or delivery.channels not in (None, ch):
             lufs, _ = measure(_remapped(mixr, frames, sr, ch, delivery), *_delivered(frames, sr, ch, delivery))

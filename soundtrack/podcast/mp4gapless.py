@@ -86,7 +86,7 @@ def trim_edit_list(path: str | Path, frames: int, pad: int) -> None:
         tkhd = _child(b, s, e, b"tkhd")
         mdia = _child(b, s, e, b"mdia")
         hdlr = _child(b, *mdia, b"hdlr") if mdia else None
-        if tkhd is None or hdlr is None:
+        if tkhd is None or mdia is None or hdlr is None:
             raise Mp4Error(f"{p}: a track lacks tkhd or hdlr")
         tk_fmt, tk_at = _duration_field(b, tkhd[0], v0=20, v1=28)
         if b[hdlr[0] + 8:hdlr[0] + 12] == b"soun":

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from soundtrack.errors import PodcastError
+from soundtrack.graph import Sync
 from soundtrack.stem import Stem, StemGrid, StemSource
 from soundtrack.stretch import stretched_grid
 from soundtrack.timing import BeatGrid, round_half_up
@@ -97,7 +98,7 @@ class Section:
     edit: int
     exit: int
     end: int
-    sync: str = "bar"
+    sync: Sync = "bar"
     final: bool = False
     tail_full: int = 0
     tail_cut: int = 0

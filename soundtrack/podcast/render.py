@@ -220,7 +220,7 @@ def _run_plan(plan: EpisodePlan, run: list[Section], offset: int) -> EpisodePlan
 def _render_run(graph: Graph, source: StemSource, plan: EpisodePlan, rules: list[TransitionDef | None], *, seed: int,
                 jobs: int | None, gains: dict[str, float]) -> Any:
     """A sequencer started and scheduled for one run (`plan` from `_run_plan`), ready to render."""
-    from soundtrack.sequencer import Sequencer
+    from soundtrack.sequencer import Sequencer, TransitionPlan
     from soundtrack.sequencer.resolver import chain_roles
 
     dgraph = derived_graph(graph, plan, rules)
@@ -236,6 +236,8 @@ def _render_run(graph: Graph, source: StemSource, plan: EpisodePlan, rules: list
         chain = chain_roles(dgraph, rule, sec.name)
         la = src.stem(*chain[0]).grid.entry if chain else 0
         p = seq.post(event, at_frame=sec.edit - la)
+        if not isinstance(p, TransitionPlan):  # __toN names a transition; the derived graph has no stingers
+            raise PodcastError(f"section {sec.name} ({sec.state}): event {event} played a stinger, not its transition")
         if not p.accepted or p.edit_frame != sec.edit:  # a planning bug, never the user's input
             raise PodcastError(f"section {sec.name} ({sec.state}): the sequencer put its transition at frame "
                                f"{p.edit_frame}, the plan at {sec.edit} ({p.reason})")
@@ -287,6 +289,7 @@ def render_plan(graph: Graph, source: StemSource, plan: EpisodePlan, *, rules: l
         if sink is not None:
             sink(block)
         else:
+            assert out is not None  # out is None only with a sink
             if out.shape[1] != block.shape[1]:
                 out = np.zeros((n, block.shape[1]), np.float32)
             out[at : at + block.shape[0]] = block

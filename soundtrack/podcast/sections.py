@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
+from soundtrack.graph import Sync
 from soundtrack.podcast.plan import (
     DEFAULT_MAX_STRETCH,
     TAIL_CUT_DB,
@@ -68,8 +69,9 @@ def _exact_section(name: str, sg: StateGrids, cue: Cue, *, origin: int, start: i
     fixed_o = (sg.outro.bars if outro and sg.outro is not None else 0) * bpb
     fpb0 = BeatGrid(sample_rate, sg.tempo, sg.main.meter).frames_per_beat
     limit = Fraction(max_stretch).limit_denominator(10**9)
-    best = None
-    for unit, sync in ((bpb, "bar"), (1, "beat")):
+    best: tuple[int, Fraction, Fraction, Sync, int, int] | None = None
+    units_syncs: tuple[tuple[int, Sync], ...] = ((bpb, "bar"), (1, "beat"))
+    for unit, sync in units_syncs:
         base = Fraction(length) / fpb0 / unit
         for units in sorted({math.floor(base) - 1, math.floor(base), math.ceil(base), math.ceil(base) + 1}):
             beats = units * unit
@@ -82,9 +84,9 @@ def _exact_section(name: str, sg: StateGrids, cue: Cue, *, origin: int, start: i
                 tempo = Fraction(sample_rate * 60) / fpb
                 if abs(ratio - 1) > limit or not 20 <= tempo <= 300:
                     continue
-                ib = stretched_grid(sg.intro, tempo).body_frames if fixed_i else 0
+                ib = stretched_grid(sg.intro, tempo).body_frames if fixed_i and sg.intro is not None else 0
                 edit = BeatGrid(sample_rate, tempo, sg.main.meter, origin + ib).beat_frame(mb)
-                ob = stretched_grid(sg.outro, tempo).body_frames if fixed_o else 0
+                ob = stretched_grid(sg.outro, tempo).body_frames if fixed_o and sg.outro is not None else 0
                 if edit + ob != end or edit - origin - ib < min_main:
                     continue
                 if best is None or abs(ratio - 1) < abs(best[2] - 1):
@@ -95,8 +97,8 @@ def _exact_section(name: str, sg: StateGrids, cue: Cue, *, origin: int, start: i
     if best is None and length > 0:
         # no whole beat fits within max_stretch (a short chapter): no stretch, and the transition
         # lands where it must, off the beat grid (its fade smooths the cut)
-        ib = stretched_grid(sg.intro, sg.tempo).body_frames if fixed_i else 0
-        ob = stretched_grid(sg.outro, sg.tempo).body_frames if fixed_o else 0
+        ib = stretched_grid(sg.intro, sg.tempo).body_frames if fixed_i and sg.intro is not None else 0
+        ob = stretched_grid(sg.outro, sg.tempo).body_frames if fixed_o and sg.outro is not None else 0
         edit = end - ob
         if edit - origin - ib >= max(1, min_main):
             best = (max(1, math.floor((edit - origin - ib) / fpb0)), sg.tempo, Fraction(1), "immediate", edit, ib)
@@ -185,7 +187,7 @@ def plan_run(graph: Any, source: StemSource, cues: list[Cue], frames: int, *,
                 for _ in range(6):
                     sec = _middle(name, sg, cue, origin=origin, start=0, end=nxt.frame, intro=intro, outro=outro,
                                   max_stretch=max_stretch, sample_rate=sr, first=True)
-                    lead = stretched_grid(sg.intro, sec.tempo).entry if sec.intro_bars else 0
+                    lead = stretched_grid(sg.intro, sec.tempo).entry if sec.intro_bars and sg.intro is not None else 0
                     if lead == origin:
                         break
                     origin = lead
@@ -200,22 +202,22 @@ def plan_run(graph: Any, source: StemSource, cues: list[Cue], frames: int, *,
             intro_in = (rule is None or rule.intro) and nsg.intro is not None
             continue
         n = frames - origin
-        sec = None
+        last: Section | None = None
         for with_intro in ((True, False) if intro_in else (False,)):
             g = sg if with_intro else sg.without_intro()
             fits = [f for f in _fits(g, n, max_stretch=max_stretch, with_lead=False, forms=("full",))
                     if f.form == "full"]
             good = [f for f in fits if not f.cost[0]]
             if good or (fits and not with_intro):
-                sec = _final_section(name, g, (good or fits)[0], start=origin, end=frames, sample_rate=sr,
-                                     title=cue.title)
+                last = _final_section(name, g, (good or fits)[0], start=origin, end=frames, sample_rate=sr,
+                                      title=cue.title)
                 break
-        if sec is None:
+        if last is None:
             raise PodcastError(
                 f"the last chapter {cue.title or cue.state!r} at {origin / sr:.3f} s leaves {n / sr:.3f} s, too short "
                 f"for state {cue.state!r} to end on its outro within max_stretch={max_stretch:g}")
         # _final_section measures from the section's start; a middle-of-run start has no lead
-        sections.append(replace(sec, origin=origin, start=origin))
+        sections.append(replace(last, origin=origin, start=origin))
     return EpisodePlan(tuple(sections), frames, sr, max_stretch)
 
 

@@ -34,7 +34,7 @@ class Scratch:
         self.sample_rate = int(sample_rate)
         self.channels = int(channels)
         self._w = sf.SoundFile(str(self.path), "w", self.sample_rate, self.channels, subtype="FLOAT", format="RF64")
-        self._r = None
+        self._r: sf.SoundFile | None = None
         self.frames = 0
         self.loudness = LoudnessMeter(self.sample_rate, self.channels) if measure else None
 
@@ -65,8 +65,10 @@ class Scratch:
         out = np.zeros((max(0, stop - start), self.channels), np.float32)
         a, b = min(start, self.frames), min(stop, self.frames)
         if b > a:
-            self._r.seek(a)
-            out[: b - a] = self._r.read(b - a, dtype="float32", always_2d=True)
+            r = self._r
+            assert r is not None, f"scratch {self.path.name}: read after release"
+            r.seek(a)
+            out[: b - a] = r.read(b - a, dtype="float32", always_2d=True)
         return out
 
     def release(self) -> None:

@@ -73,7 +73,7 @@ def mp4_length(path: Path) -> int | None:
             return None
         moov = _child(b, 0, len(b), b"moov")
         mvhd = _child(b, *moov, b"mvhd") if moov else None
-        if mvhd is None:
+        if moov is None or mvhd is None:
             return None
         movie_scale = struct.unpack_from(">I", b, mvhd[0] + (12 if b[mvhd[0]] == 0 else 20))[0]
         for t, s, e in _boxes(b, *moov):
@@ -81,7 +81,7 @@ def mp4_length(path: Path) -> int | None:
                 continue
             mdia = _child(b, s, e, b"mdia")
             hdlr = _child(b, *mdia, b"hdlr") if mdia else None
-            if hdlr is None or b[hdlr[0] + 8 : hdlr[0] + 12] != b"soun":
+            if mdia is None or hdlr is None or b[hdlr[0] + 8 : hdlr[0] + 12] != b"soun":
                 continue
             mdhd = _child(b, *mdia, b"mdhd")
             minf = _child(b, *mdia, b"minf")
@@ -219,6 +219,7 @@ def _decoded_blocks(info: VoiceInfo, channels: int):
                              "-f", "f32le", *ac, "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     left = info.frames if info.frames >= 0 else None
     try:
+        assert proc.stdout is not None and proc.stderr is not None  # both are PIPEs
         rest = b""
         while True:
             chunk = proc.stdout.read(BLOCK * channels * 4)
