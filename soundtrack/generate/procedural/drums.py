@@ -10,6 +10,7 @@ The chiptune noise_drums voice understands 36/38/42/46/49 only.
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -19,11 +20,16 @@ from soundtrack.generate.procedural.score import Note
 from soundtrack.generate.procedural.theory import backbeat, eighth, nearest_pitch, pulses
 
 F = Fraction
+#: A beat position or length: a `Fraction`, or a whole beat of `theory.pulses` as an int.
+Beat = Fraction | int
+#: One drum hit of a bar: (offset in beats, GM key, velocity before the humanizing jitter).
+Hit = tuple[Beat, int, float]
+
 KICK, SIDE, SNARE, CLAP, HAT, PEDAL, OPEN, CRASH, RIDE = 36, 37, 38, 39, 42, 44, 46, 49, 51
 TOMS = (48, 47, 45, 43, 41, 41)  # high to low (FluidR3's high tom 50 has a spike ~1.5 ms into its attack)
 
 
-def _v(x: float) -> int:
+def _v(x: float | np.integer[Any]) -> int:
     return int(max(1, min(127, round(x))))
 
 
@@ -33,7 +39,7 @@ def _is_fill_bar(plan: Plan, bar: int) -> bool:
     return (bar + 1) % every == 0 or bar == plan.bars - 1
 
 
-def _fill(plan: Plan, t0: Fraction, start: Fraction, length: Fraction, level: int, rng: np.random.Generator) -> list[Note]:
+def _fill(plan: Plan, t0: Fraction, start: Beat, length: Beat, level: int, rng: np.random.Generator) -> list[Note]:
     """A sixteenth-note fill over [start, start+length) of the bar at t0, toms or snare, crescendo."""
     s = eighth(plan.meter) / 2
     n = int(length / s)
@@ -68,7 +74,7 @@ def write_drums(plan: Plan) -> list[Note]:
         fill_from = ps[-1][0] if fill else blen
         if fill and name in ("rock", "synthwave", "chiptune", "orchestral") and plan.intensity >= 0.7 and len(ps) > 2:
             fill_from = ps[-2][0]
-        hits: list[tuple[Fraction, int, float]] = []  # (offset, key, velocity)
+        hits: list[Hit] = []  # (offset, key, velocity)
         if bar % 4 == 0 and name in ("rock", "synthwave", "chiptune", "orchestral", "jazz") and plan.role != "outro":
             hits.append((F(0), CRASH, base + (4 if name != "jazz" else -25)))
         special = _groove(plan, fill_from, alt, base, rng)
@@ -143,7 +149,7 @@ def write_drums(plan: Plan) -> list[Note]:
                     hits.append((p, SNARE, base - 12))
             elif name == "horror":
                 if i == 0 and (bar % 2 == 0 or plan.intensity >= 0.35):
-                    hits += [(p, KICK, base - 4), (p + min(s * 2, plen / 2), KICK, base - 16)]
+                    hits += [(p, KICK, base - 4), (p + min(s * 2, F(plen, 2)), KICK, base - 16)]
                 if i == len(ps) - 1 and rng.random() < 0.4:
                     hits.append((p, 41, base - 14))
             else:  # ambient with drums asked for: a soft, spacious groove
@@ -154,12 +160,11 @@ def write_drums(plan: Plan) -> list[Note]:
                 hits.append((p + plen - e, 70, base - 30))
         if fill:
             if name == "horror":
-                k, n = fill_from, 0
+                at: Beat = fill_from
                 total = blen - fill_from
-                while k < blen:
-                    hits.append((k, RIDE, 20 + 50 * float((k - fill_from) / total)))
-                    k += s
-                    n += 1
+                while at < blen:
+                    hits.append((at, RIDE, 20 + 50 * float((at - fill_from) / total)))
+                    at += s
             elif name in ("jazz", "lofi", "folk", "ambient"):
                 hits.append((fill_from, SNARE if name != "folk" else 54, base - 10))
                 hits.append((fill_from + e, SNARE if name != "folk" else 54, base - 4))
@@ -172,7 +177,7 @@ def write_drums(plan: Plan) -> list[Note]:
     return notes
 
 
-def _groove(plan: Plan, until: Fraction, alt: bool, base: int, rng: np.random.Generator) -> list[tuple[Fraction, int, float]] | None:
+def _groove(plan: Plan, until: Beat, alt: bool, base: int, rng: np.random.Generator) -> list[Hit] | None:
     """One bar of a named groove (ensembles.GROOVES) as (offset, key, velocity), hits before
     `until` only; None where the style's own groove plays (the classic one, or a meter the
     groove is not written for). Offsets are in beats of a 4/4 bar (3/4 for the waltz)."""
@@ -185,7 +190,8 @@ def _groove(plan: Plan, until: Fraction, alt: bool, base: int, rng: np.random.Ge
         if alt:
             pat += [(0.75, KICK, -6), (2.25, SNARE, -30)]
     elif g == "halftime" and four:  # the backbeat once a bar, on 3
-        pat = [(0, KICK, 8), (1.5, KICK, -6), (2, SNARE, 10)] + [(k / 2, HAT, -10 if k % 2 else -2) for k in range(8)]
+        pat = [(0, KICK, 8), (1.5, KICK, -6), (2, SNARE, 10)]
+        pat += [(k / 2, HAT, -10 if k % 2 else -2) for k in range(8)]
         if alt:
             pat.append((3.5, KICK, -8))
     elif g == "gallop" and four:  # metal: a gallop of kicks under the backbeat
@@ -203,7 +209,8 @@ def _groove(plan: Plan, until: Fraction, alt: bool, base: int, rng: np.random.Ge
         if alt:
             pat += [(3.5 + j / 8, HAT, -16) for j in range(4)]  # a 32nd roll into the next bar
     elif g == "bossa" and four:  # the bossa clave on the rim, kick on 1 and 3 with a push
-        pat = [(t, SIDE, -8) for t in (0, 0.75, 1.5, 2.5, 3.0)] + [(0, KICK, -10), (1.5, KICK, -18), (2, KICK, -10), (3.5, KICK, -18)]
+        pat = [(t, SIDE, -8) for t in (0, 0.75, 1.5, 2.5, 3.0)]
+        pat += [(0, KICK, -10), (1.5, KICK, -18), (2, KICK, -10), (3.5, KICK, -18)]
         pat += [(k / 2, HAT, -24) for k in range(8)]
     elif g == "jig" and four:  # a dance: kick on 1 and 3, claps on 2 and 4, tambourine on every eighth
         pat = [(0, KICK, -6), (2, KICK, -8), (1, CLAP, -4), (3, CLAP, -4)] + [(k / 2, 54, -14 if k % 2 else -20) for k in range(8)]
@@ -223,7 +230,7 @@ def _ambient_texture(plan: Plan, rng: np.random.Generator) -> list[Note]:
             notes.append(Note(t0, min(F(plan.bar_beats), plan.length - t0), 81, _v(26 + rng.integers(-3, 4))))
         for i, (p, plen) in enumerate(ps):
             if i % 2 == 1 and t0 + p < plan.length:
-                notes.append(Note(t0 + p, min(plen, plan.length - t0 - p), 70, _v(18 + rng.integers(-3, 4))))
+                notes.append(Note(t0 + p, min(F(plen), plan.length - t0 - p), 70, _v(18 + rng.integers(-3, 4))))
     return notes
 
 
@@ -255,11 +262,11 @@ def write_perc(plan: Plan) -> list[Note]:
         else:
             root = nearest_pitch(chord.root, 45, 38, 53)
             fifth = nearest_pitch(chord.fifth, root - 5, 36, 55)
-            notes.append(Note(t0, min(ps[0][1], blen), root, _v(base + 6)))
+            notes.append(Note(t0, min(F(ps[0][1]), blen), root, _v(base + 6)))
             if len(ps) > 1 and plan.intensity >= 0.4 and ps[-1][0] < blen:
                 p, plen = ps[-1]
                 if plan.intensity >= 0.65:
                     notes += [Note(t0 + p, e, fifth, _v(base - 8)), Note(t0 + p + e, min(plen - e, blen - p - e), root, _v(base - 2))]
                 else:
-                    notes.append(Note(t0 + p, min(plen, blen - p), fifth, _v(base - 8)))
+                    notes.append(Note(t0 + p, min(F(plen), blen - p), fifth, _v(base - 8)))
     return [n for n in notes if n.duration > 0]

@@ -135,7 +135,7 @@ def _comp_rhythm(plan: Plan, blen: Fraction, rng: np.random.Generator) -> list[t
             hits.insert(0, (F(0), e, 2))
         return [(o, min(d, blen - o), a) for o, d, a in hits]
     # lo-fi: a lazy chord on the downbeat, re-struck on the "and" before the last pulse
-    last = ps[-1][0] if len(ps) > 1 else blen / 2
+    last = F(ps[-1][0]) if len(ps) > 1 else blen / 2
     anticip = max(e, last - e / 2 if plan.meter.unit <= 4 else last)
     hits = [(F(0), anticip - F(1, 16) if anticip > F(1, 16) else anticip, 0)]
     hits.append((anticip, blen - anticip, -6))
@@ -145,7 +145,7 @@ def _comp_rhythm(plan: Plan, blen: Fraction, rng: np.random.Generator) -> list[t
 def _strum(plan: Plan, start: Fraction, blen: Fraction, v: tuple[int, ...], base: int, rng: np.random.Generator) -> list[Note]:
     e = eighth(plan.meter)
     spread = quarters(F(1, 48), plan.meter)
-    strokes: list[tuple[Fraction, str]] = []
+    strokes: list[tuple[Fraction | int, str]] = []  # (offset in the bar, D = down, U = up)
     for i, (p, plen) in enumerate(pulses(plan.meter)):
         if p >= blen:
             break
@@ -191,7 +191,7 @@ def _power(plan: Plan, events: list[ChordEvent], register: tuple[int, int], base
         for start, blen in bars_of(plan, ev):
             if plan.intensity < 0.5:
                 half = [p for p, _ in pulses(plan.meter) if p < blen]
-                hits = [F(0)] + ([half[len(half) // 2]] if len(half) > 1 else [])
+                hits = [F(0)] + ([F(half[len(half) // 2])] if len(half) > 1 else [])
                 for k, t in enumerate(hits):
                     end = hits[k + 1] if k + 1 < len(hits) else blen
                     for p in full:
@@ -271,11 +271,11 @@ def write_bass(plan: Plan, events: list[ChordEvent], register: tuple[int, int]) 
             elif mode == "root_fifth":
                 for k, (p, ln) in enumerate(bp):
                     pitch = r if k % 2 == 0 else fifth
-                    dur = min(ln, blen - p) * F(9, 10)
+                    dur = min(F(ln), blen - p) * F(9, 10)
                     if last_bar and k == len(bp) - 1 and nxt != r and ln >= 2 * e and rng.random() < 0.6:
                         # a walk-up into the next chord
                         notes.append(Note(start + p, e * F(9, 10), pitch, _vel(base - 6, rng)))
-                        notes.append(Note(start + p + e, min(ln, blen - p) - e, _approach(plan, nxt, pitch), _vel(base - 10, rng)))
+                        notes.append(Note(start + p + e, min(F(ln), blen - p) - e, _approach(plan, nxt, pitch), _vel(base - 10, rng)))
                         continue
                     notes.append(Note(start + p, dur, pitch, _vel(base - (0 if k == 0 else 6), rng)))
             elif mode in ("pump", "rock8", "ostinato", "chip"):
@@ -335,7 +335,7 @@ def _approach(plan: Plan, target: int, current: int) -> int:
     return degree_pitch(plan.key, d - 1) if current <= target else degree_pitch(plan.key, d + 1)
 
 
-def _walk(plan: Plan, start: Fraction, bp: list[tuple[Fraction, int]], blen: Fraction, r: int, nxt: int,
+def _walk(plan: Plan, start: Fraction, bp: list[tuple[int, int]], blen: Fraction, r: int, nxt: int,
           chord: Chord, register: tuple[int, int], base: int, rng: np.random.Generator) -> list[Note]:
     lo, hi = register
     m = len(bp)
@@ -354,5 +354,5 @@ def _walk(plan: Plan, start: Fraction, bp: list[tuple[Fraction, int]], blen: Fra
     notes = []
     for k, ((p, ln), pitch) in enumerate(zip(bp, line)):
         pitch = max(lo, min(hi, pitch))
-        notes.append(Note(start + p, min(ln, blen - p) * F(9, 10), pitch, _vel(base - (0 if k == 0 else 6), rng)))
+        notes.append(Note(start + p, min(F(ln), blen - p) * F(9, 10), pitch, _vel(base - (0 if k == 0 else 6), rng)))
     return notes

@@ -36,6 +36,15 @@ class Motif:
     steps: tuple[int | None, ...]
 
 
+@dataclass
+class _Placed:
+    """A note of one motif statement, its pitch still open to the phrase ending and the octave."""
+
+    start: Fraction
+    duration: Fraction
+    pitch: int
+
+
 def motif_bars(plan: Plan) -> int:
     """Slow styles and short bars get a two-bar motif."""
     quarter_len = F(plan.bar_beats) * F(4, plan.meter.unit)
@@ -89,12 +98,13 @@ def _vary_rhythm(m: Motif, rng: np.random.Generator) -> Motif:
     """Split the longest note in two (a neighbour tone on the second half)."""
     idx = max(range(len(m.rhythm)), key=lambda i: (m.rhythm[i][1], -i))
     on, d = m.rhythm[idx]
-    if d < F(1, 2) or m.steps[idx] is None:
+    step = m.steps[idx]
+    if d < F(1, 2) or step is None:
         return _invert(m)
     rhythm = list(m.rhythm)
     steps = list(m.steps)
     rhythm[idx:idx + 1] = [(on, d / 2), (on + d / 2, d / 2)]
-    steps[idx:idx + 1] = [steps[idx], steps[idx] + int(rng.choice([-1, 1]))]
+    steps[idx:idx + 1] = [step, step + int(rng.choice([-1, 1]))]
     return Motif(m.length, tuple(rhythm), tuple(steps))
 
 
@@ -198,7 +208,7 @@ def write_melody(plan: Plan, *, register: tuple[int, int], counter: bool = False
         prev_anchor = anchor
         deg0 = pitch_degree(plan.key, anchor)
         off = anchor - degree_pitch(plan.key, deg0)  # a chromatic anchor (borrowed chord tone)
-        bar_notes = []
+        bar_notes: list[_Placed] = []
         for (on, d), s in zip(m.rhythm, m.steps):
             if s is None:
                 continue
@@ -209,7 +219,7 @@ def write_melody(plan: Plan, *, register: tuple[int, int], counter: bool = False
             ch = plan.chord_at(start)
             strong = (start % plan.bar_beats) in pulse_starts
             pitch = _fit(pitch, ch, plan, strong)
-            bar_notes.append([start, min(d, plan.length - start), pitch])
+            bar_notes.append(_Placed(start, min(d, plan.length - start), pitch))
         if not bar_notes:
             continue
         mid = plan.role == "main" and units >= 4 and u == units // 2 - 1
@@ -219,28 +229,28 @@ def write_melody(plan: Plan, *, register: tuple[int, int], counter: bool = False
             last = bar_notes[-1]
             tonic, dominant = plan.key.tonic, (plan.key.tonic + 7) % 12
             order = (dominant, tonic) if mid else (tonic, dominant)
-            pc = _phrase_end(plan.chord_at(last[0]), order)
-            last[2] = min((p for p in range(lo, hi + 1) if p % 12 == pc), key=lambda p: abs(p - last[2]))
+            pc = _phrase_end(plan.chord_at(last.start), order)
+            last.pitch = min((p for p in range(lo, hi + 1) if p % 12 == pc), key=lambda p: abs(p - last.pitch))
         # keep the statement in range by octaves, then clamp stray notes
-        top = max(n[2] for n in bar_notes)
-        bottom = min(n[2] for n in bar_notes)
+        top = max(n.pitch for n in bar_notes)
+        bottom = min(n.pitch for n in bar_notes)
         if top > hi:
             for n in bar_notes:
-                n[2] -= 12
+                n.pitch -= 12
         elif bottom < lo:
             for n in bar_notes:
-                n[2] += 12
+                n.pitch += 12
         for n in bar_notes:
-            while n[2] > hi:
-                n[2] -= 12
-            while n[2] < lo:
-                n[2] += 12
-        for k, (start, d, pitch) in enumerate(bar_notes):
+            while n.pitch > hi:
+                n.pitch -= 12
+            while n.pitch < lo:
+                n.pitch += 12
+        for n in bar_notes:
             # phrase arch: grow to the third statement, relax at the answer; accent the felt beats
             arch = (0, 3, 6, -2)[u % 4]
-            acc = 5 if (start % plan.bar_beats) in pulse_starts else -3
+            acc = 5 if (n.start % plan.bar_beats) in pulse_starts else -3
             v = base + arch + acc + int(rng.integers(-3, 4))
-            notes.append(Note(start, d, int(pitch), max(1, min(127, v))))
+            notes.append(Note(n.start, n.duration, int(n.pitch), max(1, min(127, v))))
     return notes
 
 

@@ -65,7 +65,7 @@ _MINOR_MOODS = ("dark", "mysterious", "tense", "sad", "melancholic", "melancholy
 _OTHER_MOODS = ("calm", "peaceful", "epic", "dreamy", "chill", "mellow", "energetic", "aggressive", "intense")
 # Mode names to look for; two-word names first, so "harmonic minor" wins over the "minor" in it.
 _MODE_WORDS = tuple(sorted((*MODES, *MODE_SYNONYMS), key=lambda w: " " not in w))
-_ROLE_AFTER = {
+_ROLE_AFTER: dict[str, str | None] = {
     "arpeggio": "arp", "arpeggios": "arp", "arpeggiated": "arp", "arps": "arp", "arp": "arp", "ostinato": None,
     "melody": "lead", "lead": "lead", "solo": "lead", "theme": "lead", "line": "lead",
     "pad": "pad", "pads": "pad", "chords": "pad", "chord": "pad", "bed": "pad", "comping": "pad",
@@ -160,8 +160,9 @@ def _instruments(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...
             taken.append((a, b))
             role = INSTRUMENTS[name].role
             nxt = re.match(r"[\s,]*([a-z]+)", text[b:])
-            if nxt and nxt.group(1) in _ROLE_AFTER and _ROLE_AFTER[nxt.group(1)] and name != "drums":
-                role = _ROLE_AFTER[nxt.group(1)]
+            after = _ROLE_AFTER.get(nxt.group(1)) if nxt else None  # None: no role word ("ostinato" keeps the role)
+            if after and name != "drums":
+                role = after
             found.append((a, name, role))
     found.sort()
     names: list[str] = []

@@ -32,6 +32,7 @@ mix at or below -1 dBFS sample peak.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -270,7 +271,7 @@ class SoundFontPlayer:
             if part.is_drum and stop:
                 level = np.max(np.abs(buf[:stop]), axis=1)
                 lead = max(0, int(np.argmax(level > 1e-3 * float(level.max()))) - 1)  # under -60 dB of its peak
-            a = buf[lead:stop].copy()  # float32 (the scratch buffer is reused); summed in float64 below
+            clip = buf[lead:stop].copy()  # float32 (the scratch buffer is reused); summed in float64 below
             stop -= lead
             if stop:
                 # a sampler's de-click attack: a sample that starts off zero (a Rhodes, a piano)
@@ -280,22 +281,22 @@ class SoundFontPlayer:
                 secs = ((0.006 if key in _TOMS else 0.0012 if key in _ON_GRID else 0.004) if part.is_drum
                         else 0.003)  # kick and snare keep their edge: a listener locks to it
                 k = min(stop, int(secs * sr))
-                a[:k] *= (np.sin(np.linspace(0.0, 0.5 * np.pi, k, endpoint=False)) ** 2)[:, None]
+                clip[:k] *= (np.sin(np.linspace(0.0, 0.5 * np.pi, k, endpoint=False)) ** 2)[:, None]
             cut = CYMBAL_SECONDS.get(self.family, {}).get(grp[0][1]) if part.is_drum else None
             if cut is not None and stop > int(cut * sr):
                 # a cymbal damped before its sample's faults: an exponential fall, then 30 ms to zero
                 stop = int(cut * sr)
-                a = a[:stop]
+                clip = clip[:stop]
                 fall = min(stop, int(0.4 * cut * sr))
-                a[stop - fall :] *= np.exp(np.linspace(0.0, -4.0, fall))[:, None]
+                clip[stop - fall :] *= np.exp(np.linspace(0.0, -4.0, fall))[:, None]
             m = min(stop, int(0.03 * sr))
             if m:
-                a[stop - m :] *= (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, m)))[:, None]
-            pieces.append((on, a))
+                clip[stop - m :] *= (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, m)))[:, None]
+            pieces.append((on, clip))
             end_all = max(end_all, on + stop)
         out = np.zeros((end_all, 2))
-        for on, a in pieces:
-            out[on : on + a.shape[0]] += a
+        for on, clip in pieces:
+            out[on : on + clip.shape[0]] += clip
         return out
 
     def _run(self, buf: np.ndarray, pos: int, to: int, fine_until: int) -> int:
@@ -373,6 +374,11 @@ def steady_cycle(x: np.ndarray, period: int) -> np.ndarray:
         seg = x[k : k + period]
         out[: seg.shape[0]] += seg
     return out
+
+
+def _summed(xs: Iterable[np.ndarray]) -> np.ndarray:
+    """The sum of `xs` in order, as `sum(xs)` adds them (from a zero), typed as an array."""
+    return sum(xs, np.zeros(()))
 
 
 def _peak(x: np.ndarray) -> float:
@@ -464,7 +470,7 @@ def render_score(
         if wet and np.any(send):
             acc += reverb(send, sample_rate=sample_rate, seconds=float(score.reverb_seconds), frames=length)
         layers[name] = acc
-    mix = sum(layers.values())
+    mix = _summed(layers.values())
     loop = placement.loop and exit_ > 0
 
     def heard_of(x: np.ndarray) -> np.ndarray:
@@ -498,7 +504,7 @@ def render_score(
     total = spread(bus_c * lim_c * gain)[:, None]
     for v in layers.values():
         v *= total
-    mix = sum(layers.values())
+    mix = _summed(layers.values())
     peak = max([_peak(mix), _peak(heard_of(mix))] + [_peak(x) for x in layers.values()]
                + ([_peak(steady_cycle(x, exit_)) for x in layers.values()] if loop else []))
     if peak > ceiling:  # an overshoot the limiter may not take (more than its range): lower it all

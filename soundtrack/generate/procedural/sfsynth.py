@@ -235,7 +235,7 @@ class TinyBackend:
         self.synth.pitchbend(chan, val)
 
     def render(self, n: int, out: np.ndarray, at: int) -> None:
-        mv = memoryview(out[at : at + n].reshape(-1)).cast("B")
+        mv = out[at : at + n].reshape(-1).data.cast("B")  # the frames' bytes, written in place
         self.synth.generate_simple(n, buffer=mv)
 
     def quiet(self, chan: int) -> None:

@@ -164,7 +164,9 @@ def _saw_pad_note(ev: NoteEvent, sr: int, rng: np.random.Generator) -> np.ndarra
     hz = midi_hz(ev.pitch)
     n = env.size
     # three detuned saws (fixed detune, seeded start phases) through a gentle low-pass
-    y = sum(saw(hz * 2.0 ** (c / 1200.0), n, sr, phase0=float(p)) for c, p in zip((-9.0, 0.0, 7.0), rng.random(3)))
+    y = np.zeros(n)
+    for c, p in zip((-9.0, 0.0, 7.0), rng.random(3)):
+        y = y + saw(hz * 2.0 ** (c / 1200.0), n, sr, phase0=float(p))
     y = _lowpass(y, min(2400.0, hz * 6.0), sr)
     return 0.12 * _vel(ev.velocity) * env * y
 

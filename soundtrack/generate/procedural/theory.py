@@ -203,6 +203,7 @@ def voice_lead(
             continue
         if not allow_seconds and any(b - a < 2 for a, b in zip(combo, combo[1:])):
             continue
+        cost: float
         if prev is not None and len(prev) == voices:
             cost = sum(abs(a - b) for a, b in zip(combo, prev))
         elif prev is not None:
