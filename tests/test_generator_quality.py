@@ -12,6 +12,7 @@ import pytest
 from clicks import find_clicks
 
 from soundtrack.analysis import chroma
+from soundtrack.errors import GenerationError
 from soundtrack.generate.procedural import ProceduralGenerator
 from soundtrack.generate.procedural.compose import compose
 from soundtrack.generate.procedural.effects import reverb_ir
@@ -231,6 +232,17 @@ def test_the_font_and_its_hash_are_in_the_version_and_the_meta(gen):
     stem = other.generate(StemSpec("calm piano", role="main", bars=1, seed=1))
     assert stem.meta["soundfont"] == {"name": "TimGM6mb.sf2", "sha256": font_hash(bundled_soundfont())}
     assert stem.info()["soundfont"]["name"] == "TimGM6mb.sf2"  # the JSON sidecar has it too
+
+
+@needs_fluid
+def test_the_interpolation_order_is_in_the_version_and_a_bad_one_is_refused(gen, monkeypatch):
+    """The order changes the bits, so a bank built with another one must not be reused."""
+    assert "-interp7+" in gen.version
+    monkeypatch.setenv("SOUNDTRACK_FLUID_INTERP", "4")
+    assert "-interp4+" in gen.version
+    monkeypatch.setenv("SOUNDTRACK_FLUID_INTERP", "9")
+    with pytest.raises(GenerationError, match="SOUNDTRACK_FLUID_INTERP='9' must be 0, 1, 4 or 7"):
+        _ = gen.version
 
 
 @needs_fluid

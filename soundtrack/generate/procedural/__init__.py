@@ -41,11 +41,14 @@ class ProceduralGenerator:
 
     @property
     def version(self) -> str:
-        from soundtrack.generate.procedural.sfsynth import engine_name
+        from soundtrack.generate.procedural.sfsynth import engine_name, fluid_interp
         from soundtrack.generate.procedural.soundfonts import font_hash
 
         path = self.font  # the synth that plays it changes the bits too (FluidSynth or tinysoundfont)
-        return f"{self.BASE_VERSION}+{engine_name()}+{os.path.basename(path)}:{font_hash(path)[:16]}"
+        engine = engine_name()
+        if engine == "fluidsynth":
+            engine += f"-interp{fluid_interp()}"
+        return f"{self.BASE_VERSION}+{engine}+{os.path.basename(path)}:{font_hash(path)[:16]}"
 
     def soundfont_for(self, spec: StemSpec) -> str:
         return spec.soundfont or self.font

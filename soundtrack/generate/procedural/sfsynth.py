@@ -88,6 +88,17 @@ def engine_name() -> str:
     return "fluidsynth" if fluid_lib() is not None else "tinysoundfont"
 
 
+def fluid_interp() -> int:
+    """FluidSynth's interpolation order: 7th-order sinc by default. FluidSynth's own default
+    (4th order) leaves an aliasing step in the attack of bright samples (the rock lead's first
+    13 ms, 8.8x its neighbourhood) at no gain in speed here. SOUNDTRACK_FLUID_INTERP overrides it
+    and, since it changes the bits, the generator's version says which one rendered a stem."""
+    raw = os.environ.get("SOUNDTRACK_FLUID_INTERP", "7")
+    if raw not in ("0", "1", "4", "7"):
+        raise GenerationError(f"SOUNDTRACK_FLUID_INTERP={raw!r} must be 0, 1, 4 or 7 (FluidSynth's interpolation orders)")
+    return int(raw)
+
+
 class FluidBackend:
     """One FluidSynth instance with one font (reverb and chorus off: the mix has its own)."""
 
@@ -139,8 +150,7 @@ class FluidBackend:
         self._drop()
         self.settings, self.synth = self._new_synth(256)
         self.sfid = self.lib.fluid_synth_add_sfont(self.synth, self._sfont)
-        interp = int(os.environ.get("SOUNDTRACK_FLUID_INTERP", "4"))  # FluidSynth's default 4th-order interpolation
-        self.lib.fluid_synth_set_interp_method(self.synth, -1, interp)
+        self.lib.fluid_synth_set_interp_method(self.synth, -1, fluid_interp())
         if self.sfid < 0:
             raise GenerationError(f"FluidSynth could not attach soundfont {self.path!r}")
         self.written = 0
