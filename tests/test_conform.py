@@ -238,9 +238,8 @@ def test_a_procedural_stem_time_warped_by_a_known_map_comes_back_onto_its_grid()
     assert max(abs(d - s) for s, d in zip(src, dst)) > 0.03 * SR  # beats moved by tens of ms
     out, grid = conform(warped, SR, role="intro", bpm=120, meter="4/4", bars=4)
     assert abs(grid.entry - 24000) < 0.005 * SR and grid.exit - grid.entry == 4 * 96000
-    # percussive attacks (the second difference). The generator's rock guitar strums into some
-    # beats from ~20 ms before them, and conform's attack finder takes the nearest attack: one
-    # beat in 16 may land on the strum instead of the kick (a known limit, see the closing note)
+    # percussive attacks (the second difference), every beat: the tracker drops this intro's last
+    # two beats, and conform recovers them from their attacks (a constant-ratio map past the last
+    # tracked beat put them 26-28 ms early)
     off = attack_offsets_ms(out, [grid.beat_grid.beat_frame(k) for k in range(16)], order=2)
-    assert np.median(np.abs(off)) < 2.0 and np.sum(np.abs(off) < 5.0) >= 15, off
-    assert np.max(np.abs(off)) < 25.0, off
+    assert np.median(np.abs(off)) < 2.0 and np.max(np.abs(off)) < 5.0, off
