@@ -121,6 +121,18 @@ def test_dependencies_point_down() -> None:
     assert not bad, "\n".join(sorted(bad))
 
 
+def test_generators_share_the_prompt_reader_not_each_other() -> None:
+    """The neural generator reads tempo and meter from `generate.prompt`, as the procedural
+    composer does; neither reaches into the other."""
+    g = import_graph()
+    for a, b in (("soundtrack.generate.musicgen", "soundtrack.generate.procedural"),
+                 ("soundtrack.generate.procedural", "soundtrack.generate.musicgen")):
+        reach = nx.descendants(g, a) if a in g else set()
+        assert not any(m == b or m.startswith(b + ".") for m in reach), f"{a} reaches {b}"
+    assert g.has_edge("soundtrack.generate.musicgen", "soundtrack.generate.prompt")
+    assert g.has_edge("soundtrack.generate.procedural.prompt", "soundtrack.generate.prompt")
+
+
 def test_the_checker_sees_what_it_must(tmp_path, monkeypatch) -> None:
     """The import graph finds imports inside functions and ignores type-only ones."""
     g = import_graph()

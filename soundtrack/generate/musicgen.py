@@ -47,7 +47,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from soundtrack.errors import AudioError, GenerationError, SpecError
-from soundtrack.generate.procedural.prompt import prompt_meter, prompt_tempo
+from soundtrack.generate.prompt import prompt_meter, prompt_tempo
 from soundtrack.pitch import Key
 from soundtrack.stem import Stem, StemGrid, StemSpec
 from soundtrack.timing import Meter
@@ -60,7 +60,7 @@ TOKENS_PER_SECOND = 50
 MAX_WINDOW_SECONDS = 28.0  # MusicGen was trained on 30 s clips; longer audio continues in windows
 CONTEXT_SECONDS = 4.0  # how much of the previous segment the model hears
 DEFAULT_TEMPO = Fraction(120)
-CODE_VERSION = "2"  # 2: tempo and meter read from the prompt by the procedural prompt parser
+CODE_VERSION = "2"  # 2: tempo and meter read from the prompt (generate.prompt, the procedural parser reads the same)
 DEFAULT_GUIDANCE = 3.0
 DEFAULT_MAX_BATCH = 4
 
