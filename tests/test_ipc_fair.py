@@ -118,13 +118,19 @@ def test_the_servers_own_steps_stay_short_under_a_flood(tmp_path: Path) -> None:
             time.sleep(0.3)
             server.run(server.server.probe.reset)
             waits = _renders(game, 600)
-            step = server.run(lambda: server.server.probe.max_cpu_s)
+            step = server.run(lambda: server.server.probe.cpu_quantile(0.999))
+            worst = server.run(lambda: server.server.probe.max_cpu_s)
             flood.kill()
             flood.communicate(timeout=10)
     finally:
         server.stop()
-    print(f"the loop's longest step beside the flood: {step * 1e3:.3f} ms of CPU; render p50 {np.median(waits) * 1e3:.3f} ms")
-    assert step < 0.005, step  # a 0.2 ms monitor slice, a render, a probe tick: never the flood's backlog
+    print(f"the loop's steps beside the flood: p99.9 {step * 1e3:.3f} ms, worst {worst * 1e3:.3f} ms of CPU; "
+          f"render p50 {np.median(waits) * 1e3:.3f} ms")
+    # a 0.2 ms monitor slice, a render, a probe tick: never the flood's backlog, which would make
+    # every step long. One in thousands may be a garbage collection (10.8 ms once in CI): the
+    # worst is held to the stall bound of the fuzz run instead
+    assert step < 0.005, step
+    assert worst < 0.05, worst
 
 
 def test_the_flooding_monitor_is_still_served(cli_server: int) -> None:

@@ -214,13 +214,16 @@ class LagProbe:
     late it wakes (`max_s`, wall clock: includes the OS running other processes and threads
     holding the GIL) and how much more CPU than `period` the loop's thread spent meanwhile
     (`max_cpu_s`: the loop's own work that kept the probe waiting; on a loop busy all the time it
-    is the lateness, on an idle one the step itself, less a period). Worst since `reset()`."""
+    is the lateness, on an idle one the step itself, less a period). Worst since `reset()`;
+    `cpu_quantile(q)` over the last 100,000 samples, since one step in thousands can be a
+    garbage collection rather than the loop's own work."""
 
     def __init__(self, period: float = 0.001) -> None:
         self.period = period
         self.max_s = 0.0
         self.max_cpu_s = 0.0
         self.samples = 0
+        self.cpu_steps: collections.deque[float] = collections.deque(maxlen=100_000)
         self._task: asyncio.Task[Any] | None = None
 
     def start(self) -> None:
@@ -228,6 +231,14 @@ class LagProbe:
 
     def reset(self) -> None:
         self.max_s, self.max_cpu_s, self.samples = 0.0, 0.0, 0
+        self.cpu_steps.clear()
+
+    def cpu_quantile(self, q: float) -> float:
+        """The q-quantile (0..1) of the loop's CPU per probe period since `reset()`; 0 when none."""
+        if not self.cpu_steps:
+            return 0.0
+        steps = sorted(self.cpu_steps)
+        return steps[min(len(steps) - 1, int(q * len(steps)))]
 
     def stop(self) -> None:
         if self._task is not None:
@@ -241,6 +252,7 @@ class LagProbe:
             await asyncio.sleep(self.period)
             late, used = clock() - t - self.period, cpu() - c - self.period
             self.samples += 1
+            self.cpu_steps.append(used)
             if late > self.max_s:
                 self.max_s = late
             if used > self.max_cpu_s:
