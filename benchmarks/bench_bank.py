@@ -32,8 +32,8 @@ def run() -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="bench_bank_") as tmp:
         one, r1 = _build(Path(tmp) / "j1", 1, generator)
         two, r2 = _build(Path(tmp) / "j2", 2, generator)
-        same = all((Path(tmp) / "j1" / "stems" / p.name).read_bytes() == p.read_bytes()
-                   for p in (Path(tmp) / "j2" / "stems").iterdir())
+        files = {p.name: p for p in (Path(tmp) / "j2" / "stems").iterdir() if p.is_file()}  # not the .banks registry
+        same = bool(files) and all((Path(tmp) / "j1" / "stems" / n).read_bytes() == p.read_bytes() for n, p in files.items())
         again, r3 = _build(Path(tmp) / "j2", 2, generator)
         t0 = time.perf_counter()
         cmd = [sys.executable, "-m", "soundtrack", "bank", "build", str(GRAPH), "--out", str(Path(tmp) / "j2"), "--quiet"]

@@ -102,21 +102,30 @@ def run() -> list[dict]:
     return rows
 
 
+_PEAK = """
+import atexit, runpy, sys
+def _peak():
+    with open("/proc/self/status") as f:
+        hwm = next(line.split()[1] for line in f if line.startswith("VmHWM:"))
+    sys.stderr.write(f"\\nVmHWM {hwm}\\n")
+atexit.register(_peak)
+sys.argv = ["soundtrack", *sys.argv[1:]]
+runpy.run_module("soundtrack", run_name="__main__")
+"""
+
+
 def _run_measured(args: list[str], cwd: Path) -> tuple[float, float, str]:
-    """Like `_command`, reaping the child with wait4 so its own peak RSS is read (not the largest
-    of every child this process ever had)."""
+    """Run `soundtrack ARGS` and read its own peak RSS: VmHWM of its address space, written as
+    it exits. Not wait4's ru_maxrss, which Linux carries over from the parent at fork and exec
+    (a child of a 12 GB benchmark process reports 12 GB whatever it uses)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     t = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-m", "soundtrack", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-    out = p.stdout.read()
-    err = p.stderr.read()
-    _, status, usage = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
+    p = subprocess.run([sys.executable, "-c", _PEAK, *args], cwd=cwd, env=env, capture_output=True)
     wall = time.perf_counter() - t
     if p.returncode != 0:
-        raise RuntimeError(f"soundtrack {' '.join(args)} failed ({p.returncode}): {err.decode()[-500:]}")
-    return wall, usage.ru_maxrss / 1024, out.decode()
+        raise RuntimeError(f"soundtrack {' '.join(args)} failed ({p.returncode}): {p.stderr.decode()[-500:]}")
+    hwm = [line for line in p.stderr.decode().splitlines() if line.startswith("VmHWM ")]
+    return wall, int(hwm[-1].split()[1]) / 1024, p.stdout.decode()
 
 
 def _voice_file(path: Path, seconds: float, sr: int) -> None:
@@ -144,7 +153,7 @@ def whole_commands(graph, source) -> list[dict]:
                          note=f"peak memory {rss:.0f} MB; render in blocks into a float scratch file, then limit, encode "
                               "and decode-measure in blocks"))
         rows.append(_row("fill 60 min -> .flac, whole command: peak memory", rss, "MB",
-                         note="max resident set size of the process (wait4 ru_maxrss)"))
+                         note="peak resident set size of the command's own process (VmHWM), ffmpeg and Rubber Band children not included"))
         starts = [0.0] + sorted(float(x) for x in np.linspace(240, 3300, 11) + np.arange(11) * 7.3)
         (d / "ch.json").write_text(__import__("json").dumps(
             {"version": "1.2.0", "chapters": [{"startTime": t, "title": f"Chapter {i + 1}"} for i, t in enumerate(starts)]}))
@@ -153,7 +162,7 @@ def whole_commands(graph, source) -> list[dict]:
         rows.append(_row("score 60 min episode, 12 chapters, music only -> .flac, whole command (x real time)", dur / wall,
                          "x", note=f"peak memory {rss:.0f} MB"))
         rows.append(_row("score 60 min episode, 12 chapters, music only: peak memory", rss, "MB",
-                         note="max resident set size of the process"))
+                         note="peak resident set size of the command's own process (VmHWM)"))
         _voice_file(d / "voice.flac", dur, graph.sample_rate)
         wall, rss, out = _run_measured(["score", str(GRAPH), "--chapters", "ch.json", "--voice", "voice.flac",
                                         "--mix", "episode.mp3"], d)
@@ -162,7 +171,7 @@ def whole_commands(graph, source) -> list[dict]:
                          "x", note=f"peak memory {rss:.0f} MB; decode voice, render, set the bed under the voice, master "
                                    f"to -16 LUFS, encode MP3, decode and measure ({lufs} LUFS on the decoded file)"))
         rows.append(_row("score 60 min episode, 12 chapters, voice track -> .mp3: peak memory", rss, "MB",
-                         note="max resident set size of the process"))
+                         note="peak resident set size of the command's own process (VmHWM)"))
     return rows
 
 

@@ -14,6 +14,7 @@ import os
 import platform
 import sys
 import time
+import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -42,6 +43,7 @@ def fmt(v: float | None) -> str:
 def main(argv: list[str]) -> int:
     wanted = set(argv)
     rows: list[tuple[str, dict]] = []
+    failed: list[str] = []
     for path in sorted(HERE.glob("bench_*.py")):
         area = path.stem.removeprefix("bench_")
         if wanted and area not in wanted:
@@ -53,7 +55,14 @@ def main(argv: list[str]) -> int:
         spec.loader.exec_module(mod)
         t0 = time.perf_counter()
         print(f"== {area} ...", flush=True)
-        for r in mod.run():
+        try:
+            results = mod.run()
+        except Exception as exc:  # one broken area must not hide the others' figures
+            traceback.print_exc()
+            failed.append(area)
+            rows.append((area, {"name": "FAILED", "value": None, "unit": "", "note": f"{type(exc).__name__}: {exc}"[:200]}))
+            continue
+        for r in results:
             rows.append((area, r))
             print(f"   {r['name']}: {fmt(r['value'])} {r['unit']}"
                   + (f"  vs {r['peer']}: {fmt(r.get('peer_value'))}  (x{fmt(r.get('ratio'))})" if r.get("peer") else ""), flush=True)
@@ -75,6 +84,9 @@ def main(argv: list[str]) -> int:
     print(table)
     if not wanted:
         (HERE / "RESULTS.md").write_text("# Latest benchmark results\n\n" + table)
+    if failed:
+        print(f"benchmarks failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -102,6 +102,7 @@ def test_the_music_sits_the_asked_lu_under_the_voice_in_speech_and_in_pauses(ban
     inside, pauses = _windows(spans, v.shape[0])
     under = _lufs(music, inside) - voice_lufs
     up = _lufs(music, pauses) - voice_lufs
+    print(f"voice {level} LUFS: music {under:+.2f} LU under speech, {up:+.2f} LU in pauses (asked -18, -6)")
     assert abs(under + 18.0) <= 1.0, (level, under, up)
     assert abs(up + 6.0) <= 1.0, (level, under, up)
     # whatever the voice's own level, the same balance (the old mix put the music 3.4 LU over a -23.7 voice in pauses)
@@ -134,6 +135,7 @@ def test_exports_meet_minus_16_lufs_and_minus_1_dbtp_on_ffmpegs_meter(banks, spe
     out = tmp_path / f"episode{suffix}"
     job = score_files(g, _chapters(v.shape[0]), voice=tmp_path / "voice.wav", mix=out, source=bank, max_stretch=0.0)
     lufs, peak = _ebur128(out)
+    print(f"{suffix}: ffmpeg ebur128 {lufs:.1f} LUFS, true peak {peak:.1f} dBTP; printed {job.mix.lufs:.2f} LUFS")
     assert abs(lufs + 16.0) <= 0.5 and peak <= -1.0, (suffix, lufs, peak)
     # what the tool printed is what the decoded file measures (our meter, within ffmpeg's 0.1 rounding)
     assert abs(job.mix.lufs - lufs) <= 0.25 and job.mix.true_peak_db <= -1.0
