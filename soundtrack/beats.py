@@ -231,6 +231,29 @@ def find_attacks(audio: np.ndarray, sample_rate: int, near: np.ndarray, *, radiu
     return out, found
 
 
+def trailing_beats(audio: np.ndarray, sample_rate: int, beats: np.ndarray) -> np.ndarray:
+    """`beats` and those a tracker left off at the end (it often drops the last one or two of a
+    short piece), each found as an attack within an eighth of a beat of one beat period after
+    the one before. Only the audio around each guess is searched."""
+    out = [int(b) for b in beats]
+    if len(out) < 4:
+        return np.asarray(beats, dtype=np.int64)
+    n = audio.shape[0]
+    h = max(1, sample_rate // 4000)  # find_attacks' step: a window starting on it sees the same grid
+    margin = sample_rate // 100  # its 1 ms windows and 2 ms look-back, with room to spare
+    while True:
+        period = int(np.median(np.diff(out[-4:])))
+        guess, radius = out[-1] + period, period // 8
+        if period <= 0 or guess + radius >= n:
+            break
+        lo = max(0, guess - radius - margin) // h * h
+        got, found = find_attacks(audio[lo:], sample_rate, np.array([guess - lo], dtype=np.int64), radius=radius)
+        if not found[0]:
+            break
+        out.append(int(got[0]) + lo)
+    return np.asarray(out, dtype=np.int64)
+
+
 def _z(a: np.ndarray) -> np.ndarray:
     sd = float(a.std())
     return (a - a.mean()) / sd if sd > 0 else np.zeros_like(a, dtype=np.float64)

@@ -38,7 +38,7 @@ from typing import Literal
 import numpy as np
 
 from soundtrack.audio import as_frames, fade_curve
-from soundtrack.beats import BeatTrack, detect_beats, find_attacks
+from soundtrack.beats import BeatTrack, detect_beats, find_attacks, trailing_beats
 from soundtrack.errors import AudioError, TimingError
 from soundtrack.stem import ROLES, StemGrid
 from soundtrack.stretch import timemap_stretch
@@ -112,7 +112,7 @@ def _align(x: np.ndarray, sr: int, track: BeatTrack, bpm: Fraction, meter: Meter
     n = x.shape[0]
     fpb = Fraction(sr * 60) / bpm
     ratio = float(fpb) / float(np.mean(np.diff(track.beats)))
-    beats = _recover_last_beats(x, sr, track.beats)
+    beats = trailing_beats(x, sr, track.beats)
     d0 = track.downbeat
     # entry so the first tracked beat keeps its (scaled) distance from the start
     first_target = int(round(beats[0] * ratio))
@@ -138,26 +138,6 @@ def _align(x: np.ndarray, sr: int, track: BeatTrack, bpm: Fraction, meter: Meter
         elif lag < 0:
             y = np.concatenate([y[-lag:], np.zeros((-lag, y.shape[1]), np.float32)])
     return y, grid, targets
-
-
-def _recover_last_beats(x: np.ndarray, sr: int, beats: np.ndarray) -> np.ndarray:
-    """The tracked beats and those the tracker left off at the end (it often drops the last one
-    or two of a short stem), each found as an attack within an eighth of a beat of one beat
-    period after the one before. Without them the time map runs on at a constant ratio past the
-    last tracked beat, and a performance that moves there lands tens of ms off the grid."""
-    out = [int(b) for b in beats]
-    if len(out) < 4:
-        return beats
-    while True:
-        period = int(np.median(np.diff(out[-4:])))
-        guess, radius = out[-1] + period, period // 8
-        if period <= 0 or guess + radius >= x.shape[0]:
-            break
-        got, found = find_attacks(x, sr, np.array([guess], dtype=np.int64), radius=radius)
-        if not found[0]:
-            break
-        out.append(int(got[0]))
-    return np.asarray(out, dtype=np.int64)
 
 
 def _assume_grid(x: np.ndarray, sr: int, bpm: Fraction, meter: Meter, entry: int) -> tuple[np.ndarray, BeatGrid, BeatTrack, np.ndarray]:

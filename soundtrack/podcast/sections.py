@@ -65,8 +65,11 @@ def _exact_section(name: str, sg: StateGrids, cue: Cue, *, origin: int, start: i
     (if `outro`) ending exactly on `end`. None when no such section has `min_main` frames of main."""
     length = end - origin
     bpb = sg.beats_per_bar
-    fixed_i = (sg.intro.bars if intro and sg.intro is not None else 0) * bpb
-    fixed_o = (sg.outro.bars if outro and sg.outro is not None else 0) * bpb
+    # the intro and outro this section plays (None: none, or one of no bars)
+    ig = sg.intro if intro and sg.intro is not None and sg.intro.bars else None
+    og = sg.outro if outro and sg.outro is not None and sg.outro.bars else None
+    fixed_i = ig.bars * bpb if ig is not None else 0
+    fixed_o = og.bars * bpb if og is not None else 0
     fpb0 = BeatGrid(sample_rate, sg.tempo, sg.main.meter).frames_per_beat
     limit = Fraction(max_stretch).limit_denominator(10**9)
     best: tuple[int, Fraction, Fraction, Sync, int, int] | None = None
@@ -84,9 +87,9 @@ def _exact_section(name: str, sg: StateGrids, cue: Cue, *, origin: int, start: i
                 tempo = Fraction(sample_rate * 60) / fpb
                 if abs(ratio - 1) > limit or not 20 <= tempo <= 300:
                     continue
-                ib = stretched_grid(sg.intro, tempo).body_frames if fixed_i and sg.intro is not None else 0
+                ib = stretched_grid(ig, tempo).body_frames if ig is not None else 0
                 edit = BeatGrid(sample_rate, tempo, sg.main.meter, origin + ib).beat_frame(mb)
-                ob = stretched_grid(sg.outro, tempo).body_frames if fixed_o and sg.outro is not None else 0
+                ob = stretched_grid(og, tempo).body_frames if og is not None else 0
                 if edit + ob != end or edit - origin - ib < min_main:
                     continue
                 if best is None or abs(ratio - 1) < abs(best[2] - 1):
@@ -97,16 +100,16 @@ def _exact_section(name: str, sg: StateGrids, cue: Cue, *, origin: int, start: i
     if best is None and length > 0:
         # no whole beat fits within max_stretch (a short chapter): no stretch, and the transition
         # lands where it must, off the beat grid (its fade smooths the cut)
-        ib = stretched_grid(sg.intro, sg.tempo).body_frames if fixed_i and sg.intro is not None else 0
-        ob = stretched_grid(sg.outro, sg.tempo).body_frames if fixed_o and sg.outro is not None else 0
+        ib = stretched_grid(ig, sg.tempo).body_frames if ig is not None else 0
+        ob = stretched_grid(og, sg.tempo).body_frames if og is not None else 0
         edit = end - ob
         if edit - origin - ib >= max(1, min_main):
             best = (max(1, math.floor((edit - origin - ib) / fpb0)), sg.tempo, Fraction(1), "immediate", edit, ib)
     if best is None:
         return None
     mb, tempo, ratio, sync, edit, ib = best
-    intro_bars = sg.intro.bars if fixed_i and sg.intro is not None else 0
-    outro_bars = sg.outro.bars if fixed_o and sg.outro is not None else 0
+    intro_bars = ig.bars if ig is not None else 0
+    outro_bars = og.bars if og is not None else 0
     bar = BeatGrid(sample_rate, tempo, sg.main.meter).frames_per_bar
     landings = []
     if intro_bars:

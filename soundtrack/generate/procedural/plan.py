@@ -14,9 +14,10 @@ from fractions import Fraction
 import numpy as np
 
 from soundtrack.errors import SpecError
-from soundtrack.generate.procedural.prompt import PromptInfo, _find, parse_prompt
+from soundtrack.generate.procedural.prompt import PromptInfo, parse_prompt
 from soundtrack.generate.procedural.styles import INSTRUMENTS, STYLES, Style, Voice
 from soundtrack.generate.procedural.theory import Chord, diatonic_chord, is_diatonic, parse_roman
+from soundtrack.generate.prompt import find_phrase
 from soundtrack.pitch import Key
 from soundtrack.stem import StemSpec
 from soundtrack.timing import MAX_BPM, MIN_BPM, Meter
@@ -224,7 +225,7 @@ def _orchestrate(plan: Plan) -> None:
     text = " ".join(plan.spec.prompt.lower().split())
 
     def found(word: str) -> bool:
-        return bool(_find(word, text))
+        return bool(find_phrase(word, text))
 
     if info.fallback:
         plan.choices.append(f"style {style.name!r}: no genre word recognised, fell back to the default style")

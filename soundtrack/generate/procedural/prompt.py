@@ -30,7 +30,6 @@ from soundtrack.pitch import Key
 from soundtrack.timing import Meter
 
 __all__ = ["PromptInfo", "parse_prompt", "prompt_meter", "prompt_tempo"]
-_find = find_phrase  # the composer's planner reads phrases the same way
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ def _instruments(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...
     taken: list[tuple[int, int]] = []
     found: list[tuple[int, str, str]] = []
     for phrase, name in phrases:
-        for a, b in _find(phrase, text):
+        for a, b in find_phrase(phrase, text):
             if any(a < tb and ta < b for ta, tb in taken):
                 continue
             taken.append((a, b))
@@ -106,7 +105,7 @@ def _style(text: str) -> tuple[str, str | None, bool]:
         score, first, genre, gpos = 0, len(text), None, len(text)
         for words, weight in ((style.genre_words + (name,), 2), (style.flavor_words, 1)):
             for w in sorted(set(words)):
-                spans = _find(w, text)
+                spans = find_phrase(w, text)
                 if spans:
                     score += weight + (1 if weight == 2 and " " in w else 0)
                     first = min(first, spans[0][0])
@@ -138,11 +137,11 @@ def parse_prompt(text: str) -> PromptInfo:
     pace = prompt_pace(low)
     itext = low
     for phrase in _NOT_INSTRUMENTS:
-        for a, b in _find(phrase, itext):
+        for a, b in find_phrase(phrase, itext):
             itext = itext[:a] + " " * (b - a) + itext[b:]
     names, roles = _instruments(itext)
-    solo = any(_find(w, low) for w in _SOLO_WORDS) and bool(names)
-    sparse = solo or any(_find(w, low) for w in _SPARSE_WORDS)
+    solo = any(find_phrase(w, low) for w in _SOLO_WORDS) and bool(names)
+    sparse = solo or any(find_phrase(w, low) for w in _SPARSE_WORDS)
     tempo = read_tempo(low)
     meter = read_meter(low)
     words = (style, mood or "", mode or "", f"{intensity:.3f}", f"{pace if pace is not None else ''}") + tuple(
