@@ -34,6 +34,19 @@ def as_frames(audio: np.ndarray, channels: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def frame_peaks(audio: np.ndarray) -> np.ndarray:
+    """Each frame's largest |sample| over its channels: ``np.abs(a).max(axis=1)``, same values
+    and dtype, computed column by column (numpy's reduction across a short last axis runs per
+    row and is ~60x slower on stereo)."""
+    a = np.abs(audio)
+    if a.ndim == 1:
+        return a
+    out = a[:, 0].copy()
+    for c in range(1, a.shape[1]):
+        np.maximum(out, a[:, c], out=out)
+    return out
+
+
 def db_to_gain(db: float) -> float:
     return float(10.0 ** (db / 20.0))
 
@@ -296,7 +309,7 @@ def _tp_envelope(x: np.ndarray) -> np.ndarray:
 
     up = np.abs(resample_poly(x, _TP_UP, 1, axis=0))
     env = up.reshape(x.shape[0], _TP_UP, x.shape[1]).max(axis=(1, 2))
-    return np.maximum(env, np.abs(x).max(axis=1))
+    return np.maximum(env, frame_peaks(x))
 
 
 class TruePeakMeter:
@@ -372,7 +385,7 @@ def limit_blocks(read, frames: int, sample_rate: int, *, gain_db: float = 0.0, c
         if x.size == 0 or float(np.max(np.abs(x))) < near:
             yield x[s - lo : e - lo].astype(np.float32)
             continue
-        env = np.abs(x).max(axis=1)
+        env = frame_peaks(x)
         for a in range(0, x.shape[0], _TP_SEGMENT):
             b = min(x.shape[0], a + _TP_SEGMENT)
             if float(env[a:b].max()) >= near:
@@ -396,7 +409,7 @@ def limiter_gain(audio: np.ndarray, sample_rate: int, *, ceiling: float, lookahe
     """
     from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
-    peak = np.max(np.abs(audio), axis=1).astype(np.float64)
+    peak = frame_peaks(audio).astype(np.float64)
     need = np.minimum(1.0, ceiling / np.maximum(peak, 1e-12))
     if need.size == 0 or float(need.min()) >= 1.0:
         return np.ones(peak.shape[0])

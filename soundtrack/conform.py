@@ -37,7 +37,7 @@ from typing import Literal
 
 import numpy as np
 
-from soundtrack.audio import as_frames, fade_curve
+from soundtrack.audio import as_frames, fade_curve, frame_peaks
 from soundtrack.beats import BeatTrack, detect_beats, find_attacks, trailing_beats
 from soundtrack.errors import AudioError, TimingError
 from soundtrack.stem import ROLES, StemGrid
@@ -171,7 +171,7 @@ def _fade_tail(a: np.ndarray, n: int) -> np.ndarray:
 def _trim_silence(a: np.ndarray, start: int) -> np.ndarray:
     """Cut `a` after its last frame (at or after `start`) above TAIL_FLOOR_DB."""
     floor = 10 ** (TAIL_FLOOR_DB / 20)
-    loud = np.flatnonzero(np.max(np.abs(a[start:]), axis=1) > floor) if a.shape[0] > start else np.zeros(0)
+    loud = np.flatnonzero(frame_peaks(a[start:]) > floor) if a.shape[0] > start else np.zeros(0)
     end = start + (int(loud[-1]) + 1 if loud.size else 0)
     return a[:end]
 

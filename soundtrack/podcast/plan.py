@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from soundtrack.audio import frame_peaks
 from soundtrack.errors import PodcastError
 from soundtrack.graph import Sync
 from soundtrack.stem import Stem, StemGrid, StemSource
@@ -227,7 +228,7 @@ def tail_cut_frames(stem: Stem, db: float | None) -> int:
     usable = tail_end_frames(stem)
     if db is None or usable == 0:
         return usable
-    env = np.max(np.abs(stem.mix[g.exit : g.exit + usable]), axis=1)
+    env = frame_peaks(stem.mix[g.exit : g.exit + usable])
     loud = np.nonzero(env > 10 ** (-abs(db) / 20))[0]
     if not loud.size:
         return 0
@@ -240,7 +241,7 @@ def tail_end_frames(stem: Stem) -> int:
     g = stem.grid
     if g.tail_frames == 0:
         return 0
-    env = np.max(np.abs(stem.mix[g.exit :]), axis=1)
+    env = frame_peaks(stem.mix[g.exit :])
     loud = np.nonzero(env > 10 ** (TAIL_END_DBFS / 20))[0]
     return int(loud[-1]) + 1 if loud.size else 0
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from soundtrack.audio import frame_peaks
 from soundtrack.sequencer.clips import F32
 
 
@@ -42,7 +43,7 @@ class Limiter:
         self.state = 0
 
     def _need(self, a: np.ndarray) -> np.ndarray:
-        peak = np.max(np.abs(a), axis=1).astype(np.float64) / self._ceiling
+        peak = frame_peaks(a).astype(np.float64) / self._ceiling
         need = np.zeros(a.shape[0], dtype=np.int64)
         hot = peak > 1.0
         need[hot] = np.ceil(20000.0 * np.log10(peak[hot])).astype(np.int64)

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from soundtrack.audio import SILENCE_LUFS, db_to_gain, gain_to_db, integrated_loudness
+from soundtrack.audio import SILENCE_LUFS, db_to_gain, frame_peaks, gain_to_db, integrated_loudness
 from soundtrack.errors import GenerationError
 from soundtrack.generate.procedural.effects import pan_gains, reverb, reverb_ir
 from soundtrack.generate.procedural.mixing import bus_gain, limiter_gain, part_eq, periodic
@@ -265,11 +265,11 @@ class SoundFontPlayer:
             # either way the group fades out over the 30 ms before it (at -80 dB or less when
             # the release really died away, so unchanged then)
             look = max(0, end - 2 * _BLOCK)
-            loud = np.flatnonzero(np.max(np.abs(buf[look:end]), axis=1) > max(_SILENT, 1e-3 * peak))
+            loud = np.flatnonzero(frame_peaks(buf[look:end]) > max(_SILENT, 1e-3 * peak))
             stop = look + int(loud[-1]) + 1 if loud.size else look
             lead = 0
             if part.is_drum and stop:
-                level = np.max(np.abs(buf[:stop]), axis=1)
+                level = frame_peaks(buf[:stop])
                 lead = max(0, int(np.argmax(level > 1e-3 * float(level.max()))) - 1)  # under -60 dB of its peak
             clip = buf[lead:stop].copy()  # float32 (the scratch buffer is reused); summed in float64 below
             stop -= lead
@@ -518,7 +518,7 @@ def render_score(
 
     # trim the tail where the mix stays below the floor; outros fade to silence
     floor = db_to_gain(TAIL_FLOOR_DB)
-    loud_frames = np.flatnonzero(np.max(np.abs(mix[exit_:]), axis=1) > floor)
+    loud_frames = np.flatnonzero(frame_peaks(mix[exit_:]) > floor)
     end = exit_ + (int(loud_frames[-1]) + 1 if loud_frames.size else 0)
     if role == "outro":
         end = max(end, exit_ + int(OUTRO_FADE_SECONDS * sample_rate))

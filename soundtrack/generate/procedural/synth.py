@@ -66,15 +66,27 @@ def _table(shape: str, hz_key: int, sample_rate: int, width: float) -> np.ndarra
     return table
 
 
+@lru_cache(maxsize=1024)
+def _steps(shape: str, hz_key: int, sample_rate: int, width: float) -> np.ndarray:
+    """The table's step from each point to the next (``table[i + 1] - table[i]``, the same
+    float64 values the interpolation would compute per sample), cached beside the table."""
+    table = _table(shape, hz_key, sample_rate, width)
+    d = table[1:] - table[:-1]
+    d.flags.writeable = False
+    return d
+
+
 def _read(shape: str, hz: float, n: int, sample_rate: int, *, phase0: float = 0.0, width: float = 0.5) -> np.ndarray:
-    table = _table(shape, int(round(hz * 8)), sample_rate, round(width, 3))
+    key = (shape, int(round(hz * 8)), sample_rate, round(width, 3))
+    table, steps = _table(*key), _steps(*key)
     size = table.shape[0] - 1
     t, _ = _phase(hz, n, sample_rate, phase0)
     t *= size
     i = t.astype(np.int64)
-    f = t - i
-    lo = table[i]
-    return lo + f * (table[i + 1] - lo)
+    t -= i  # the fraction
+    t *= steps[i]
+    t += table[i]
+    return t
 
 
 def saw(hz: float, n: int, sample_rate: int, *, phase0: float = 0.0) -> np.ndarray:
