@@ -107,7 +107,9 @@ def arrange(plan: Plan, score: Score) -> None:
             if shape == "build" and part.role == "kit" and b < n // 2 and note.pitch in _CYMBALS and b == 0:
                 continue  # bar 1 of a build: kick, snare and toms only
             v = note.velocity
-            if not part.legato or part.role not in ("pad",):
+            if not part.legato or part.role not in ("pad",) or part.synth:
+                # a SoundFont pad follows the levels through CC11; a built-in synth voice has
+                # no expression controller, so its velocity carries them
                 v = max(1, min(127, int(round(v * levels[b]))))
             out.append(Note(note.start, note.duration, note.pitch, v))
         part.notes = out

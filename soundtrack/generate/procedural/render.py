@@ -47,8 +47,10 @@ from soundtrack.generate.procedural.score import Part, Score
 from soundtrack.generate.procedural.sfsynth import load_backend
 from soundtrack.generate.procedural.soundfonts import CYMBAL_SECONDS, DRUM_KEYS, default_soundfont, font_family, font_hash, preset_for
 from soundtrack.generate.procedural.synth import NoteEvent, render_notes
+from soundtrack.generate.procedural.tuning import BEND_CENTRE, PROBE_SECONDS, TUNED_KIT_KEYS, Tuner
 
 __all__ = ["Rendered", "default_soundfont", "note_frames", "place", "render_score", "steady_cycle"]
+from soundtrack.pitch import Key
 from soundtrack.timing import BeatGrid
 
 TARGET_LUFS = -18.0
@@ -140,7 +142,60 @@ class SoundFontPlayer:
         self.sample_rate = sample_rate
         self.fallbacks: list[str] = []
         self.presets: dict[str, str] = {}  # part -> the preset heard
+        self.tunings: list[str] = []  # what the percussion tuning moved, one line per part
         self._scratch = np.zeros((0, 2), dtype=np.float32)
+        self._tuners: dict[tuple[int, int], Tuner] = {}
+
+    def _tuner(self, chan: int, bank: int, program: int, drum: bool) -> Tuner:
+        """The ear for one preset: renders a hit alone (fresh synth, centred, full volume)."""
+        t = self._tuners.get((bank, program))
+        if t is None:
+            be, sr = self.backend, self.sample_rate
+
+            def probe(key: int, bend: int) -> np.ndarray:
+                be.renew()
+                be.select(chan, bank, program, drum)
+                for num, val in ((7, 127), (10, 64), (11, 127), (1, 0)):
+                    be.cc(chan, num, val)
+                be.bend(chan, bend)
+                be.noteon(chan, key, 100)
+                n = int(PROBE_SECONDS * sr)
+                buf = np.zeros((n, 2), dtype=np.float32)
+                be.render(n, buf, 0)
+                be.quiet(chan)
+                return buf.mean(axis=1)
+
+            t = self._tuners[(bank, program)] = Tuner(probe, sr)
+        return t
+
+    def _tuning(self, part: Part, notes: list[tuple[int, int, int, int]], key: Key | None,
+                chan: int, bank: int, program: int) -> tuple[list[tuple[int, int, int, int]], dict[int, int]]:
+        """Percussion tuned to the key (see `tuning`): a kit's kicks and toms bent onto the tonic
+        or the dominant, a pitched-percussion part (taiko, timpani) played where it is heard
+        at the pitch written. Returns the notes (keys moved) and each played key's bend."""
+        bends: dict[int, int] = {}
+        if key is None or not notes or not (part.is_drum or part.role == "perc"):
+            return notes, bends
+        tuner = self._tuner(chan, bank, program, part.is_drum)
+        if part.is_drum:
+            wanted = (key.tonic, (key.tonic + 7) % 12)
+            for k in sorted({p for _, _, p, _ in notes} & TUNED_KIT_KEYS):
+                b = tuner.kit_bend(k, wanted)
+                if b != BEND_CENTRE:
+                    bends[k] = b
+            if bends:
+                self._say_tuning(part, bends, {})
+            return notes, bends
+        moved: dict[int, int] = {}
+        for w in sorted({p for _, _, p, _ in notes}):
+            k, b = tuner.pitched(w, max(0, w - 7), min(127, w + 7))
+            moved[w] = k
+            if b != BEND_CENTRE:
+                bends[k] = b
+        if not any(k != w for w, k in moved.items()) and not bends:
+            return notes, bends
+        self._say_tuning(part, bends, moved)
+        return [(on, off, moved[p], v) for on, off, p, v in notes], bends
 
     @property
     def engine(self) -> str:
@@ -165,8 +220,15 @@ class SoundFontPlayer:
             self.presets[part.name] = name
         return bank, program
 
+    def _say_tuning(self, part: Part, bends: dict[int, int], moved: dict[int, int]) -> None:
+        bits = [f"{w} played as {k}" for w, k in moved.items() if k != w]
+        bits += [f"{k} bent {round((b - BEND_CENTRE) / 4096 * 100):+d} cents" for k, b in sorted(bends.items())]
+        line = f"{part.name}: tuned to the key by ear ({', '.join(bits)})"
+        if line not in self.tunings:
+            self.tunings.append(line)
+
     def render(self, part: Part, notes: list[tuple[int, int, int, int]], *,
-               expression: list[tuple[int, int]] | None = None) -> np.ndarray:
+               expression: list[tuple[int, int]] | None = None, key: Key | None = None) -> np.ndarray:
         """The part alone, dry, stereo float64 from frame 0 to the end of its release.
 
         `expression`: CC11 breakpoints (frame, 0..127) the part follows (sampled every 5 ms); a
@@ -178,7 +240,7 @@ class SoundFontPlayer:
         be = self.backend
         be.renew()  # a fresh synth per part (FluidSynth's reused voices keep filter state): < 1 ms
         chan = 9 if part.is_drum else 0
-        self._select(chan, part)
+        bank, program = self._select(chan, part)
         pan = int(round(64 + 63 * max(-1.0, min(1.0, part.pan))))
         # a kit plays each hit alone, so that the dead time a drum sample has before its attack
         # (FluidR3's kicks and snares: ~2 ms) can be trimmed: the hit lands on its frame
@@ -186,6 +248,13 @@ class SoundFontPlayer:
         if part.is_drum:
             remap = DRUM_KEYS.get(self.family, {})
             notes = [(on, off, remap.get(pitch, pitch), vel) for on, off, pitch, vel in notes]
+        if key is not None and (part.is_drum or part.role == "perc"):
+            notes, bends = self._tuning(part, notes, key, chan, bank, program)
+            # the probes ran on this synth: start the part on a fresh one, as every part does
+            be.renew()
+            self._select(chan, part)
+        else:
+            bends = {}
         for on, off, pitch, vel in notes:
             groups.setdefault((on, pitch if part.is_drum else 0), []).append((off, pitch, vel))
         sr = self.sample_rate
@@ -207,7 +276,7 @@ class SoundFontPlayer:
             be.cc(chan, 7, 127)
             be.cc(chan, 10, pan)
             be.cc(chan, 1, 0)
-            be.bend(chan, 8192)
+            be.bend(chan, bends.get(grp[0][1], BEND_CENTRE))
             # control events inside the group: expression, vibrato (frame relative to `on`)
             ctrl: list[tuple[int, int, int]] = []
             if expr is not None:
@@ -436,7 +505,7 @@ def render_score(
         else:
             if player is None:
                 player = SoundFontPlayer(soundfont, sample_rate)
-            audio = (player.render(part, notes, expression=_expression_frames(part, placement))
+            audio = (player.render(part, notes, expression=_expression_frames(part, placement), key=score.key)
                      if notes else np.zeros((0, 2)))
             kind = "drums" if part.is_drum else "program"
             heard = player.presets.get(part.name)
@@ -545,4 +614,6 @@ def render_score(
     }
     if player is not None and player.fallbacks:
         meta["soundfont_fallbacks"] = player.fallbacks
+    if player is not None and player.tunings:
+        meta["percussion_tuning"] = player.tunings
     return Rendered(out, entry, exit_, end, meta)

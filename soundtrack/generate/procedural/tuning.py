@@ -1,0 +1,102 @@
+"""Percussion tuned to the key, by ear: what pitch a drum or a taiko sample is heard at is
+measured, not assumed.
+
+A General MIDI kit's kick and toms, and a taiko patch, sound at pitches their key numbers do
+not say (FluidR3_GM's taiko follows the keyboard at half speed: key C2 is heard as E, its
+concert bass drum as D), and those pitches pull a listener's (and a key finder's) sense of the
+key: an epic C minor cue with a taiko on "C" is heard in F. Producers tune kicks and toms to
+the song; this module does the same with the synth's pitch wheel (and, for a pitched
+percussion part, the choice of key): each candidate is rendered once, alone, its pitch class
+measured from a semitone-band spectrum, and the smallest retuning that lands on a wanted pitch
+class is chosen. Measurements are cached per font, preset, key and bend (a few ms each).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+BEND_CENTRE = 8192
+BEND_PER_SEMITONE = 4096  # the GM default pitch-wheel range: +-2 semitones
+MAX_BEND = 2  # semitones either way (the default range every back end honours)
+PROBE_SECONDS = 0.5
+SALIENT = 1.4  # a pitch class this many times the mean is heard as a pitch (hats and crashes stay below)
+TUNED_KIT_KEYS = frozenset({35, 36, 38, 40, 41, 43, 45, 47, 48, 50})  # kicks, snares, toms; hats and cymbals are noise
+
+Probe = Callable[[int, int], np.ndarray]  # (key, bend) -> mono float audio of that hit alone
+
+
+def heard_pitch_class(y: np.ndarray, sample_rate: int) -> tuple[int, float]:
+    """The pitch class a hit is heard at, and how clearly (its share over the mean): the spectrum
+    summed in semitone bands from A0 to ~4 kHz, each band's magnitude folded onto its class."""
+    y = np.asarray(y, dtype=np.float64)
+    if y.size < 64 or not np.any(y):
+        return 0, 0.0
+    # zero-padded to ~0.2 Hz bins: a kick's semitones at 40 Hz are 2.4 Hz apart
+    n = 1 << max(int(np.ceil(np.log2(y.size))), int(np.ceil(np.log2(5.0 * sample_rate))))
+    spec = np.abs(np.fft.rfft(y * np.hanning(y.size), n=n)) ** 2
+    freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
+    band = (freqs >= 26.0) & (freqs <= 4200.0)
+    midi = np.round(69.0 + 12.0 * np.log2(freqs[band] / 440.0)).astype(np.int64)
+    energy = np.bincount(midi - midi.min(), weights=spec[band])
+    chroma = np.zeros(12)
+    np.add.at(chroma, (np.arange(energy.size) + midi.min()) % 12, np.sqrt(energy))
+    mean = float(chroma.mean())
+    if mean <= 0:
+        return 0, 0.0
+    pc = int(np.argmax(chroma))
+    return pc, float(chroma[pc] / mean)
+
+
+class Tuner:
+    """Measures hits through `probe` (cached by key and bend) and picks retunings."""
+
+    def __init__(self, probe: Probe, sample_rate: int) -> None:
+        self.probe = probe
+        self.sample_rate = sample_rate
+        self._heard: dict[tuple[int, int], tuple[int, float]] = {}
+
+    def heard(self, key: int, bend: int) -> tuple[int, float]:
+        hit = self._heard.get((key, bend))
+        if hit is None:
+            hit = heard_pitch_class(self.probe(key, bend), self.sample_rate)
+            self._heard[(key, bend)] = hit
+        return hit
+
+    def kit_bend(self, key: int, wanted: Iterable[int]) -> int:
+        """The pitch-wheel value that puts a kit key's heard pitch on one of `wanted` (pitch
+        classes, in preference order) with the least bend; the centre when the hit is not heard
+        as a pitch or no bend in range gets there."""
+        pc0, clarity = self.heard(key, BEND_CENTRE)
+        if clarity < SALIENT:
+            return BEND_CENTRE
+        want = list(wanted)
+        if pc0 in want:
+            return BEND_CENTRE
+        for k in sorted(range(-MAX_BEND, MAX_BEND + 1), key=lambda k: (abs(k), k)):
+            if k == 0:
+                continue
+            bend = BEND_CENTRE + k * BEND_PER_SEMITONE - (1 if k == MAX_BEND else 0)
+            pc, c = self.heard(key, bend)
+            if pc in want and c >= SALIENT:
+                return bend
+        return BEND_CENTRE
+
+    def pitched(self, written: int, low: int, high: int) -> tuple[int, int]:
+        """(key, bend) at which a pitched-percussion patch is heard at `written`'s pitch class:
+        the written key if it already is, else the nearest key in [low, high] (then the least
+        bend) that is; the written key unbent when none is."""
+        target = written % 12
+        if self.heard(written, BEND_CENTRE)[0] == target:
+            return written, BEND_CENTRE
+        best: tuple[int, int, int, int] | None = None  # (|bend|, |key - written|, key, bend)
+        for key in range(low, high + 1):
+            for k in range(-MAX_BEND, MAX_BEND + 1):
+                bend = BEND_CENTRE + k * BEND_PER_SEMITONE - (1 if k == MAX_BEND else 0)
+                cand = (abs(k), abs(key - written), key, bend)
+                if best is not None and cand >= best:
+                    continue
+                if self.heard(key, bend)[0] == target:
+                    best = cand
+        return (best[2], best[3]) if best is not None else (written, BEND_CENTRE)
