@@ -338,16 +338,16 @@ class SoundFontPlayer:
             stop = look + int(loud[-1]) + 1 if loud.size else look
             lead = 0
             if part.is_drum and stop:
-                level = frame_peaks(buf[:stop])
-                lead = max(0, int(np.argmax(level > 1e-3 * float(level.max()))) - 1)  # under -60 dB of its peak
+                hit = frame_peaks(buf[:stop])
+                lead = max(0, int(np.argmax(hit > 1e-3 * float(hit.max()))) - 1)  # under -60 dB of its peak
             clip = buf[lead:stop].copy()  # float32 (the scratch buffer is reused); summed in float64 below
             stop -= lead
             if stop:
                 # a sampler's de-click attack: a sample that starts off zero (a Rhodes, a piano)
                 # steps out of silence; the first milliseconds of a recorded hit hold isolated
                 # spikes (FluidR3's toms) that stand out as clicks in a quiet bar
-                key = grp[0][1]
-                secs = ((0.006 if key in _TOMS else 0.0012 if key in _ON_GRID else 0.004) if part.is_drum
+                first = grp[0][1]
+                secs = ((0.006 if first in _TOMS else 0.0012 if first in _ON_GRID else 0.004) if part.is_drum
                         else 0.003)  # kick and snare keep their edge: a listener locks to it
                 k = min(stop, int(secs * sr))
                 clip[:k] *= (np.sin(np.linspace(0.0, 0.5 * np.pi, k, endpoint=False)) ** 2)[:, None]
