@@ -186,11 +186,9 @@ def librosa_mod():
 
 # Every style with a beat-keeping drum part. Horror is left out on purpose: its percussion is a
 # sparse, irregular heartbeat, and librosa hears it at about 1.9x the declared 65 bpm.
-# Chiptune: since the remix (issue 13) librosa hears its kick-snare at half the tempo (148 bpm
-# heard as 73.8, benchmarks/quality/RESULTS.md); its melodic layers alone are heard at 148. Kept
-# visible as a known miss until the drums are rebalanced.
-@pytest.mark.parametrize("style", ["rock", "synthwave", pytest.param("chiptune", marks=pytest.mark.xfail(
-    reason="heard at half tempo since the remix (issue 13)", strict=False)), "folk", "orchestral", "lofi", "jazz", "ambient"])
+# Chiptune: its noise kick had no attack, so its kick-snare was heard at half the tempo (148 bpm
+# as 73.8) until the kick got its 5 ms click.
+@pytest.mark.parametrize("style", ["rock", "synthwave", "chiptune", "folk", "orchestral", "lofi", "jazz", "ambient"])
 def test_independent_beat_tracker_hears_the_declared_tempo(gen, librosa_mod, style):
     stem = gen.generate(StemSpec(f"{style} music", role="main", bars=8, seed=5))
     if "drums" not in stem.layers:

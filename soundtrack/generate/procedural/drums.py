@@ -149,7 +149,9 @@ def write_drums(plan: Plan) -> list[Note]:
                     hits.append((p, SNARE, base - 12))
             elif name == "horror":
                 if i == 0 and (bar % 2 == 0 or plan.intensity >= 0.35):
-                    hits += [(p, KICK, base - 4), (p + min(s * 2, F(plen, 2)), KICK, base - 16)]
+                    # lub-dub a sixteenth apart (~0.23 s at 65 bpm, a resting heart's): an
+                    # eighth apart is heard as the pulse at twice the tempo
+                    hits += [(p, KICK, base - 4), (p + min(s, F(plen, 2)), KICK, base - 16)]
                 if i == len(ps) - 1 and rng.random() < 0.4:
                     hits.append((p, 41, base - 14))
             else:  # ambient with drums asked for: a soft, spacious groove
