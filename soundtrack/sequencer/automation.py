@@ -34,6 +34,7 @@ class LayerGains:
         self.values: dict[str, float] = {}
         self.layer_envs: dict[str, list[Envelope]] = {}
         self._penv: dict[tuple[str, str], Envelope] = {}
+        self._prune_at = 0  # the earliest frame at which prune() has anything to forget
         for p in graph.params.values():
             self.values[p.name] = p.default
             for layer in p.layers:
@@ -49,15 +50,14 @@ class LayerGains:
             target = layer_target(p, layer, value)
             self._penv[(p.name, layer)].ramp(frame, n, target, table)
             gains[layer] = target
+        self._prune_at = 0  # new segments: look again at the next prune
         self.values[p.name] = value
         return gains
 
     def set(self, p: ParamDef, value: float) -> None:
         """Set `p` to `value` at once, with no ramp (a restored session starts there)."""
         for layer in p.layers:
-            env = self._penv[(p.name, layer)]
-            env.initial = np.float32(layer_target(p, layer, value))
-            env.segs = []
+            self._penv[(p.name, layer)].reset(layer_target(p, layer, value))
         self.values[p.name] = value
 
     def at(self, frame: int) -> dict[str, float]:
@@ -76,23 +76,26 @@ class LayerGains:
         gains: dict[str, Any] = {}
         unity = True
         for layer, envs in self.layer_envs.items():
-            g: Any = envs[0].render(a, b)
+            g: Any = envs[0].render_wide(a, b, channels)
             for e in envs[1:]:
-                g = g * e.render(a, b)
+                g = g * e.render_wide(a, b, channels)  # elementwise: the same products per column
             if type(g) is np.float32:
                 if g != 1.0:
                     unity = False
             else:
                 unity = False
-                g2 = np.empty((b - a, channels), F32)
-                for c in range(channels):
-                    g2[:, c] = g
-                g = g2
             gains[layer] = g
         return {} if unity else gains
 
     def prune(self, frame: int) -> None:
-        """Forget envelope segments that ended before `frame`."""
+        """Forget envelope segments that ended before `frame` (nothing to do, and nothing
+        looked at, until the first segment's end: this runs every block)."""
+        if frame < self._prune_at:
+            return
+        nxt = None
         for envs in self.layer_envs.values():
             for e in envs:
                 e.prune(frame)
+                if e.segs and (nxt is None or e.segs[0][1] < nxt):
+                    nxt = e.segs[0][1]
+        self._prune_at = nxt if nxt is not None else 1 << 62

@@ -24,6 +24,7 @@ def ramp_table(n: int, curve: str, *, fade_in: bool) -> np.ndarray:
 
 
 RAMP_CHUNK = 4096  # a Ramp's values are computed this many at a time, aligned to its first frame
+WIDE_FRAMES = 4096  # an envelope's gains are expanded per channel this many frames at a time
 
 
 class Ramp:
@@ -148,11 +149,19 @@ class Envelope:
     (a newer command replaces what was scheduled later) and cuts one that is still running.
     """
 
-    __slots__ = ("initial", "segs")
+    __slots__ = ("initial", "segs", "_wide", "_wa")
 
     def __init__(self, initial: float = 1.0) -> None:
         self.initial = F32(initial)
         self.segs: list[tuple[int, int, Table, np.float32]] = []  # (start, end, values, after)
+        self._wide: np.ndarray | None = None  # render_wide's cache: gains from frame _wa, per channel
+        self._wa = 0
+
+    def reset(self, initial: float) -> None:
+        """Hold `initial` from now on, with no segments."""
+        self.initial = F32(initial)
+        self.segs = []
+        self._wide = None
 
     def value_at(self, frame: int) -> np.float32:
         v = self.initial
@@ -176,6 +185,7 @@ class Envelope:
         vals = values if isinstance(values, Ramp) else np.ascontiguousarray(values, dtype=F32)
         kept.append((start, start + len(vals), vals, F32(after)))
         self.segs = kept
+        self._wide = None
 
     def ramp(self, start: int, n: int, target: float, table: Table) -> None:
         """Move from the value at `start` to `target` along `table` (0 -> 1, float32, length n)."""
@@ -238,6 +248,26 @@ class Envelope:
             out[pos - a :] = v
         return out
 
+    def render_wide(self, a: int, b: int, channels: int) -> np.float32 | np.ndarray:
+        """`render(a, b)` with an array expanded to (b - a, channels) (the same values in every
+        column: a same-shape multiply is ~3x faster than broadcasting (n, 1)). Expanded
+        `WIDE_FRAMES` at a time and cached until a segment is added, so a block usually gets a
+        read-only view. Do not write to it."""
+        c = self.constant_over(a, b)
+        if c is not None:
+            return c
+        w = self._wide
+        if w is not None and self._wa <= a and b <= self._wa + w.shape[0] and w.shape[1] == channels:
+            return w[a - self._wa : b - self._wa]
+        n = max(b - a, WIDE_FRAMES)
+        v = self.render(a, a + n)
+        w = np.empty((n, channels), F32)
+        for ch in range(channels):
+            w[:, ch] = v
+        w.setflags(write=False)
+        self._wide, self._wa = w, a
+        return w[: b - a]
+
     def prune(self, frame: int) -> None:
         """Forget segments that ended before `frame` (keeps lookups short)."""
         while self.segs and self.segs[0][1] <= frame:
@@ -277,6 +307,22 @@ def layer_prefix(stem: Stem, gains: tuple) -> np.ndarray | None:
     return acc
 
 
+def layer_info(gains: dict, names: tuple) -> tuple[list, int, bool, tuple]:
+    """What a block's `gains` mean for a stem with layers `names`: each layer's gain, how many
+    leading layers are at constant gains (and those gains), and whether every layer is at unity."""
+    lg = [gains.get(name, ONE) for name in names]
+    k = 0
+    unity = True
+    for g in lg:
+        if type(g) is not np.float32:
+            unity = False
+            break
+        if g != ONE:
+            unity = False
+        k += 1
+    return lg, k, unity, tuple(lg[:k])
+
+
 class Clip:
     """One stem's audio frames [a0, a1) playing from output frame `out0`, under an envelope.
 
@@ -307,11 +353,10 @@ class Clip:
         self.phits = 0  # for how many blocks in a row, and their partial sum (see _prefix)
         self.pval: np.ndarray | None | object = _MISS
 
-    def _prefix(self, lg: list, k: int) -> np.ndarray | None | object:
-        """The partial sum of the first `k` layers at their constant gains `lg[:k]` over the
-        whole stem (None: all at zero), or `_MISS` until those gains have held for
-        `_PREFIX_AFTER` blocks (a short-lived gain is not worth a pass over the stem)."""
-        key = tuple(lg[:k])
+    def _prefix(self, key: tuple) -> np.ndarray | None | object:
+        """The partial sum of the leading layers at their constant gains `key` over the whole
+        stem (None: all at zero), or `_MISS` until those gains have held for `_PREFIX_AFTER`
+        blocks (a short-lived gain is not worth a pass over the stem)."""
         if key != self.pkey:
             self.pkey, self.phits, self.pval = key, 1, _MISS
             return _MISS
@@ -322,11 +367,12 @@ class Clip:
         return self.pval
 
     def mix_into(self, out: np.ndarray, a: int, b: int, gains: dict, tmp: np.ndarray, tmp2: np.ndarray,
-                 tmp3: np.ndarray) -> None:
+                 tmp3: np.ndarray, infos: dict | None = None) -> None:
         """Add this clip's output frames [a, b) ∩ its span into `out` (rows 0.. = frame a).
 
         `gains` maps a layer to a float32 scalar or a (b - a, channels) float32 array; `tmp*`
-        are scratch buffers of at least b - a frames.
+        are scratch buffers of at least b - a frames; `infos` (one dict per block, shared by
+        the block's clips) caches what `gains` means for each set of layer names.
         """
         o0 = a if a > self.out0 else self.out0
         o1 = b if b < self.out1 else self.out1
@@ -338,23 +384,19 @@ class Clip:
         # 1. the layers at their gains (identical values whichever path is taken)
         src: np.ndarray | None = None
         if self.layered and gains:
-            lg = [gains.get(name, ONE) for name in self.names]
-            k = 0  # the leading layers at constant gains
-            unity = True
-            for g in lg:
-                if type(g) is not np.float32:
-                    unity = False
-                    break
-                if g != ONE:
-                    unity = False
-                k += 1
+            info = infos.get(self.names) if infos is not None else None
+            if info is None:
+                info = layer_info(gains, self.names)
+                if infos is not None:
+                    infos[self.names] = info
+            lg, k, unity, key = info
             if unity:
                 src = self.total[s0 : s0 + n]
             else:
                 # The leading constant-gain layers' partial sum, precomputed over the stem once
                 # the gains have held for a few blocks: the same float32 operations in the same
                 # order, so the same bits as summing them here.
-                pre = self._prefix(lg, k) if k else _MISS
+                pre = self._prefix(key) if k else _MISS
                 acc = tmp[:n]
                 pending = pre[s0 : s0 + n] if isinstance(pre, np.ndarray) else None
                 have = False
@@ -384,7 +426,7 @@ class Clip:
         else:
             src = self.total[s0 : s0 + n]
         # 2. the clip's envelope and fixed gain
-        env = self.env.render(o0, o1)
+        env = self.env.render_wide(o0, o1, dst.shape[1])
         if type(env) is np.float32:
             g = env * self.gain
             if g == ONE:
@@ -392,9 +434,5 @@ class Clip:
             elif g != 0:
                 dst += np.multiply(src, g, out=tmp2[:n])
         else:
-            e = env if self.gain == ONE else env * self.gain
-            # a same-shape multiply is ~3x faster than broadcasting (n, 1) over the channels
-            e2 = tmp3[:n]
-            for c in range(e2.shape[1]):
-                e2[:, c] = e
+            e2 = env if self.gain == ONE else np.multiply(env, self.gain, out=tmp3[:n])
             dst += np.multiply(src, e2, out=tmp2[:n])

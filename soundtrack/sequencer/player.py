@@ -283,8 +283,9 @@ class Player:
                 if a < silent:
                     gains = self.layers.block(a, b, ch)
                     block = work[a - origin : b - origin]
+                    infos: dict = {}
                     for clip in self.clips:
-                        clip.mix_into(block, a, b, gains, self._tmp, self._tmp2, self._tmp3)
+                        clip.mix_into(block, a, b, gains, self._tmp, self._tmp2, self._tmp3, infos)
                     self.transport.apply_volume(block, a, b)
                 self.grid.markers(a, b, self.markers)
                 a = b
