@@ -1,4 +1,4 @@
-"""Percussion tuned to the key: what the kit and the taiko are heard at, measured by an
+"""Pitched percussion tuned by ear: what the taiko is heard at, measured by an
 independent key finder (librosa's CQT chroma with Krumhansl-Kessler profiles, as the listening
 proxy in benchmarks/quality measures)."""
 
@@ -10,7 +10,7 @@ import pytest
 from soundtrack.generate.procedural import ProceduralGenerator
 from soundtrack.generate.procedural.render import SoundFontPlayer
 from soundtrack.generate.procedural.soundfonts import default_soundfont
-from soundtrack.generate.procedural.tuning import BEND_CENTRE, SALIENT, heard_pitch_class
+from soundtrack.generate.procedural.tuning import heard_pitch_class
 from soundtrack.stem import StemSpec
 
 librosa = pytest.importorskip("librosa")
@@ -60,21 +60,6 @@ def test_taiko_written_on_the_tonic_is_heard_on_it(player) -> None:
         key, bend = tuner.pitched(written, written - 7, written + 7)
         hit = tuner.probe(key, bend)
         assert librosa_pitch_class(hit, SR) == written % 12, (written, key, bend)
-
-
-def test_a_kit_hit_the_tuner_bends_is_heard_on_the_tonic_or_dominant(player) -> None:
-    tuner = player._tuner(9, 128, 0, True)
-    moved = 0
-    for key in (35, 36, 41, 43, 45, 47, 48, 50):
-        bend = tuner.kit_bend(key, (0, 7))  # C minor: C or G
-        pc, clarity = heard_pitch_class(tuner.probe(key, BEND_CENTRE), SR)
-        if bend != BEND_CENTRE:
-            moved += 1
-            assert heard_pitch_class(tuner.probe(key, bend), SR)[0] in (0, 7)
-        else:  # left alone only when already there, out of the wheel's reach, or not a pitch
-            far = min(min((pc - t) % 12, (t - pc) % 12) for t in (0, 7)) > 2
-            assert pc in (0, 7) or far or clarity < SALIENT, (key, pc, clarity)
-    assert moved >= 2  # FluidR3's standard kit: the low tom (A) and the high tom (Bb) move
 
 
 def test_epic_taiko_cue_is_heard_in_its_declared_key() -> None:

@@ -47,10 +47,9 @@ from soundtrack.generate.procedural.score import Part, Score
 from soundtrack.generate.procedural.sfsynth import load_backend
 from soundtrack.generate.procedural.soundfonts import CYMBAL_SECONDS, DRUM_KEYS, default_soundfont, font_family, font_hash, preset_for
 from soundtrack.generate.procedural.synth import NoteEvent, render_notes
-from soundtrack.generate.procedural.tuning import BEND_CENTRE, PROBE_SECONDS, TUNED_KIT_KEYS, Tuner
+from soundtrack.generate.procedural.tuning import BEND_CENTRE, PROBE_SECONDS, Tuner
 
 __all__ = ["Rendered", "default_soundfont", "note_frames", "place", "render_score", "steady_cycle"]
-from soundtrack.pitch import Key
 from soundtrack.timing import BeatGrid
 
 TARGET_LUFS = -18.0
@@ -168,24 +167,15 @@ class SoundFontPlayer:
             t = self._tuners[(bank, program)] = Tuner(probe, sr)
         return t
 
-    def _tuning(self, part: Part, notes: list[tuple[int, int, int, int]], key: Key | None,
-                chan: int, bank: int, program: int) -> tuple[list[tuple[int, int, int, int]], dict[int, int]]:
-        """Percussion tuned to the key (see `tuning`): a kit's kicks and toms bent onto the tonic
-        or the dominant, a pitched-percussion part (taiko, timpani) played where it is heard
-        at the pitch written. Returns the notes (keys moved) and each played key's bend."""
+    def _tuning(self, part: Part, notes: list[tuple[int, int, int, int]], chan: int, bank: int,
+                program: int) -> tuple[list[tuple[int, int, int, int]], dict[int, int]]:
+        """A pitched-percussion part (taiko, timpani) played at the key and bend where it is heard
+        at the pitch written (see `tuning`). Returns the notes (keys moved) and each played
+        key's bend."""
         bends: dict[int, int] = {}
-        if key is None or not notes or not (part.is_drum or part.role == "perc"):
+        if not notes or part.is_drum or part.role != "perc":
             return notes, bends
         tuner = self._tuner(chan, bank, program, part.is_drum)
-        if part.is_drum:
-            wanted = (key.tonic, (key.tonic + 7) % 12)
-            for k in sorted({p for _, _, p, _ in notes} & TUNED_KIT_KEYS):
-                b = tuner.kit_bend(k, wanted)
-                if b != BEND_CENTRE:
-                    bends[k] = b
-            if bends:
-                self._say_tuning(part, bends, {})
-            return notes, bends
         moved: dict[int, int] = {}
         for w in sorted({p for _, _, p, _ in notes}):
             k, b = tuner.pitched(w, max(0, w - 7), min(127, w + 7))
@@ -223,12 +213,12 @@ class SoundFontPlayer:
     def _say_tuning(self, part: Part, bends: dict[int, int], moved: dict[int, int]) -> None:
         bits = [f"{w} played as {k}" for w, k in moved.items() if k != w]
         bits += [f"{k} bent {round((b - BEND_CENTRE) / 4096 * 100):+d} cents" for k, b in sorted(bends.items())]
-        line = f"{part.name}: tuned to the key by ear ({', '.join(bits)})"
+        line = f"{part.name}: tuned by ear ({', '.join(bits)})"
         if line not in self.tunings:
             self.tunings.append(line)
 
     def render(self, part: Part, notes: list[tuple[int, int, int, int]], *,
-               expression: list[tuple[int, int]] | None = None, key: Key | None = None) -> np.ndarray:
+               expression: list[tuple[int, int]] | None = None) -> np.ndarray:
         """The part alone, dry, stereo float64 from frame 0 to the end of its release.
 
         `expression`: CC11 breakpoints (frame, 0..127) the part follows (sampled every 5 ms); a
@@ -248,8 +238,8 @@ class SoundFontPlayer:
         if part.is_drum:
             remap = DRUM_KEYS.get(self.family, {})
             notes = [(on, off, remap.get(pitch, pitch), vel) for on, off, pitch, vel in notes]
-        if key is not None and (part.is_drum or part.role == "perc"):
-            notes, bends = self._tuning(part, notes, key, chan, bank, program)
+        if not part.is_drum and part.role == "perc":  # taiko, timpani: played where heard as written
+            notes, bends = self._tuning(part, notes, chan, bank, program)
             # the probes ran on this synth: start the part on a fresh one, as every part does
             be.renew()
             self._select(chan, part)
@@ -505,7 +495,7 @@ def render_score(
         else:
             if player is None:
                 player = SoundFontPlayer(soundfont, sample_rate)
-            audio = (player.render(part, notes, expression=_expression_frames(part, placement), key=score.key)
+            audio = (player.render(part, notes, expression=_expression_frames(part, placement))
                      if notes else np.zeros((0, 2)))
             kind = "drums" if part.is_drum else "program"
             heard = player.presets.get(part.name)
