@@ -237,9 +237,8 @@ def _ambient_texture(plan: Plan, rng: np.random.Generator) -> list[Note]:
 
 
 def write_perc(plan: Plan) -> list[Note]:
-    """Pitched percussion in the drums layer: timpani tuned to the tonic and the dominant (as a
-    pair of kettles is tuned; a bar whose chord holds neither rests), or a taiko ostinato on the
-    tonic (taiko are not melodic: one following the chord roots makes the key finder hear iv)."""
+    """Pitched percussion in the drums layer: timpani on the chord roots, or a taiko ostinato on
+    the tonic (taiko are not melodic: one following the chord roots makes the key finder hear iv)."""
     voice = plan.voices.get("perc")
     if voice is None:
         return []
@@ -254,9 +253,8 @@ def write_perc(plan: Plan) -> list[Note]:
         t0 = F(bar * plan.bar_beats)
         blen = min(F(plan.bar_beats), plan.length - t0)
         chord = plan.chord_at(t0)
-        tonic, dominant = plan.key.tonic, (plan.key.tonic + 7) % 12
         if taiko:
-            pitch = nearest_pitch(tonic, 40, 36, 47)
+            pitch = nearest_pitch(plan.key.tonic, 40, 36, 47)
             for i, (p, plen) in enumerate(ps):
                 k = F(0)
                 while k < plen and p + k < blen:
@@ -265,14 +263,8 @@ def write_perc(plan: Plan) -> list[Note]:
                         notes.append(Note(t0 + p + k, min(e, blen - p - k), pitch, _v(base + (10 if strong else -12) + rng.integers(-4, 5))))
                     k += e
         else:
-            pcs = set(chord.pcs)
-            kettles = [pc for pc in (tonic, dominant) if pc in pcs]
-            if not kettles:
-                continue
-            lead = chord.root if chord.root in kettles else kettles[0]
-            other = kettles[-1] if kettles[-1] != lead else lead  # the other kettle only if it is a chord tone
-            root = nearest_pitch(lead, 45, 38, 53)
-            fifth = nearest_pitch(other, root - 5, 36, 55)
+            root = nearest_pitch(chord.root, 45, 38, 53)
+            fifth = nearest_pitch(chord.fifth, root - 5, 36, 55)
             notes.append(Note(t0, min(F(ps[0][1]), blen), root, _v(base + 6)))
             if len(ps) > 1 and plan.intensity >= 0.4 and ps[-1][0] < blen:
                 p, plen = ps[-1]

@@ -179,6 +179,8 @@ class SoundFontPlayer:
         moved: dict[int, int] = {}
         for w in sorted({p for _, _, p, _ in notes}):
             k, b = tuner.pitched(w, max(0, w - 7), min(127, w + 7))
+            if k in moved.values() and bends.get(k, BEND_CENTRE) != b:
+                k, b = w, BEND_CENTRE  # that key already sounds another pitch (one bend per key): as written
             moved[w] = k
             if b != BEND_CENTRE:
                 bends[k] = b
