@@ -91,6 +91,16 @@ def _bare_mix(stems, n: int, rings: bool = False) -> float:
     out = np.empty((BLOCK, 2), np.float32)
     acc = np.empty((BLOCK, 2), np.float32)
     tmp = np.empty((BLOCK, 2), np.float32)
+
+    def incoming(layers: list, k: int, s: int, e: int) -> None:
+        """Voice b's four layers at frame k, the melody ramping, under b's fade, into out."""
+        np.add(layers[0][k : k + BLOCK], layers[1][k : k + BLOCK], out=acc)
+        np.add(acc, layers[2][k : k + BLOCK], out=acc)
+        np.multiply(layers[3][k : k + BLOCK], gm[s:e], out=tmp)
+        np.add(acc, tmp, out=acc)
+        np.multiply(acc, gb[s:e], out=acc)
+        np.add(out, acc, out=out)
+
     best = float("inf")
     for _ in range(5):
         c0 = time.process_time()
@@ -98,24 +108,14 @@ def _bare_mix(stems, n: int, rings: bool = False) -> float:
             s, e = i * BLOCK, (i + 1) * BLOCK
             ia, ib = s % (a_mix.shape[0] - BLOCK), s % (b_layers[0].shape[0] - BLOCK)
             np.multiply(a_mix[ia : ia + BLOCK], ga[s:e], out=out)
-            np.add(b_layers[0][ib : ib + BLOCK], b_layers[1][ib : ib + BLOCK], out=acc)
-            acc += b_layers[2][ib : ib + BLOCK]
-            np.multiply(b_layers[3][ib : ib + BLOCK], gm[s:e], out=tmp)
-            acc += tmp
-            acc *= gb[s:e]
-            out += acc
+            incoming(b_layers, ib, s, e)
             if rings:
                 ra, rb = s % a_loop, s % b_loop
                 if ra + BLOCK <= a_ring.shape[0]:
                     np.multiply(a_ring[ra : ra + BLOCK], ga[s:e], out=tmp)
                     out += tmp
                 if rb + BLOCK <= b_ring[0].shape[0]:
-                    np.add(b_ring[0][rb : rb + BLOCK], b_ring[1][rb : rb + BLOCK], out=acc)
-                    acc += b_ring[2][rb : rb + BLOCK]
-                    np.multiply(b_ring[3][rb : rb + BLOCK], gm[s:e], out=tmp)
-                    acc += tmp
-                    acc *= gb[s:e]
-                    out += acc
+                    incoming(b_ring, rb, s, e)
         best = min(best, time.process_time() - c0)
     return n * BLOCK / SR / best
 

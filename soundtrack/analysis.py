@@ -29,7 +29,8 @@ def _mono(audio: np.ndarray) -> np.ndarray:
     return as_frames(audio).astype(np.float64).mean(axis=1)
 
 
-def chroma(audio: np.ndarray, sample_rate: int, *, fmin: float = 53.5, fmax: float = 2000.0) -> np.ndarray:
+def chroma(audio: np.ndarray, sample_rate: int, *, fmin: float = 53.5, fmax: float = 2000.0,
+           resolution_hz: float | None = None) -> np.ndarray:
     """Energy per pitch class (12,), C first, summed over the whole signal, normalised to sum 1.
 
     A Hann-windowed STFT (about 170 ms windows, so bass notes resolve) whose bins between
@@ -37,15 +38,23 @@ def chroma(audio: np.ndarray, sample_rate: int, *, fmin: float = 53.5, fmax: flo
     frame is square-rooted (an amplitude, so one loud chord does not decide the key alone, while
     a pitch still counts once however many bins its partial spreads over) before the frames and
     octaves are summed.
+
+    `resolution_hz`: the whole signal as one Hann-windowed frame, zero-padded to bins at most
+    that wide (a single drum hit, whose semitones at 40 Hz are 2.4 Hz apart).
     """
     x = _mono(audio)
-    n_fft = 1 << int(np.ceil(np.log2(0.17 * sample_rate)))
-    hop = n_fft // 2
-    if x.size < n_fft:
-        x = np.concatenate([x, np.zeros(n_fft - x.size)])
-    n = 1 + (x.size - n_fft) // hop
-    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop][:n]
-    spec = np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=1)) ** 2
+    if resolution_hz is not None:
+        n_fft = 1 << max(int(np.ceil(np.log2(max(x.size, 1)))), int(np.ceil(np.log2(sample_rate / resolution_hz))))
+        frames = (x * np.hanning(x.size))[None, :]
+        spec = np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2
+    else:
+        n_fft = 1 << int(np.ceil(np.log2(0.17 * sample_rate)))
+        hop = n_fft // 2
+        if x.size < n_fft:
+            x = np.concatenate([x, np.zeros(n_fft - x.size)])
+        n = 1 + (x.size - n_fft) // hop
+        frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop][:n]
+        spec = np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=1)) ** 2
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     band = (freqs >= fmin) & (freqs <= fmax)
     midi = np.round(12 * np.log2(freqs[band] / 440.0) + 69).astype(int)

@@ -55,7 +55,7 @@ def player() -> SoundFontPlayer:
 def test_taiko_written_on_the_tonic_is_heard_on_it(player) -> None:
     # FluidR3's taiko follows the keyboard at half speed (key C2 sounds as E): the tuner plays
     # the key and bend that an independent pitch estimate hears as the written pitch class
-    tuner = player._tuner(0, 0, 116, False)
+    tuner = player._tuner(0, 0, 116)
     for written in (36, 38, 43):
         key, bend = tuner.pitched(written, written - 7, written + 7)
         hit = tuner.probe(key, bend)

@@ -367,7 +367,7 @@ class Clip:
         return self.pval
 
     def mix_into(self, out: np.ndarray, a: int, b: int, gains: dict, tmp: np.ndarray, tmp2: np.ndarray,
-                 tmp3: np.ndarray, infos: dict | None = None) -> None:
+                 tmp3: np.ndarray, infos: dict) -> None:
         """Add this clip's output frames [a, b) ∩ its span into `out` (rows 0.. = frame a).
 
         `gains` maps a layer to a float32 scalar or a (b - a, channels) float32 array; `tmp*`
@@ -384,11 +384,9 @@ class Clip:
         # 1. the layers at their gains (identical values whichever path is taken)
         src: np.ndarray | None = None
         if self.layered and gains:
-            info = infos.get(self.names) if infos is not None else None
+            info = infos.get(self.names)
             if info is None:
-                info = layer_info(gains, self.names)
-                if infos is not None:
-                    infos[self.names] = info
+                info = infos[self.names] = layer_info(gains, self.names)
             lg, k, unity, key = info
             if unity:
                 src = self.total[s0 : s0 + n]

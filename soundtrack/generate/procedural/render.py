@@ -145,15 +145,15 @@ class SoundFontPlayer:
         self._scratch = np.zeros((0, 2), dtype=np.float32)
         self._tuners: dict[tuple[int, int], Tuner] = {}
 
-    def _tuner(self, chan: int, bank: int, program: int, drum: bool) -> Tuner:
-        """The ear for one preset: renders a hit alone (fresh synth, centred, full volume)."""
+    def _tuner(self, chan: int, bank: int, program: int) -> Tuner:
+        """The ear for one melodic preset: renders a hit alone (fresh synth, centred, full volume)."""
         t = self._tuners.get((bank, program))
         if t is None:
             be, sr = self.backend, self.sample_rate
 
             def probe(key: int, bend: int) -> np.ndarray:
                 be.renew()
-                be.select(chan, bank, program, drum)
+                be.select(chan, bank, program, False)
                 for num, val in ((7, 127), (10, 64), (11, 127), (1, 0)):
                     be.cc(chan, num, val)
                 be.bend(chan, bend)
@@ -171,11 +171,10 @@ class SoundFontPlayer:
                 program: int) -> tuple[list[tuple[int, int, int, int]], dict[int, int]]:
         """A pitched-percussion part (taiko, timpani) played at the key and bend where it is heard
         at the pitch written (see `tuning`). Returns the notes (keys moved) and each played
-        key's bend."""
+        key's bend; the channel is left as `render` set it up (fresh, preset selected)."""
         bends: dict[int, int] = {}
-        if not notes or part.is_drum or part.role != "perc":
-            return notes, bends
-        tuner = self._tuner(chan, bank, program, part.is_drum)
+        tuner = self._tuner(chan, bank, program)
+        probes = tuner.probes
         moved: dict[int, int] = {}
         for w in sorted({p for _, _, p, _ in notes}):
             k, b = tuner.pitched(w, max(0, w - 7), min(127, w + 7))
@@ -184,6 +183,9 @@ class SoundFontPlayer:
             moved[w] = k
             if b != BEND_CENTRE:
                 bends[k] = b
+        if tuner.probes != probes:  # the probes played on this synth: a fresh one for the part
+            self.backend.renew()
+            self.backend.select(chan, bank, program, False)
         if not any(k != w for w, k in moved.items()) and not bends:
             return notes, bends
         self._say_tuning(part, bends, moved)
@@ -240,13 +242,9 @@ class SoundFontPlayer:
         if part.is_drum:
             remap = DRUM_KEYS.get(self.family, {})
             notes = [(on, off, remap.get(pitch, pitch), vel) for on, off, pitch, vel in notes]
+        bends: dict[int, int] = {}
         if not part.is_drum and part.role == "perc":  # taiko, timpani: played where heard as written
             notes, bends = self._tuning(part, notes, chan, bank, program)
-            # the probes ran on this synth: start the part on a fresh one, as every part does
-            be.renew()
-            self._select(chan, part)
-        else:
-            bends = {}
         for on, off, pitch, vel in notes:
             groups.setdefault((on, pitch if part.is_drum else 0), []).append((off, pitch, vel))
         sr = self.sample_rate

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from soundtrack.analysis import chroma
+
 BEND_CENTRE = 8192
 BEND_PER_SEMITONE = 4096  # the GM default pitch-wheel range: +-2 semitones
 MAX_BEND = 2  # semitones either way (the default range every back end honours)
@@ -27,25 +29,17 @@ Probe = Callable[[int, int], np.ndarray]  # (key, bend) -> mono float audio of t
 
 
 def heard_pitch_class(y: np.ndarray, sample_rate: int) -> tuple[int, float]:
-    """The pitch class a hit is heard at, and how clearly (its share over the mean): the spectrum
-    summed in semitone bands from A0 to ~4 kHz, each band's magnitude folded onto its class."""
+    """The pitch class a hit is heard at, and how clearly (its share over the mean): the hit's
+    chroma from A0 to ~4 kHz in one frame of ~0.2 Hz bins (`analysis.chroma`)."""
     y = np.asarray(y, dtype=np.float64)
     if y.size < 64 or not np.any(y):
         return 0, 0.0
-    # zero-padded to ~0.2 Hz bins: a kick's semitones at 40 Hz are 2.4 Hz apart
-    n = 1 << max(int(np.ceil(np.log2(y.size))), int(np.ceil(np.log2(5.0 * sample_rate))))
-    spec = np.abs(np.fft.rfft(y * np.hanning(y.size), n=n)) ** 2
-    freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
-    band = (freqs >= 26.0) & (freqs <= 4200.0)
-    midi = np.round(69.0 + 12.0 * np.log2(freqs[band] / 440.0)).astype(np.int64)
-    energy = np.bincount(midi - midi.min(), weights=spec[band])
-    chroma = np.zeros(12)
-    np.add.at(chroma, (np.arange(energy.size) + midi.min()) % 12, np.sqrt(energy))
-    mean = float(chroma.mean())
+    c = chroma(y, sample_rate, fmin=26.0, fmax=4200.0, resolution_hz=0.2)
+    mean = float(c.mean())
     if mean <= 0:
         return 0, 0.0
-    pc = int(np.argmax(chroma))
-    return pc, float(chroma[pc] / mean)
+    pc = int(np.argmax(c))
+    return pc, float(c[pc] / mean)
 
 
 class Tuner:
@@ -55,11 +49,13 @@ class Tuner:
         self.probe = probe
         self.sample_rate = sample_rate
         self._heard: dict[tuple[int, int], tuple[int, float]] = {}
+        self.probes = 0  # hits rendered so far (each runs on the caller's synth)
 
     def heard(self, key: int, bend: int) -> tuple[int, float]:
         hit = self._heard.get((key, bend))
         if hit is None:
             hit = heard_pitch_class(self.probe(key, bend), self.sample_rate)
+            self.probes += 1
             self._heard[(key, bend)] = hit
         return hit
 
