@@ -22,6 +22,7 @@ from soundtrack.bank import Bank, build_bank
 from soundtrack.graph import parse_graph
 from soundtrack.podcast import Chapter, PodcastError, duck, export, fill, load_chapters, plan_fill, read_voice, score_episode
 from soundtrack.podcast.render import PlanSource
+from soundtrack.timing import BeatGrid, Meter
 
 SMALL = """\
 [soundtrack]
@@ -209,6 +210,39 @@ def test_fill_renders_exactly_and_the_sequencer_lands_where_the_plan_says(banks,
     assert np.max(np.abs(np.diff(r.audio[-2000:], axis=0))) < 0.02
     again = fill(g, d, source=bank, state="bed", seed=2)
     assert np.array_equal(again.audio, r.audio)
+
+
+def test_the_planner_lands_sections_with_the_sequencers_own_edit_points(banks, monkeypatch) -> None:
+    """One edit-point implementation: bar syncs moved a beat late in the resolver move the plan's
+    edits with them (fill and episode), and the renders, which post every transition to the live
+    sequencer and stop if it lands off the plan, still land exactly on them."""
+    from soundtrack.sequencer import resolver
+
+    g, bank, _ = banks[48_000]
+    sr = 48_000
+    chapters = [Chapter(0.0, "Welcome"), Chapter(12.3, "Break"), Chapter(21.7, "Talk")]
+    fill_before = plan_fill(g, bank, 20 * sr, state="bed")
+    ep_before = score_episode(g, chapters, duration=30.0, source=bank).plan
+    real = resolver.edit_point
+
+    def beat_late(playhead, rule, t, graph):  # "bar" now means the second beat of a bar
+        if rule.sync == "bar":
+            return playhead.next_point(t, period=playhead.grid.meter.beats, phase=1)
+        return real(playhead, rule, t, graph)
+
+    monkeypatch.setattr(resolver, "edit_point", beat_late)
+    r = fill(g, 20.0, source=bank, state="bed")
+    s, s0 = r.plan.sections[0], fill_before.sections[0]
+    assert s.form == s0.form == "full" and s.edit != s0.edit
+    beat = BeatGrid(sr, s.tempo, Meter(s.beats_per_bar, 4)).frames_per_beat
+    downbeat = max(m.frame for m in r.markers if m.kind == "bar" and m.frame <= s.edit)
+    assert abs(s.edit - downbeat - beat) <= 1  # the outro enters a beat after a bar line, as planned
+    assert r.audio.shape == (20 * sr, 2)
+    assert [m.frame for m in r.markers if m.kind == "transition"] == [s.edit]
+    ep = score_episode(g, chapters, duration=30.0, source=bank)
+    moved = [(a.edit, b.edit) for a, b in zip(ep.plan.sections, ep_before.sections) if a.sync == "bar"]
+    assert moved and all(a != b for a, b in moved)
+    assert ep.audio.shape == (30 * sr, 2)
 
 
 def test_a_stretched_fill_lands_its_outro_on_the_stretched_grid(banks) -> None:

@@ -1,10 +1,13 @@
 """Exact-duration planning: where every segment of a fill or an episode lands, in integer frames.
 
 Pure arithmetic on stem grids (no audio, no Rubber Band): `plan_fill` and `sections.plan_sections`
-return `Section`s that `render.render_plan` plays through the sequencer. Every frame here is
-computed with the same formulas the sequencer uses, and the grids of stretched stems with
-`stretch.stretched_grid` (the one `stretch.stretch_stem` makes); the renderer checks the
-sequencer's plans against them.
+return `Section`s that `render.render_plan` plays through the sequencer. The planner searches
+tempi and bar counts; where a section's transition lands and where the next music enters is
+the sequencer's own answer (`leave_section` calls `resolver.place_chain`, which the live
+sequencer plans every event with), on the grids of the stretched stems from
+`stretch.stretched_grid` (the one `stretch.stretch_stem` makes). There is no second
+edit-point implementation; the renderer still checks each live plan against the section, which
+can only fail if a stretched stem's grid is not the one predicted.
 
 **How a fill of N frames is shaped** (`plan_fill`). A state plays its intro (its pickup from
 frame 0), ``m`` bars of its main loop (variants as the graph says; the loop may end on any bar),
@@ -46,7 +49,8 @@ import numpy as np
 
 from soundtrack.audio import frame_peaks
 from soundtrack.errors import PodcastError
-from soundtrack.graph import Sync
+from soundtrack.graph import Graph, Sync, TransitionDef
+from soundtrack.sequencer.resolver import Playhead, place_chain
 from soundtrack.stem import Stem, StemGrid, StemSource
 from soundtrack.stretch import stretched_grid
 from soundtrack.timing import BeatGrid, round_half_up
@@ -258,6 +262,7 @@ class StateGrids:
     outro: StemGrid | None
     outro_keep: int
     outro_end: int = -1  # -1: the whole tail
+    graph: Graph | None = field(default=None, compare=False, repr=False)  # the state's graph, for edit points
 
     @property
     def tempo(self) -> Fraction:
@@ -285,7 +290,26 @@ def state_grids(graph: Any, source: StemSource, state: str, *, tail_cut_db: floa
     outro = outro_stem.grid if outro_stem is not None else None
     keep = tail_cut_frames(outro_stem, tail_cut_db) if outro_stem is not None else 0
     end = tail_end_frames(outro_stem) if outro_stem is not None else -1
-    return StateGrids(state, intro, main, outro, keep, end)
+    return StateGrids(state, intro, main, outro, keep, end, graph)
+
+
+def leave_section(sg: StateGrids, tempo: Fraction, main_origin: int, *, sync: Sync, outro: StemGrid | None,
+                  entry: int, beats: int = 0, frame: int | None = None) -> tuple[int, int]:
+    """Where the transition out of a section lands, by the sequencer's own rules
+    (`resolver.place_chain`): the section plays `sg.state` at `tempo` with its main bar 1 on
+    `main_origin`, its music heard from `entry`; the transition is meant for main beat `beats`
+    (or output `frame`, for ``immediate``) and plays `outro` (the stretched outro grid) first,
+    if given. Returns (edit frame, the frame the chain ends on: where the next state's music
+    enters). The planner searches tempi and bar counts; where they land is the resolver's."""
+    assert sg.graph is not None, "StateGrids from state_grids() carry their graph"
+    grid = BeatGrid(sg.main.sample_rate, tempo, sg.main.meter, main_origin)
+    head = Playhead(sg.state, grid, 0, sg.main.bars * sg.beats_per_bar, entry=entry)
+    rule = TransitionDef(index=-1, source=sg.state, target=sg.state, on=None, sync=sync, outro=outro is not None)
+    chain = [(sg.state, "outro")] if outro is not None else []
+    grids = [outro] if outro is not None else []
+    target = head.frame_of(beats) if frame is None else frame
+    edit, _, after = place_chain(head, rule, target - (outro.entry if outro is not None else 0), chain, grids, sg.graph)
+    return edit, after
 
 
 # -- the ending fit (fills, and an episode's last section) -------------------------------------
@@ -325,11 +349,11 @@ def _layout(sg: StateGrids, form: str, tempo: Fraction, m: int, with_lead: bool)
     else:
         lead = 0
         main_frame = 0
-    e = BeatGrid(main.sample_rate, tempo, main.meter, main_frame).beat_frame(m * bpb)
+    e, x = leave_section(sg, tempo, main_frame, sync="bar", outro=outro, entry=0, beats=m * bpb)
     if outro is None:  # no outro: the main fades out over one bar from the last edit
         fade = main.beat_grid.beats_to_frames(bpb)
         return lead, e, e, fade
-    return lead, e, e + outro.body_frames, outro.tail_frames
+    return lead, e, x, outro.tail_frames
 
 
 def _fits(sg: StateGrids, n: int, *, max_stretch: float, with_lead: bool, forms: tuple[str, ...],

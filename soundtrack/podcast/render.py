@@ -7,8 +7,9 @@ and a silent terminal ``__end``), joined by transitions on private events (``__t
 parameters' default gains (a fill sets no parameters, so this is what the sequencer would play),
 stretched once per section with Rubber Band R3 (`stretch.stretch_stem`) when the section's
 tempo differs from the bank's, in parallel threads. The sequencer is started on ``s0`` where the
-run's music starts and every transition is posted at ``edit - lookahead``; its own plan must land
-on the frame the podcast plan computed, or rendering stops with an error. Exactly `plan.frames`
+run's music starts and every transition is posted at ``edit - lookahead``. The planner placed
+that edit with the resolver's own `place_chain`, so the live plan lands on it unless a stretched
+stem's grid differs from the predicted one, which stops rendering with an error. Exactly `plan.frames`
 frames come out, in blocks: silence between runs, a run entered part-way faded in, a tail that
 has rung out faded over what is left, and the plan's stings laid over the music with their
 entry on their frames.

@@ -37,6 +37,7 @@ from soundtrack.podcast.plan import (
     _final_section,
     _fits,
     check_stretch,
+    leave_section,
     plan_fill,
     state_grids,
 )
@@ -88,9 +89,9 @@ def _exact_section(name: str, sg: StateGrids, cue: Cue, *, origin: int, start: i
                 if abs(ratio - 1) > limit or not 20 <= tempo <= 300:
                     continue
                 ib = stretched_grid(ig, tempo).body_frames if ig is not None else 0
-                edit = BeatGrid(sample_rate, tempo, sg.main.meter, origin + ib).beat_frame(mb)
-                ob = stretched_grid(og, tempo).body_frames if og is not None else 0
-                if edit + ob != end or edit - origin - ib < min_main:
+                edit, after = leave_section(sg, tempo, origin + ib, sync=sync, entry=start, beats=mb,
+                                            outro=stretched_grid(og, tempo) if og is not None else None)
+                if after != end or edit - origin - ib < min_main:
                     continue
                 if best is None or abs(ratio - 1) < abs(best[2] - 1):
                     best = (mb, tempo, ratio, sync, edit, ib)
@@ -101,8 +102,9 @@ def _exact_section(name: str, sg: StateGrids, cue: Cue, *, origin: int, start: i
         # no whole beat fits within max_stretch (a short chapter): no stretch, and the transition
         # lands where it must, off the beat grid (its fade smooths the cut)
         ib = stretched_grid(ig, sg.tempo).body_frames if ig is not None else 0
-        ob = stretched_grid(og, sg.tempo).body_frames if og is not None else 0
-        edit = end - ob
+        outro_grid = stretched_grid(og, sg.tempo) if og is not None else None
+        edit, _ = leave_section(sg, sg.tempo, origin + ib, sync="immediate", outro=outro_grid, entry=start,
+                                frame=end - (outro_grid.body_frames if outro_grid is not None else 0))
         if edit - origin - ib >= max(1, min_main):
             best = (max(1, math.floor((edit - origin - ib) / fpb0)), sg.tempo, Fraction(1), "immediate", edit, ib)
     if best is None:

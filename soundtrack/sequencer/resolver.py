@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from soundtrack.errors import SequencerError
 from soundtrack.graph import Graph, TransitionDef
@@ -194,6 +194,28 @@ def chain_roles(graph: Graph, rule: TransitionDef, source: str) -> list[tuple[st
     return chain
 
 
+def place_chain(
+    playhead: Playhead,
+    rule: TransitionDef,
+    t: int,
+    chain: Sequence[tuple[str, str]],
+    seg_grids: Sequence[StemGrid],
+    graph: Graph,
+) -> tuple[int, tuple[SegmentCue, ...], int]:
+    """Where a rule posted at frame `t` lands: (edit frame, its chain's segments, the frame the
+    target's main bar 1 lands on). `chain` is what `chain_roles` gives and `seg_grids` their
+    grids at the tempo they will play. The podcast planner lays out its sections with this too,
+    so an exact-duration plan and the live sequencer share one edit-point implementation."""
+    lookahead = seg_grids[0].entry if seg_grids else 0
+    edit = edit_point(playhead, rule, max(t, playhead.entry) + lookahead, graph)
+    segments = []
+    entry = edit
+    for (name, role), g in zip(chain, seg_grids):
+        segments.append(SegmentCue(name=name, role=role, start=entry - g.entry, entry=entry, exit=entry + g.body_frames))
+        entry += g.body_frames
+    return edit, tuple(segments), entry
+
+
 def resolve(
     graph: Graph,
     playhead: Playhead,
@@ -232,14 +254,8 @@ def plan_rule(
     state = playhead.state
     chain = chain_roles(graph, rule, state)
     seg_grids = [grids(name, role) for name, role in chain]
-    lookahead = seg_grids[0].entry if seg_grids else 0
-    edit = edit_point(playhead, rule, max(t, playhead.entry) + lookahead, graph)
+    edit, segments, entry = place_chain(playhead, rule, t, chain, seg_grids, graph)
     fade = max(min_ramp_frames(sample_rate), rule.fade.to_frames(playhead.grid))
-    segments = []
-    entry = edit
-    for (name, role), g in zip(chain, seg_grids):
-        segments.append(SegmentCue(name=name, role=role, start=entry - g.entry, entry=entry, exit=entry + g.body_frames))
-        entry += g.body_frames
     main_grid = grids(rule.target, "main")
     commit = min([edit] + [s.start for s in segments])
     return TransitionPlan(
@@ -254,7 +270,7 @@ def plan_rule(
         position=playhead.label(edit),
         fade_frames=fade,
         curve=rule.curve,
-        segments=tuple(segments),
+        segments=segments,
         main_frame=entry,
         commit_frame=commit,
         target_grid=BeatGrid(sample_rate, main_grid.bpm, main_grid.meter, entry),
