@@ -30,8 +30,11 @@ tools:
 demo: setup
 	$(PY) -m soundtrack demo --out $(OUT)
 
+# the suite on every core, up to 4 (banks the tests share are built once, whichever worker is first)
+TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
+
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_JOBS)
 
 bench: setup
 	$(PY) benchmarks/run.py
