@@ -126,7 +126,7 @@ def test_the_servers_own_steps_stay_short_under_a_flood(tmp_path: Path) -> None:
         server.stop()
     print(f"the loop's steps beside the flood: p99.9 {step * 1e3:.3f} ms, worst {worst * 1e3:.3f} ms of CPU; "
           f"render p50 {np.median(waits) * 1e3:.3f} ms")
-    # a 0.2 ms monitor slice, a render, a probe tick: never the flood's backlog, which would make
+    # a 0.05 ms monitor slice, a render, a probe tick: never the flood's backlog, which would make
     # every step long. One in thousands may be a garbage collection (10.8 ms once in CI): the
     # worst is held to the stall bound of the fuzz run instead
     assert step < 0.005, step

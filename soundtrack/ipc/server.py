@@ -53,7 +53,10 @@ from soundtrack.ipc.protocol import (
 from soundtrack.ipc.schema import METHODS
 
 log = logging.getLogger("soundtrack.serve")
-MONITOR_SLICE_S = 0.0002  # loop time the dispatcher spends on monitors before polling again
+# loop time the dispatcher spends on monitors before polling again. 50 us: beside a monitor
+# flooding status the controller's render(1024) p99 rose 1.1-1.5x (2.1-2.7x at 200 us), and the
+# flood was answered at ~20,000/s instead of ~30,000/s (benchmarks/bench_ipc.py, 2 cores)
+MONITOR_SLICE_S = 0.00005
 CONTROLLER_SLICE_S = 0.010  # a controller's batch is served in slices this long (the device queue, monitors)
 
 
