@@ -17,8 +17,10 @@ from soundtrack.generate.procedural.effects import reverb, reverb_ir
 from soundtrack.generate.procedural.midi import key_signature_name, score_to_midi
 from soundtrack.generate.procedural.render import default_soundfont, note_frames, place, render_score, steady_cycle
 from soundtrack.generate.procedural.score import Part, Score
-from soundtrack.generate.procedural.synth import SYNTHS, NoteEvent, render_notes
+from soundtrack.generate.procedural import ProceduralGenerator
+from soundtrack.generate.procedural.synth import SYNTHS, NoteEvent, kit_pitches, render_notes
 from soundtrack.pitch import Key
+from soundtrack.stem import StemSpec
 from soundtrack.timing import Meter
 
 SR = 48_000
@@ -279,6 +281,38 @@ def test_noise_drums_kick_is_low_and_hat_is_high():
     assert _centroid(kick, power=True) < 300 and _centroid(hat, power=True) > 5000
     spec = np.abs(np.fft.rfft(kick)) ** 2
     assert spec[np.fft.rfftfreq(kick.size, 1 / SR) < 300].sum() > 0.95 * spec.sum()
+
+
+def _peak_hz(x: np.ndarray, lo: float, hi: float) -> float:
+    spec = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    f = np.fft.rfftfreq(x.size, 1 / SR)
+    band = (f >= lo) & (f <= hi)
+    return float(f[band][np.argmax(spec[band])])
+
+
+@pytest.mark.parametrize("tonic,kick_hz,snare_hz", [(9, 55.0, 220.0), (0, 65.41, 261.63), (4, 41.2, 164.81), (None, 48.0, 190.0)])
+def test_the_chip_kit_rings_on_the_tonic(tonic, kick_hz, snare_hz):
+    """The kick settles and the snare's body rings on the key's tonic (untuned without a key):
+    heard in the rendered hits, after the kick's sweep and the snare's noise have died away."""
+    assert kit_pitches(tonic) == pytest.approx((kick_hz, snare_hz), rel=1e-3)
+    kick = render_notes("noise_drums", [(0, NoteEvent(36, 100, 10))], sample_rate=SR, seed=1, tonic=tonic)
+    snare = render_notes("noise_drums", [(0, NoteEvent(38, 100, 10))], sample_rate=SR, seed=1, tonic=tonic)
+    body = kick[int(0.12 * SR) : int(0.32 * SR)]  # the sweep is 5 time constants (0.15 s) down
+    assert abs(_peak_hz(np.pad(body, (0, SR - body.size)), 30, 120) / kick_hz - 1) < 0.03
+    # the snare's noise is high-passed at 1.2 kHz: below 400 Hz its tone is what sounds
+    assert abs(_peak_hz(np.pad(snare, (0, SR - snare.size)), 100, 400) / snare_hz - 1) < 0.02
+
+
+def test_a_chiptune_kit_is_heard_in_the_declared_key():
+    """The drums layer of a chiptune stem in A minor: its chroma peaks on A (untuned, the kit
+    rang near G and the key finder heard the stems in E minor and G major)."""
+    import librosa
+
+    st = ProceduralGenerator().generate(StemSpec("retro arcade boss fight, chiptune", role="main", bars=4,
+                                                 key="A minor", seed=1, layers=("drums", "bass")))
+    y = librosa.resample(st.layers["drums"].mean(axis=1).astype(np.float32), orig_sr=st.sample_rate, target_sr=22050)
+    chroma = librosa.feature.chroma_cqt(y=y, sr=22050, hop_length=1024).mean(axis=1)
+    assert int(np.argmax(chroma)) == 9, chroma.round(2)
 
 
 def test_reverb_decays_60_db_over_its_time_and_is_seeded():

@@ -406,10 +406,12 @@ def _part_seed(seed: int, index: int, part: Part) -> int:
     return zlib.crc32(f"{seed}:{index}:{part.layer}:{part.name}".encode())
 
 
-def render_synth_part(part: Part, notes: list[tuple[int, int, int, int]], *, sample_rate: int, seed: int) -> np.ndarray:
-    """A part on a built-in voice, dry, stereo float64 (constant-power pan)."""
+def render_synth_part(part: Part, notes: list[tuple[int, int, int, int]], *, sample_rate: int, seed: int,
+                      tonic: int | None = None) -> np.ndarray:
+    """A part on a built-in voice, dry, stereo float64 (constant-power pan); `tonic` tunes a
+    synth kit to the key."""
     events = [(on, NoteEvent(pitch, vel, off - on)) for on, off, pitch, vel in notes]
-    mono = render_notes(str(part.synth), events, sample_rate=sample_rate, seed=seed)
+    mono = render_notes(str(part.synth), events, sample_rate=sample_rate, seed=seed, tonic=tonic)
     left, right = pan_gains(part.pan)
     return np.stack([mono * left, mono * right], axis=1)
 
@@ -490,7 +492,8 @@ def render_score(
     for i, part in enumerate(score.parts):
         notes = note_frames(part, placement)
         if part.synth:
-            audio = render_synth_part(part, notes, sample_rate=sample_rate, seed=_part_seed(seed, i, part))
+            audio = render_synth_part(part, notes, sample_rate=sample_rate, seed=_part_seed(seed, i, part),
+                                      tonic=score.key.tonic)
             instruments[part.layer].append(f"{part.name} (synth {part.synth})")
         else:
             if player is None:

@@ -209,8 +209,31 @@ def _highpass(x: np.ndarray, hz: float, sr: int) -> np.ndarray:
     return sosfilt(_sos("high", hz, sr), x)
 
 
-def _drum_note(ev: NoteEvent, sr: int, rng: np.random.Generator) -> np.ndarray:
-    y = _drum_hit(ev, sr, rng)
+KICK_LOW_HZ = 41.2  # E1: a tuned chip kick settles on the tonic in [E1, E2)
+SNARE_LOW_HZ = 155.6  # D#3: a tuned snare's body rings on the tonic in [D#3, D#4)
+
+
+def kit_pitches(tonic: int | None) -> tuple[float, float]:
+    """(kick settling frequency, snare body frequency) in Hz: the tonic's pitch in each range,
+    or the untuned 48 / 190 Hz without a key. Chip musicians tune the kit: an untuned one rings
+    near G on every beat, and a key finder (like a listener) hears G (the chiptune prompts in A
+    minor were heard in E minor and G major)."""
+    if tonic is None:
+        return 48.0, 190.0
+
+    def in_range(low: float) -> float:
+        f = 440.0 * 2.0 ** ((tonic - 9) / 12)  # the tonic's A4-octave pitch
+        while f >= 2 * low:
+            f /= 2
+        while f < low:
+            f *= 2
+        return f
+
+    return in_range(KICK_LOW_HZ), in_range(SNARE_LOW_HZ)
+
+
+def _drum_note(ev: NoteEvent, sr: int, rng: np.random.Generator, tonic: int | None = None) -> np.ndarray:
+    y = _drum_hit(ev, sr, rng, tonic)
     # every hit starts with a short ramp (noise at full level from silence is a step) and ends
     # with a short fade, so a cut decay never clicks
     a = min(y.size, int(0.0007 * sr))
@@ -220,16 +243,17 @@ def _drum_note(ev: NoteEvent, sr: int, rng: np.random.Generator) -> np.ndarray:
     return y
 
 
-def _drum_hit(ev: NoteEvent, sr: int, rng: np.random.Generator) -> np.ndarray:
+def _drum_hit(ev: NoteEvent, sr: int, rng: np.random.Generator, tonic: int | None = None) -> np.ndarray:
     v = _vel(ev.velocity)
     k = ev.pitch
+    kick_hz, snare_hz = kit_pitches(tonic)
     if k in _KICKS:
         n = int(0.35 * sr)
         t = np.arange(n, dtype=np.float64) / sr
-        # pitch sweeps 150 -> 48 Hz (the phase is the integral of the frequency), over a
-        # 5 ms noise click: the chip kick's attack, which a listener (and a beat tracker)
-        # hears as loudly as the snare's, so the beat is not heard at half speed
-        f = 48.0 + 102.0 * np.exp(-t / 0.03)
+        # pitch sweeps down by 102 Hz to the kit's kick pitch (the phase is the integral of the
+        # frequency), over a 5 ms noise click: the chip kick's attack, which a listener (and a
+        # beat tracker) hears as loudly as the snare's, so the beat is not heard at half speed
+        f = kick_hz + 102.0 * np.exp(-t / 0.03)
         ph = 2 * np.pi * np.cumsum(f) / sr
         y = np.sin(ph) * _decay(n, 0.12, sr)
         click = _highpass(rng.standard_normal(n), 1500.0, sr) * _decay(n, 0.005, sr)
@@ -237,7 +261,7 @@ def _drum_hit(ev: NoteEvent, sr: int, rng: np.random.Generator) -> np.ndarray:
     if k in _SNARES:
         n = int(0.25 * sr)
         t = np.arange(n, dtype=np.float64) / sr
-        tone = np.sin(2 * np.pi * 190.0 * t) * _decay(n, 0.05, sr)
+        tone = np.sin(2 * np.pi * snare_hz * t) * _decay(n, 0.05, sr)
         noise = _highpass(rng.standard_normal(n), 1200.0, sr) * _decay(n, 0.07, sr)
         return v * (0.35 * tone + 0.3 * noise)
     if k in _CLOSED_HATS or k in _OPEN_HATS:
@@ -267,12 +291,14 @@ _VOICES = {
 
 
 def render_notes(
-    voice: str, notes: list[tuple[int, NoteEvent]], *, sample_rate: int, seed: int, frames: int | None = None
+    voice: str, notes: list[tuple[int, NoteEvent]], *, sample_rate: int, seed: int, frames: int | None = None,
+    tonic: int | None = None,
 ) -> np.ndarray:
     """Render `(onset_frame, NoteEvent)` pairs with a built-in `voice` into a mono float64 signal.
 
     The output is long enough for every note's release (at least `frames` samples). Onsets must
-    be >= 0. The same arguments give the same samples, bit for bit.
+    be >= 0. The same arguments give the same samples, bit for bit. `tonic` (a pitch class)
+    tunes the noise drums' kick and snare to the key (`kit_pitches`).
     """
     try:
         fn = _VOICES[voice]
@@ -284,7 +310,7 @@ def render_notes(
         if onset < 0:
             raise GenerationError(f"synth note at frame {onset} starts before the audio")
         rng = np.random.default_rng([seed, i, ev.pitch])
-        y = fn(ev, sample_rate, rng)
+        y = _drum_note(ev, sample_rate, rng, tonic) if fn is _drum_note else fn(ev, sample_rate, rng)
         rendered.append((onset, y))
         end = max(end, onset + y.size)
     out = np.zeros(end, dtype=np.float64)
