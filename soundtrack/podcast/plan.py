@@ -261,8 +261,8 @@ class StateGrids:
     main: StemGrid
     outro: StemGrid | None
     outro_keep: int
+    graph: Graph = field(compare=False, repr=False)  # the state's graph, for its edit points
     outro_end: int = -1  # -1: the whole tail
-    graph: Graph | None = field(default=None, compare=False, repr=False)  # the state's graph, for edit points
 
     @property
     def tempo(self) -> Fraction:
@@ -290,7 +290,7 @@ def state_grids(graph: Any, source: StemSource, state: str, *, tail_cut_db: floa
     outro = outro_stem.grid if outro_stem is not None else None
     keep = tail_cut_frames(outro_stem, tail_cut_db) if outro_stem is not None else 0
     end = tail_end_frames(outro_stem) if outro_stem is not None else -1
-    return StateGrids(state, intro, main, outro, keep, end, graph)
+    return StateGrids(state, intro, main, outro, keep, graph, end)
 
 
 def leave_section(sg: StateGrids, tempo: Fraction, main_origin: int, *, sync: Sync, outro: StemGrid | None,
@@ -301,7 +301,6 @@ def leave_section(sg: StateGrids, tempo: Fraction, main_origin: int, *, sync: Sy
     (or output `frame`, for ``immediate``) and plays `outro` (the stretched outro grid) first,
     if given. Returns (edit frame, the frame the chain ends on: where the next state's music
     enters). The planner searches tempi and bar counts; where they land is the resolver's."""
-    assert sg.graph is not None, "StateGrids from state_grids() carry their graph"
     grid = BeatGrid(sg.main.sample_rate, tempo, sg.main.meter, main_origin)
     head = Playhead(sg.state, grid, 0, sg.main.bars * sg.beats_per_bar, entry=entry)
     rule = TransitionDef(index=-1, source=sg.state, target=sg.state, on=None, sync=sync, outro=outro is not None)

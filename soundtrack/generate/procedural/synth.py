@@ -12,7 +12,7 @@ so a voice is a pure function of its arguments.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 from scipy.signal import butter, sosfilt
@@ -211,6 +211,7 @@ def _highpass(x: np.ndarray, hz: float, sr: int) -> np.ndarray:
 
 KICK_LOW_HZ = 41.2  # E1: a tuned chip kick settles on the tonic in [E1, E2)
 SNARE_LOW_HZ = 155.6  # D#3: a tuned snare's body rings on the tonic in [D#3, D#4)
+UNTUNED_KIT = (48.0, 190.0)  # (kick, snare) Hz without a key
 
 
 def kit_pitches(tonic: int | None) -> tuple[float, float]:
@@ -219,10 +220,10 @@ def kit_pitches(tonic: int | None) -> tuple[float, float]:
     near G on every beat, and a key finder (like a listener) hears G (the chiptune prompts in A
     minor were heard in E minor and G major)."""
     if tonic is None:
-        return 48.0, 190.0
+        return UNTUNED_KIT
 
     def in_range(low: float) -> float:
-        f = 440.0 * 2.0 ** ((tonic - 9) / 12)  # the tonic's A4-octave pitch
+        f = midi_hz(60 + tonic)  # the tonic in the octave from middle C
         while f >= 2 * low:
             f /= 2
         while f < low:
@@ -232,8 +233,8 @@ def kit_pitches(tonic: int | None) -> tuple[float, float]:
     return in_range(KICK_LOW_HZ), in_range(SNARE_LOW_HZ)
 
 
-def _drum_note(ev: NoteEvent, sr: int, rng: np.random.Generator, tonic: int | None = None) -> np.ndarray:
-    y = _drum_hit(ev, sr, rng, tonic)
+def _drum_note(ev: NoteEvent, sr: int, rng: np.random.Generator, kit: tuple[float, float] = UNTUNED_KIT) -> np.ndarray:
+    y = _drum_hit(ev, sr, rng, kit)
     # every hit starts with a short ramp (noise at full level from silence is a step) and ends
     # with a short fade, so a cut decay never clicks
     a = min(y.size, int(0.0007 * sr))
@@ -243,10 +244,10 @@ def _drum_note(ev: NoteEvent, sr: int, rng: np.random.Generator, tonic: int | No
     return y
 
 
-def _drum_hit(ev: NoteEvent, sr: int, rng: np.random.Generator, tonic: int | None = None) -> np.ndarray:
+def _drum_hit(ev: NoteEvent, sr: int, rng: np.random.Generator, kit: tuple[float, float]) -> np.ndarray:
     v = _vel(ev.velocity)
     k = ev.pitch
-    kick_hz, snare_hz = kit_pitches(tonic)
+    kick_hz, snare_hz = kit
     if k in _KICKS:
         n = int(0.35 * sr)
         t = np.arange(n, dtype=np.float64) / sr
@@ -304,13 +305,15 @@ def render_notes(
         fn = _VOICES[voice]
     except KeyError:
         raise GenerationError(f"synth={voice!r} is unknown; built-in voices are {', '.join(SYNTHS)}") from None
+    if fn is _drum_note:  # the kit's pitches, once for the whole part
+        fn = partial(_drum_note, kit=kit_pitches(tonic))
     rendered = []
     end = frames or 0
     for i, (onset, ev) in enumerate(notes):
         if onset < 0:
             raise GenerationError(f"synth note at frame {onset} starts before the audio")
         rng = np.random.default_rng([seed, i, ev.pitch])
-        y = _drum_note(ev, sample_rate, rng, tonic) if fn is _drum_note else fn(ev, sample_rate, rng)
+        y = fn(ev, sample_rate, rng)
         rendered.append((onset, y))
         end = max(end, onset + y.size)
     out = np.zeros(end, dtype=np.float64)
