@@ -75,7 +75,7 @@ def test_durations_gains_and_frames_past_their_limits_are_out_of_range(method: s
     t = time.perf_counter()
     with pytest.raises(RpcError) as e:
         hub.call(1, method, [named])
-    assert time.perf_counter() - t < 0.05  # refused at the edge: nothing computed
+    assert time.perf_counter() - t < 0.5  # refused at the edge: computing any of these takes far longer (loose: a busy CI core)
     assert e.value.code == ErrorCode.OUT_OF_RANGE, e.value.message
     assert len(e.value.message) < 300  # the value is echoed cut short
 

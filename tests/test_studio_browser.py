@@ -32,10 +32,13 @@ DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required", "--window-size=1400,1250"]
 
-pytestmark = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)),
-    reason="needs chromium and chromium-driver (bash scripts/ensure-browser.sh, or apt-get install chromium chromium-driver)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)),
+        reason="needs chromium and chromium-driver (bash scripts/ensure-browser.sh, or apt-get install chromium chromium-driver)",
+    ),
+    pytest.mark.realtime,  # counts underruns: run alone, not beside other test workers
+]
 
 
 def start_browser():
@@ -197,7 +200,8 @@ def test_studio_in_a_browser(tmp_path):
         # playback never stopped: the worklet's clock moved on all along, and never ran dry
         assert all(b > a for a, b in zip(samples[::4], samples[4::4])), samples
         audio = driver.execute_script("return window.studio.audio")
-        assert audio["underruns"] == 0 and audio["underrunFrames"] == 0 and audio["played"] > played_before
+        stall = driver.execute_script("return [window.studio.stalls, window.studio.audio.underrunAt, window.studio.audio.lastBlockAt]")
+        assert audio["underruns"] == 0 and audio["underrunFrames"] == 0 and audio["played"] > played_before, json.dumps((audio, stall, built))
         wait(driver, "window.studio.heard.some(m => m.kind === 'swap')", timeout=10, what="the swap to be heard")
         time.sleep(1.0)
         driver.save_screenshot(str(ARTIFACTS / "studio-after-regenerate.png"))
