@@ -15,15 +15,24 @@ seed, the recognised prompt words, the role and the variant). The roles:
 Layers: drums, bass, harmony and melody are written by their writers; other names map to a
 sensible part ("pad", "strings" -> held chords; "arp" -> arpeggio; "perc" -> hand percussion;
 "lead", "counter" -> a counter-melody; "sub" -> bass) or to a silent part.
+
+Heard in its key: in a major or minor key, the state's canonical main (8 bars, variant 0, the
+spec's layers) is first written as take 0; when `keysense` hears another key in it, takes 1-5
+(another progression and tune from the same seed) are written too and the one heard most
+clearly in the declared key is used for every role and variant, so a state's stems still share
+one progression. Only the take's choice is extra work (about 30 ms a take); the take is named in
+`Score.choices`.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 from soundtrack.generate.procedural import drums as drums_mod
 from soundtrack.generate.procedural.arrange import arrange
 from soundtrack.generate.procedural.harmony import arpeggio, base_velocity, voicings, write_bass, write_harmony
+from soundtrack.generate.procedural.keysense import heard_key, heard_margin
 from soundtrack.generate.procedural.melody import anacrusis, write_melody
 from soundtrack.generate.procedural.perform import humanise, legato
 from soundtrack.generate.procedural.plan import ChordEvent, Plan, make_plan
@@ -52,11 +61,53 @@ _LEAD_LAYERS = ("lead", "counter", "countermelody", "counter-melody", "solo", "h
 _BASS_LAYERS = ("sub", "low", "bassline")
 
 
+#: further takes `compose` may write when the first is heard in another key
+KEY_TAKES = 5
+
+
 def compose(spec: StemSpec) -> Score:
     """Compose one stem's Score from `spec` (see the module docstring for what each role does)."""
     if not isinstance(spec, StemSpec):
         raise TypeError(f"compose() needs a StemSpec, got {type(spec).__name__}")
+    take, why, canonical = _key_take(spec)
+    if take == 0 and canonical is not None and _is_canonical(spec):
+        score = canonical
+    else:
+        score = _compose(spec, take)
+    if why:
+        score.choices.insert(1, why)
+    return score
+
+
+def _is_canonical(spec: StemSpec) -> bool:
+    return spec.role == "main" and spec.bars == 8 and spec.beats is None and spec.variant == 0
+
+
+def _key_take(spec: StemSpec) -> tuple[int, str, Score | None]:
+    """Which take of the state's harmony and tune to write, why (empty when take 0 was heard in
+    its key), and take 0's canonical main when it was written (see the module docstring)."""
     plan = make_plan(spec)
+    key = plan.key
+    if key.mode not in ("major", "minor") or not any(_kind(layer) in ("bass", "harmony", "melody") for layer in spec.layers):
+        return 0, "", None
+    base = replace(spec, role="main", bars=8, beats=None, variant=0)
+    first = _compose(base, 0)
+    margin = heard_margin(first, key)
+    if margin > 0:
+        return 0, "", first
+    margins = [margin] + [heard_margin(_compose(base, t), key) for t in range(1, KEY_TAKES + 1)]
+    best = max(range(len(margins)), key=lambda t: (margins[t], -t))
+    heard = heard_key(first)
+    names = "C C# D Eb E F F# G Ab A Bb B".split()
+    was = f"{names[heard[0]]} {heard[1]}"
+    if best == 0:
+        return 0, f"key: take 0 sounds nearer {was} than {key}; no other take is clearer (kept)", first
+    return best, f"key: take 0 sounds nearer {was} than {key}; take {best} is heard in {key}" + (
+        "" if margins[best] > 0 else " more clearly than the others"), first
+
+
+def _compose(spec: StemSpec, take: int) -> Score:
+    plan = make_plan(spec, take)
     plan.events = _events(plan)
     score = Score(
         bpm=plan.bpm,

@@ -14,6 +14,7 @@ from fractions import Fraction
 import numpy as np
 
 from soundtrack.errors import SpecError
+from soundtrack.generate.procedural.keysense import key_fits
 from soundtrack.generate.procedural.prompt import PromptInfo, parse_prompt
 from soundtrack.generate.procedural.styles import INSTRUMENTS, STYLES, Style, Voice
 from soundtrack.generate.procedural.theory import Chord, diatonic_chord, is_diatonic, parse_roman
@@ -183,10 +184,6 @@ def choose_progression(key: Key, style: Style, seed: int) -> list[Chord]:
     return good[pick]
 
 
-_KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-
-
 def key_margin(chords: list[Chord], key: Key) -> float:
     """How much better the declared key fits `chords` than any other major or minor key
     (Krumhansl-Kessler profile correlation of a chord-tone histogram: roots weigh double, the
@@ -199,10 +196,7 @@ def key_margin(chords: list[Chord], key: Key) -> float:
         w = 1.5 if i == 0 else 1.0
         for j, pc in enumerate(c.pcs):
             hist[pc] += w * (2.0 if j == 0 else 1.0)
-    scores = {}
-    for t in range(12):
-        for mode, prof in (("major", _KK_MAJOR), ("minor", _KK_MINOR)):
-            scores[(t, mode)] = float(np.corrcoef(np.roll(prof, t), hist)[0, 1])
+    scores = key_fits(hist)
     want = scores.pop((key.tonic, "minor" if key.mode == "minor" else "major"))
     return want - max(scores.values())
 
@@ -302,15 +296,19 @@ def _orchestrate(plan: Plan) -> None:
                                    f" (synth {plan.voices[role].synth})"))
 
 
-def make_plan(spec: StemSpec) -> Plan:
-    """Resolve tempo, meter and key (spec, then prompt, then style), the progression and voices."""
+def make_plan(spec: StemSpec, take: int = 0) -> Plan:
+    """Resolve tempo, meter and key (spec, then prompt, then style), the progression and voices.
+
+    `take` > 0 draws another progression and tune for the same spec (`compose` asks for one when
+    the first is not heard in the declared key); take 0 is the spec's own first draw."""
     info = parse_prompt(spec.prompt)
     style = STYLES[info.style]
     base = (spec.seed,) + info.words
     key = _key(spec, info, style, spec.seed)
     meter = _meter(spec, info, style)
     bpm = _tempo(spec, info, style, spec.seed)
-    harmony_seed = stable_seed("harmony", *base, key, meter)
+    again = ("take", take) if take else ()
+    harmony_seed = stable_seed("harmony", *base, key, meter, *again)
     steps = choose_progression(key, style, harmony_seed)
     per_chord = style.bars_per_chord
     progression = [c for c in steps for _ in range(per_chord)]
@@ -328,7 +326,7 @@ def make_plan(spec: StemSpec) -> Plan:
         intensity=info.intensity,
         progression=progression,
         harmony_seed=harmony_seed,
-        motif_seed=stable_seed("motif", *base, key, meter, spec.variant),
+        motif_seed=stable_seed("motif", *base, key, meter, spec.variant, *again),
         role_seed=stable_seed("role", *base, key, meter, spec.role, spec.variant, spec.bars, spec.beats),
     )
     _orchestrate(plan)
