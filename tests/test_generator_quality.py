@@ -95,6 +95,33 @@ def test_a_named_instrument_plays_in_its_layer(gen, prompt, preset, layers):
             assert 20 * np.log10(np.max(np.abs(stem.layers[layer])) + 1e-12) > -40, layer
 
 
+def test_named_instruments_sit_over_the_unnamed_and_soft_ones_back():
+    sc = compose(StemSpec("mysterious dungeon, soft strings, harp arpeggios", role="main", bars=4, seed=2))
+    gain = {p.name: p.gain_db for p in sc.parts if p.notes}
+    assert gain["harp"] >= gain["strings"] + 6  # "harp arpeggios" in front, "soft strings" back
+    assert gain["harp"] > gain["french horn"]  # the lead the prompt does not name accompanies
+    harp = [n.velocity for p in sc.parts if p.name == "harp" for n in p.notes]
+    plain = compose(StemSpec("mysterious dungeon, soft strings", role="main", bars=4, seed=2))
+    style_arp = [n.velocity for p in plain.parts if p.name == "harp" for n in p.notes]
+    assert not style_arp or np.mean(harp) > np.mean(style_arp)
+
+
+@needs_fluid
+def test_two_named_leads_trade_the_tune_and_both_are_heard(gen):
+    """Fiddle and flute take the tune in turns (a unison masked the flute: the tagger never heard
+    it); the melody layer sounds in both halves of the loop, and the second half is the flute's."""
+    spec = StemSpec("celtic tavern with fiddle and flute", role="main", bars=8, seed=1)
+    sc = compose(spec)
+    fiddle = [n for p in sc.parts if p.name == "fiddle" for n in p.notes]
+    flute = [n for p in sc.parts if p.name == "flute" for n in p.notes]
+    assert fiddle and flute and max(n.start for n in fiddle) < min(n.start for n in flute)
+    stem = gen.generate(spec)
+    mel = stem.layers["melody"].astype(np.float64)
+    e = stem.grid.exit
+    rms = [np.sqrt(np.mean(mel[a:b] ** 2)) for a, b in ((0, e // 2), (e // 2, e))]
+    assert min(rms) > 10 ** (-30 / 20) * max(rms), rms
+
+
 def test_808_is_the_sub_bass_and_a_solo_prompt_has_only_its_instrument():
     sc = compose(StemSpec("trap 808 hip hop", role="main", bars=2, seed=1))
     assert any(p.synth == "sub_bass" and p.notes for p in sc.parts if p.layer == "bass")

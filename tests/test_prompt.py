@@ -137,6 +137,12 @@ def test_instruments_and_their_roles():
     assert parse_prompt("distorted guitar and brass").instruments == ("distorted guitar", "brass")
 
 
+def test_how_a_named_instrument_sits_in_the_mix():
+    info = parse_prompt("mysterious dungeon, soft strings, harp arpeggios, featuring a flute, and brass")
+    assert dict(info.prominence) == {"strings": "back", "harp": "front", "flute": "front", "brass": "named"}
+    assert dict(parse_prompt("gentle piano and distant choir").prominence) == {"piano": "back", "choir": "back"}
+
+
 def test_mood_implies_mode_unless_a_key_is_given():
     assert parse_prompt("dark folk").mode == "minor"
     assert parse_prompt("happy rock").mode == "major"

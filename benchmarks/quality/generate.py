@@ -41,6 +41,7 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--label", default="after")
     ap.add_argument("--limit", type=int, default=0, help="only the first N prompts (a smoke run)")
+    ap.add_argument("--only", default="", help="only these prompt indices, comma-separated (a quick check)")
     args = ap.parse_args()
     from soundtrack.generate.procedural import ProceduralGenerator
     from soundtrack.stem import StemSpec
@@ -48,12 +49,15 @@ def main() -> int:
     prompts = tomllib.loads((HERE / "prompts.toml").read_text())["prompt"]
     if args.limit:
         prompts = prompts[: args.limit]
+    only = {int(x) for x in args.only.split(",") if x.strip()}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     gen = ProceduralGenerator()
     gen.generate(StemSpec("warm up", role="main", bars=1))  # the font's first load is not timed
     times = []
     for i, p in enumerate(prompts):
+        if only and i not in only:
+            continue
         for seed in range(1, args.seeds + 1):
             name = f"p{i:02d}_s{seed}"
             spec = StemSpec(p["text"], role="main", bars=8, key=p["key"], seed=seed)

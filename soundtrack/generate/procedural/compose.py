@@ -59,6 +59,8 @@ _ARP_LAYERS = ("arp", "arps", "arpeggio", "arpeggios")
 _PERC_LAYERS = ("perc", "percussion", "shaker", "hands")
 _LEAD_LAYERS = ("lead", "counter", "countermelody", "counter-melody", "solo", "hook")
 _BASS_LAYERS = ("sub", "low", "bassline")
+_VOCAL_PROGRAMS = (52, 53, 54)  # choir aahs, voice oohs, synth voice
+_FLUTE_PROGRAMS = (72, 73, 74, 75, 78, 79)  # piccolo, flute, recorder, pan flute, whistle, ocarina
 
 
 #: further takes `compose` may write when the first is heard in another key
@@ -308,9 +310,15 @@ def _layer_parts(plan: Plan, layer: str, pickup: Fraction) -> list[Part]:
         voice = plan.voices["pad"]
         subs = write_harmony(plan, plan.events, mode, reg["harmony"])
         parts = [_part(layer, voice, subs["pad"])]
+        extras = list(plan.extra.get("pad", []))
         if "ostinato" in subs:
-            parts.append(_part(layer, voice, subs["ostinato"], suffix=" ostinato", gain=-2))
-        for extra in plan.extra.get("pad", []):
+            # a choir holds its chords; the figure goes to the strings (a named doubling, else the style's)
+            figure = voice
+            if voice.program in _VOCAL_PROGRAMS and not voice.synth:
+                figure = extras.pop(0) if extras else plan.style.voices["pad"]
+            parts.append(_part(layer, figure, subs["ostinato"], suffix=" ostinato" if figure is voice else "",
+                               gain=-2 if figure is voice else -6))  # under the choir it names
+        for extra in extras:
             parts.append(_part(layer, extra, subs["pad"], gain=-3))
         if plan.arp and layer == "harmony":
             parts.append(_part(layer, plan.voices["arp"], _arp_notes(plan), role="arp"))
@@ -323,9 +331,17 @@ def _layer_parts(plan: Plan, layer: str, pickup: Fraction) -> list[Part]:
     if pickup and plan.style.pickup == "melody":
         first = min(notes, default=None)
         notes = anacrusis(plan, first, pickup, reg["melody"]) + notes
-    parts = [_part(layer, plan.voices["lead"], notes)]
-    for extra in plan.extra.get("lead", []):
-        parts.append(_part(layer, extra, notes, gain=-4))
+    # two or more named lead instruments trade the tune phrase by phrase (fiddle, then flute),
+    # as a session band does, instead of a unison in which the second is masked
+    leads = [plan.voices["lead"], *plan.extra.get("lead", [])]
+    span = plan.length / len(leads)
+    parts = []
+    for k, v in enumerate(leads):
+        mine = [n for n in notes if k * span <= max(n.start, F(0)) < (k + 1) * span or
+                (k == len(leads) - 1 and n.start >= plan.length)]
+        if k and v.program in _FLUTE_PROGRAMS and not v.synth and mine and sorted(n.pitch for n in mine)[len(mine) // 2] < 74:
+            mine = [replace(n, pitch=n.pitch + 12) for n in mine]  # a flute answers in its bright octave
+        parts.append(_part(layer, v, mine))
     if plan.arp and "harmony" not in plan.spec.layers:
         parts.append(_part(layer, plan.voices["arp"], _arp_notes(plan), role="arp"))
     return parts
@@ -334,7 +350,7 @@ def _layer_parts(plan: Plan, layer: str, pickup: Fraction) -> list[Part]:
 def _arp_notes(plan: Plan) -> list[Note]:
     style = plan.style
     rate = quarters(style.arp_rate if style.arp else F(1, 2), plan.meter)
-    level = base_velocity(plan) - 12
+    level = base_velocity(plan) - (6 if "arp" in plan.front else 12)  # a named arpeggio is played out
     ring = F(3) if plan.voices.get("arp", Voice("")).program in (46, 45, 8, 10, 11, 24, 105, 107) else F(1)
     return arpeggio(plan, plan.events, style.register["arp"], rate, level, plan.rng("arp"), ring=ring)
 

@@ -8,7 +8,7 @@ Seeds come from SHA-256 of canonical text (Python's `hash()` is salted per proce
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import numpy as np
@@ -71,6 +71,7 @@ class Plan:
     solo: bool = False  # only the named instruments play
     sparse: bool = False  # no drone, pad or drums unless named
     named: dict[str, str] = field(default_factory=dict)  # named instrument -> the role it plays
+    front: set[str] = field(default_factory=set)  # roles a prompt puts in front ("harp arpeggios")
     arp: bool = False
     drums_asked: bool = False  # the prompt names drums or percussion
     harmony_seed: int = 0
@@ -209,6 +210,12 @@ _POLYPHONIC = {"piano", "rhodes", "acoustic guitar", "electric guitar", "harp", 
                "vibraphone", "celesta", "music box", "koto", "mandolin", "banjo", "glockenspiel", "bells"}
 
 
+#: dB over a named instrument's usual level, by how the prompt names it (`PromptInfo.prominence`)
+_PROMINENCE_DB = {"front": 3.0, "named": 1.5, "back": -5.0}
+#: dB on the melodic parts the prompt does not name, when it names some: they accompany
+_UNNAMED_DB = -2.0
+
+
 def _orchestrate(plan: Plan) -> None:
     """Voices per role: the style's, then its chosen ensemble's, then every instrument the prompt
     names (which always plays, in the role it names or its usual one); solo and sparse prompts
@@ -240,8 +247,13 @@ def _orchestrate(plan: Plan) -> None:
     plan.groove, why = choose_groove(style.name, found, stable_seed("groove", plan.spec.seed, *info.words))
     plan.choices.append(why)
     seen: set[str] = set()
+    how = dict(info.prominence)
     for name, role in info.roles:
         voice = INSTRUMENTS[name].voice
+        # a named instrument is what a listener should hear: it sits over the unnamed parts
+        voice = replace(voice, gain_db=voice.gain_db + _PROMINENCE_DB[how.get(name, "named")])
+        if how.get(name) == "front" and role != "kit":
+            plan.front.add(role)
         if role == "kit":
             plan.drums_asked = True
             plan.named[name] = "drums"
@@ -250,7 +262,7 @@ def _orchestrate(plan: Plan) -> None:
             plan.arp = True
         if role in seen:
             plan.extra.setdefault(role, []).append(voice)
-            plan.named[name] = f"{role} (doubling)"
+            plan.named[name] = f"{role} (trading phrases)" if role == "lead" else f"{role} (doubling)"
             continue
         seen.add(role)
         plan.named[name] = role
@@ -287,8 +299,17 @@ def _orchestrate(plan: Plan) -> None:
             plan.harmony_mode = "arp"
         plan.arp = plan.arp and any(r == "arp" for _, r in info.roles)
         plan.choices.append("sparse: no drone, pad or drums unless the prompt names them")
+    named_roles = {r.split(" ")[0] for r in plan.named.values()}
+    quiet = [r for r in ("pad", "lead", "arp", "perc") if r in plan.voices and r not in named_roles]
+    if named_roles - {"drums"} and not plan.solo:
+        for role in quiet:
+            plan.voices[role] = replace(plan.voices[role], gain_db=plan.voices[role].gain_db + _UNNAMED_DB)
     for name, role in plan.named.items():
-        plan.choices.append(f"{name}: named in the prompt, plays the {role} part")
+        level = how.get(name, "named")
+        plan.choices.append(f"{name}: named in the prompt, plays the {role} part"
+                            + {"front": ", in front (+3 dB)", "back": ", in the background (-5 dB)"}.get(level, " (+1.5 dB)"))
+    if named_roles - {"drums"} and not plan.solo and quiet:
+        plan.choices.append(f"mix: the parts the prompt does not name ({', '.join(quiet)}) sit {-_UNNAMED_DB:g} dB under")
     for role in ("pad", "lead", "bass", "arp", "perc"):
         if role in plan.voices:
             plan.choices.append(f"{role}: {plan.voices[role].name}"

@@ -50,6 +50,9 @@ class PromptInfo:
     intensity: float = 0.5
     instruments: tuple[str, ...] = ()
     roles: tuple[tuple[str, str], ...] = ()
+    # named instrument -> how it sits in the mix: "soft strings" -> "back", "harp arpeggios" or
+    # "featuring harp" -> "front", otherwise "named" (a named part leads the unnamed ones)
+    prominence: tuple[tuple[str, str], ...] = ()
     mode: str | None = None
     pace: float | None = None
     words: tuple[str, ...] = ()  # the recognised words, in a canonical order (for seeding)
@@ -67,12 +70,27 @@ _ROLE_AFTER: dict[str, str | None] = {
 }
 
 
-def _instruments(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+# words just before an instrument that say how loud it sits ("soft strings", "featuring harp")
+_BACK_WORDS = ("soft", "gentle", "quiet", "distant", "faint", "subtle", "light", "background", "hushed", "muffled")
+_FRONT_WORDS = ("featuring", "feat", "lead", "solo", "loud", "bold", "prominent", "big", "soaring")
+
+
+def _prominence(text: str, a: int, b: int, role_word: bool) -> str:
+    before = [w for w in re.findall(r"[a-z]+", text[max(0, a - 24) : a]) if w not in ("a", "an", "the", "some")]
+    own = re.findall(r"[a-z]+", text[a:b])  # an alias may carry the word itself ("soft strings")
+    if (before and before[-1] in _BACK_WORDS) or (own and own[0] in _BACK_WORDS):
+        return "back"
+    if role_word or (before and before[-1] in _FRONT_WORDS):
+        return "front"
+    return "named"
+
+
+def _instruments(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
     phrases = sorted(
         ((w, name) for name, inst in INSTRUMENTS.items() for w in inst.words), key=lambda x: -len(x[0])
     )
     taken: list[tuple[int, int]] = []
-    found: list[tuple[int, str, str]] = []
+    found: list[tuple[int, str, str, str]] = []
     for phrase, name in phrases:
         for a, b in find_phrase(phrase, text):
             if any(a < tb and ta < b for ta, tb in taken):
@@ -83,15 +101,17 @@ def _instruments(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...
             after = _ROLE_AFTER.get(nxt.group(1)) if nxt else None  # None: no role word ("ostinato" keeps the role)
             if after and name != "drums":
                 role = after
-            found.append((a, name, role))
+            found.append((a, name, role, _prominence(text, a, b, bool(after))))
     found.sort()
     names: list[str] = []
     roles: list[tuple[str, str]] = []
-    for _, name, role in found:
+    prominence: list[tuple[str, str]] = []
+    for _, name, role, how in found:
         if name not in names:
             names.append(name)
             roles.append((name, role))
-    return tuple(names), tuple(roles)
+            prominence.append((name, how))
+    return tuple(names), tuple(roles), tuple(prominence)
 
 
 def _style(text: str) -> tuple[str, str | None, bool]:
@@ -139,7 +159,7 @@ def parse_prompt(text: str) -> PromptInfo:
     for phrase in _NOT_INSTRUMENTS:
         for a, b in find_phrase(phrase, itext):
             itext = itext[:a] + " " * (b - a) + itext[b:]
-    names, roles = _instruments(itext)
+    names, roles, prominence = _instruments(itext)
     solo = any(find_phrase(w, low) for w in _SOLO_WORDS) and bool(names)
     sparse = solo or any(find_phrase(w, low) for w in _SPARSE_WORDS)
     tempo = read_tempo(low)
@@ -156,6 +176,7 @@ def parse_prompt(text: str) -> PromptInfo:
         intensity=float(min(1.0, max(0.0, intensity))),
         instruments=names,
         roles=roles,
+        prominence=prominence,
         mode=mode,
         pace=pace,
         words=words,
