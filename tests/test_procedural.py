@@ -188,13 +188,11 @@ def librosa_mod():
 # sparse, irregular heartbeat, and librosa hears it at about 1.9x the declared 65 bpm.
 # Chiptune: its noise kick had no attack, so its kick-snare was heard at half the tempo (148 bpm
 # as 73.8) until the kick got its 5 ms click.
-# Orchestral: of six takes of this seed's tune (compose's key takes), three are heard at double
-# time (the melody's and the strings' eighths interleave with the percussion); the tune heard in
-# F minor is one of them. Issue 13's tempo aim is open on this style; the rest hold strictly.
-_DOUBLE_TIME = pytest.mark.xfail(reason="half the orchestral tunes are heard at 2x the tempo (issue 13)", strict=False)
+# Orchestral: heard at double time (the melody's and the strings' eighths interleaving over a
+# single downbeat hit) until the arpeggios leant on the beats and the gran cassa marked them.
 
 
-@pytest.mark.parametrize("style", ["rock", "synthwave", "chiptune", "folk", pytest.param("orchestral", marks=_DOUBLE_TIME),
+@pytest.mark.parametrize("style", ["rock", "synthwave", "chiptune", "folk", "orchestral",
                                    "lofi", "jazz", "ambient"])
 def test_independent_beat_tracker_hears_the_declared_tempo(gen, librosa_mod, style):
     stem = gen.generate(StemSpec(f"{style} music", role="main", bars=8, seed=5))

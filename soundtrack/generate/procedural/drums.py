@@ -145,6 +145,10 @@ def write_drums(plan: Plan) -> list[Note]:
             elif name == "orchestral":
                 if i == 0 or (kind == "K" and plan.intensity >= 0.6):
                     hits.append((p, 35, base + 4))
+                else:
+                    # a soft gran cassa on the other beats: the pulse the strings' offbeats hang on
+                    # (without it a listener, and a beat tracker, hears the eighths as the beat)
+                    hits.append((p, 35, base - (10 if kind == "K" else 18)))
                 if alt and kind == "S" and plan.intensity >= 0.6:
                     hits.append((p, SNARE, base - 12))
             elif name == "horror":

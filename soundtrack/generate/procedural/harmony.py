@@ -215,9 +215,11 @@ def _power(plan: Plan, events: list[ChordEvent], register: tuple[int, int], base
 
 def arpeggio(plan: Plan, events: list[ChordEvent], register: tuple[int, int], rate: Fraction, level: float,
              rng: np.random.Generator, *, pattern: str = "updown", ring: Fraction = F(1)) -> list[Note]:
-    """Chord tones across the register in steps of `rate` beats, restarting at each chord."""
+    """Chord tones across the register in steps of `rate` beats, restarting at each chord (a fast
+    upward run at each beat too)."""
     lo, hi = register
     notes = []
+    beats = {p for p, _ in pulses(plan.meter)}
     for ev in events:
         tones = [p for p in range(lo, min(hi, lo + 19) + 1) if p % 12 in ev.chord.pcs]
         if len(tones) < 2:
@@ -226,7 +228,12 @@ def arpeggio(plan: Plan, events: list[ChordEvent], register: tuple[int, int], ra
         t, k = ev.start, 0
         while t < ev.end:
             dur = min(rate * ring, ev.end - t)
-            notes.append(Note(t, dur, seq[k % len(seq)], _vel(level + (4 if k % len(seq) == 0 else 0), rng, 3)))
+            # a metric accent: the notes on the beats lean, the ones between them are lighter
+            # (an even stream of eighths is heard as the pulse at twice the tempo)
+            accent = 5 if (t % plan.bar_beats) in beats else -4
+            if pattern == "up" and accent > 0 and rate < 1:
+                k = 0  # a fast run starts again on each beat: its figure repeats once a beat, not across them
+            notes.append(Note(t, dur, seq[k % len(seq)], _vel(level + accent + (3 if k % len(seq) == 0 else 0), rng, 3)))
             t += rate
             k += 1
     return notes
