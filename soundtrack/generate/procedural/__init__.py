@@ -25,7 +25,7 @@ class ProceduralGenerator:
     """
 
     name = "procedural"
-    BASE_VERSION = "8"  # 8: named instruments in front of the unnamed ("soft X" back), two named leads trade phrases, a choir holds while strings take the figure; 7: a take heard in the declared key (keysense); 6: the chip kit tuned to the key; 5: pitched percussion tuned by ear, synth pads follow the bar levels, chip kick click, heartbeat; 4: FluidR3 by default, mixing, performance, arrangement; 3: head and tail apart
+    BASE_VERSION = "8"  # 8: named instruments in front of the unnamed ("soft X" back), two named leads trade phrases, a choir holds while strings take the figure, arpeggios accent the beats, the orchestral gran cassa marks them; 7: a take heard in the declared key (keysense); 6: the chip kit tuned to the key; 5: pitched percussion tuned by ear, synth pads follow the bar levels, chip kick click, heartbeat; 4: FluidR3 by default, mixing, performance, arrangement; 3: head and tail apart
 
     def __init__(self, *, soundfont: str | None = None) -> None:
         if soundfont is not None and not isinstance(soundfont, str):

@@ -339,7 +339,8 @@ def _layer_parts(plan: Plan, layer: str, pickup: Fraction) -> list[Part]:
     for k, v in enumerate(leads):
         mine = [n for n in notes if k * span <= max(n.start, F(0)) < (k + 1) * span or
                 (k == len(leads) - 1 and n.start >= plan.length)]
-        if k and v.program in _FLUTE_PROGRAMS and not v.synth and mine and sorted(n.pitch for n in mine)[len(mine) // 2] < 74:
+        if (k and v.program in _FLUTE_PROGRAMS and not v.synth and mine
+                and sorted(n.pitch for n in mine)[len(mine) // 2] < 74 and max(n.pitch for n in mine) + 12 <= 96):
             mine = [replace(n, pitch=n.pitch + 12) for n in mine]  # a flute answers in its bright octave
         parts.append(_part(layer, v, mine))
     if plan.arp and "harmony" not in plan.spec.layers:
