@@ -299,16 +299,15 @@ def _orchestrate(plan: Plan) -> None:
             plan.harmony_mode = "arp"
         plan.arp = plan.arp and any(r == "arp" for _, r in info.roles)
         plan.choices.append("sparse: no drone, pad or drums unless the prompt names them")
-    named_roles = {r.split(" ")[0] for r in plan.named.values()}
-    quiet = [r for r in ("pad", "lead", "arp", "perc") if r in plan.voices and r not in named_roles]
-    if named_roles - {"drums"} and not plan.solo:
-        for role in quiet:
-            plan.voices[role] = replace(plan.voices[role], gain_db=plan.voices[role].gain_db + _UNNAMED_DB)
     for name, role in plan.named.items():
         level = how.get(name, "named")
-        plan.choices.append(f"{name}: named in the prompt, plays the {role} part"
-                            + {"front": ", in front (+3 dB)", "back": ", in the background (-5 dB)"}.get(level, " (+1.5 dB)"))
-    if named_roles - {"drums"} and not plan.solo and quiet:
+        where = {"front": ", in front", "back": ", in the background"}.get(level, "")
+        plan.choices.append(f"{name}: named in the prompt, plays the {role} part{where} ({_PROMINENCE_DB[level]:+g} dB)")
+    named_roles = {r for _, r in info.roles if r != "kit"}
+    quiet = [r for r in ("pad", "lead", "arp", "perc") if r in plan.voices and r not in named_roles]
+    if named_roles and quiet and not plan.solo:
+        for role in quiet:
+            plan.voices[role] = replace(plan.voices[role], gain_db=plan.voices[role].gain_db + _UNNAMED_DB)
         plan.choices.append(f"mix: the parts the prompt does not name ({', '.join(quiet)}) sit {-_UNNAMED_DB:g} dB under")
     for role in ("pad", "lead", "bass", "arp", "perc"):
         if role in plan.voices:
