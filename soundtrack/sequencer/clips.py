@@ -275,13 +275,66 @@ class Envelope:
             self.segs.pop(0)
 
 
+class Fold:
+    """The first frames of a loop cycle (`head`) with the ring of the cycle before (`ring`'s
+    frames after its exit, ending in the same short fade a ring clip gets) added in: what a
+    steady loop plays over the head of every repeat, mixed as one clip instead of two. `layers`
+    and `mix` cover the ring's length only; the rest of the cycle reads `head` itself."""
+
+    __slots__ = ("head", "ring", "frames", "layers", "mix")
+
+    def __init__(self, ring: Stem, head: Stem, end: np.ndarray) -> None:
+        e = ring.grid.exit
+        t = ring.grid.frames - e
+        self.head, self.ring, self.frames = head, ring, t
+        fade = np.ones((t, 1), F32)
+        if t > len(end):
+            fade[t - len(end) :, 0] = end
+        self.layers: dict[str, np.ndarray] = {}
+        mix: np.ndarray | None = None
+        for name, h in head.layers.items():
+            v = h[:t] + ring.layers[name][e:] * fade
+            v.setflags(write=False)
+            self.layers[name] = v
+            mix = v.copy() if mix is None else np.add(mix, v, out=mix)  # the float32 sum in order, as a stem's mix
+        assert mix is not None
+        mix.setflags(write=False)
+        self.mix = mix
+
+    @staticmethod
+    def fits(ring: Stem, head: Stem) -> bool:
+        """Whether `ring`'s tail can be folded into `head`: it ends inside the head's cycle and
+        the two have the same layers and channels."""
+        t = ring.grid.frames - ring.grid.exit
+        return (0 < t <= head.grid.exit and tuple(ring.layers) == tuple(head.layers)
+                and ring.mix.shape[1:] == head.mix.shape[1:])
+
+
+_FOLDS: dict[tuple[int, int, int], Fold] = {}
+_FOLDS_MAX = 8  # each holds a ring's frames for every layer and the mix
+
+
+def fold(ring: Stem, head: Stem, end: np.ndarray) -> Fold | None:
+    """`Fold(ring, head, end)`, cached; None when it does not fit (see `Fold.fits`)."""
+    key = (id(ring), id(head), len(end))
+    f = _FOLDS.get(key)
+    if f is not None and f.ring is ring and f.head is head:
+        return f
+    if not Fold.fits(ring, head):
+        return None
+    if len(_FOLDS) >= _FOLDS_MAX:
+        del _FOLDS[next(iter(_FOLDS))]
+    f = _FOLDS[key] = Fold(ring, head, end)
+    return f
+
+
 _MISS = object()
 _PREFIX_AFTER = 4  # blocks a set of constant layer gains must hold before its sum is cached
-_PREFIXES: dict[tuple, tuple[Stem, np.ndarray | None]] = {}
+_PREFIXES: dict[tuple, tuple[Stem | Fold, np.ndarray | None]] = {}
 _PREFIXES_MAX = 16  # each is a whole stem's frames
 
 
-def layer_prefix(stem: Stem, gains: tuple) -> np.ndarray | None:
+def layer_prefix(stem: Stem | Fold, gains: tuple) -> np.ndarray | None:
     """Float32 sum of the stem's first len(gains) layers at constant float32 `gains`, summed
     exactly as `Clip.mix_into` sums them (zero gains skipped, unity gains not multiplied);
     None when every gain is zero. Cached (a few whole-stem arrays)."""
@@ -328,13 +381,14 @@ class Clip:
 
     `layered` clips follow the global layer gains (music); others (stingers) do not. `gain` is a
     fixed linear gain (a stinger's gain_db). `tail` marks the ring of a finished loop cycle (what
-    sounds after its exit), which a tempo switch hands on to the new take instead of fading.
+    sounds after its exit), which a tempo switch hands on to the new take instead of fading. A
+    clip of a `Fold` plays a cycle's head with the previous cycle's ring in it.
     """
 
     __slots__ = ("stem", "a0", "a1", "out0", "out1", "env", "layered", "gain", "names", "arrays", "total", "owner",
                  "pkey", "phits", "pval", "tail")
 
-    def __init__(self, stem: Stem, a0: int, a1: int, out0: int, *, env: Envelope | None = None,
+    def __init__(self, stem: Stem | Fold, a0: int, a1: int, out0: int, *, env: Envelope | None = None,
                  layered: bool = True, gain: float = 1.0, owner: object = None, tail: bool = False) -> None:
         self.stem = stem
         self.a0, self.a1 = a0, a1

@@ -25,7 +25,7 @@ from soundtrack.sequencer.actions import (
     SwitchTempo,
 )
 from soundtrack.sequencer.automation import LayerGains
-from soundtrack.sequencer.clips import F32, Clip, Envelope, Table, fade_table
+from soundtrack.sequencer.clips import F32, Clip, Envelope, Fold, Table, fade_table, fold
 from soundtrack.sequencer.grid import Marker, SpanGrid
 from soundtrack.sequencer.limiter import Limiter
 from soundtrack.sequencer.resolver import TransitionPlan, min_ramp_frames
@@ -97,14 +97,32 @@ class Player:
             track.env.scale_from(end - r, self.table(r, "linear", False), 0.0)
         track.clips.append(clip)
 
-    def play_cycle(self, track: Track, frame: int, a0: int) -> None:
+    def play_cycle(self, track: Track, frame: int, a0: int, *, ring: Stem | None = None) -> None:
+        """Play the track's current loop from frame `a0` at output frame `frame`. `ring`: the
+        stem of the cycle before, whose tail rings on under this cycle's head, as far into it
+        as `a0` (folded into the head as one clip where it fits, else a clip of its own)."""
         stem = track.stems[track.variant]
-        clip = Clip(stem, a0, stem.grid.exit, frame, env=track.env, owner=track)
+        f = self._fold(ring, stem) if ring is not None else None
+        if f is not None and a0 >= f.frames:  # from past the ring's end: nothing of it is left
+            f = None
+        elif ring is not None and f is None and ring.grid.exit + a0 < ring.grid.frames:
+            self.ring(track, ring, frame, ring.grid.exit + a0)
+        if f is not None and f.frames < stem.grid.exit:
+            # the rest of the cycle first: add_clip drops clips ending before a new one starts
+            rest = Clip(stem, f.frames, stem.grid.exit, frame + f.frames - a0, env=track.env, owner=track)
+            track.add_clip(rest)
+            self.clips.append(rest)
+        clip = Clip(f if f is not None else stem, a0, f.frames if f is not None else stem.grid.exit, frame,
+                    env=track.env, owner=track)
         track.add_clip(clip)
         self.clips.append(clip)
         self.markers.append(Marker("segment", frame, self.grid.label_at(frame), track.state,
                                    {"name": track.state, "role": "main", "variant": track.variant, "bpm": str(track.bpm), "offset": a0}))
-        self.schedule.at(clip.out1, Cycle(track))
+        self.schedule.at(frame + stem.grid.exit - a0, Cycle(track))
+
+    def _fold(self, ring: Stem, head: Stem) -> Fold | None:
+        end = self.table(min_ramp_frames(self.sample_rate), "linear", False)
+        return fold(ring, head, np.asarray(end[:], dtype=F32))
 
     def ring(self, track: Track, stem: Stem, frame: int, a0: int | None = None, env: Envelope | None = None) -> None:
         """Let `stem`'s tail ring from `frame` (its exit; from tail frame `a0` when given), under
@@ -121,6 +139,26 @@ class Player:
             env.scale_from(clip.out1 - r, self.table(r, "linear", False), 0.0)
         track.add_clip(clip)
         self.clips.append(clip)
+
+    def _unfold(self, track: Track, frame: int) -> list[tuple[Stem, int, Envelope]]:
+        """Split the track's folded heads sounding at `frame` there: the head goes on alone and
+        what is left of each ring is returned (stem, tail frame, a copy of the envelope it had)
+        to ring on as a clip of its own (a tempo switch hands rings on to the new take)."""
+        out = []
+        for c in list(track.clips):
+            f = c.stem
+            if not isinstance(f, Fold) or c.out1 <= frame:
+                continue
+            at = max(frame, c.out0)
+            env = Envelope(float(track.env.initial))
+            env.segs = list(track.env.segs)
+            out.append((f.ring, f.ring.grid.exit + (at - c.out0), env))
+            c.out1 = at
+            c.a1 = c.a0 + (at - c.out0)
+            rest = Clip(f.head, c.a0 + (at - c.out0), f.frames, at, env=c.env, owner=track)
+            track.add_clip(rest)
+            self.clips.append(rest)
+        return out
 
     # -- running actions ------------------------------------------------------------------------
     def run(self, action: Action, frame: int) -> None:
@@ -189,13 +227,12 @@ class Player:
                 return
             if track.fade is None or frame >= track.stopped_at + len(track.fade):
                 return
-        self.ring(track, stem, frame)  # this cycle's ring goes on under the next, whichever it is
         n = len(track.stems)
         if n > 1:
             nxt = int(self.rng.integers(n - 1))
             nxt = nxt + 1 if nxt >= track.variant else nxt  # never the same one twice in a row
             track.variant = nxt
-        self.play_cycle(track, frame, 0)
+        self.play_cycle(track, frame, 0, ring=stem)  # this cycle's ring goes on under the next, whichever it is
 
     def _switch_tempo(self, act: SwitchTempo, frame: int) -> None:
         old = self.main.get(act.state)
@@ -206,9 +243,12 @@ class Player:
         # only the old take's own cycle crossfades out
         rings = [c for c in old.clips if c.tail and c.out1 > frame]
         old.clips = [c for c in old.clips if not (c.tail and c.out1 > frame)]
+        folded = self._unfold(old, frame)
         old.stop(frame, self.table(n, "equal-power", False))
         track = Track(old.rec, act.state, "main")  # later edits stop it like the take it replaces
         track.clips = rings
+        for ring, a0, env in folded:
+            self.ring(track, ring, frame, a0, env)
         track.stems = list(act.stems)
         track.bpm = act.bpm
         track.variant = old.variant

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from soundtrack.errors import SequencerError
 from soundtrack.sequencer.actions import LIVE
-from soundtrack.sequencer.clips import Envelope
+from soundtrack.sequencer.clips import Envelope, Fold
 from soundtrack.sequencer.grid import Span
 from soundtrack.sequencer.resolver import Playhead
 from soundtrack.sequencer.tracks import Rec, Track
 from soundtrack.sequencer.transport import MAX_VOLUME_DB, MIN_VOLUME_DB, volume_gain
+from soundtrack.stem import Stem
 from soundtrack.timing import BeatGrid, Meter
 
 if TYPE_CHECKING:
@@ -58,10 +59,18 @@ def take(seq: Sequencer) -> dict[str, Any]:
     main_tempo = seq._tempo_key(state, track.bpm) if track.bpm is not None else None
     rings = []
     for c in track.clips:
-        if c.tail and c.out0 <= f < c.out1:
-            owner_tempo = seq._tempo_key(state, c.stem.grid.bpm)
-            rings.append({"variant": _variant_of(track, c.stem) if c.stem in track.stems else _find(seq, state, c.stem),
-                          "tempo": _tempo(owner_tempo), "offset": int(c.a0 + (f - c.out0))})
+        if not c.out0 <= f < c.out1:
+            continue
+        if c.tail:
+            ring, at = c.stem, c.a0 + (f - c.out0)
+        elif isinstance(c.stem, Fold):  # a head with the ring of the cycle before folded in
+            ring, at = c.stem.ring, c.stem.ring.grid.exit + (f - c.out0)
+        else:
+            continue
+        assert isinstance(ring, Stem)
+        owner_tempo = seq._tempo_key(state, ring.grid.bpm)
+        rings.append({"variant": _variant_of(track, ring) if ring in track.stems else _find(seq, state, ring),
+                      "tempo": _tempo(owner_tempo), "offset": int(at)})
     others = [tr for tr in p.tracks if tr is not track and any(c.out1 > f for c in tr.clips)]
     pending = [a for a in p.schedule.pending() if isinstance(a, LIVE)]
     ramping = any(seg[1] > f for envs in p.layers.layer_envs.values() for e in envs for seg in e.segs)
@@ -171,10 +180,14 @@ def restore(seq: Sequencer, snap: dict[str, Any], fade_frames: int) -> None:
     track.stems = stems
     track.bpm = g.bpm
     track.variant = variant
+    folded = None  # the ring of the cycle just before, in step with this one: folded into its head
     for rv, rt, a0 in rings:
         rs = seq._stem(state, "main", rv, tempo=rt)
         if rs.grid.exit <= a0 < rs.grid.frames:  # a frame of that cycle's tail
-            p.ring(track, rs, 0, a0, Envelope(1.0))
+            if folded is None and a0 - rs.grid.exit == offset:
+                folded = rs
+            else:
+                p.ring(track, rs, 0, a0, Envelope(1.0))
     p.tracks.append(track)
     p.main[state] = track
     p.state = state
@@ -183,4 +196,4 @@ def restore(seq: Sequencer, snap: dict[str, Any], fade_frames: int) -> None:
     p.grid.add(Span(0, rec.id, state, "main", state, playhead.grid, playhead.origin_beat))
     p.transport.gain = Envelope(0.0)
     p.transport.gain.ramp(0, fade_frames, 1.0, p.table(fade_frames, "equal-power", True))
-    p.play_cycle(track, 0, offset)
+    p.play_cycle(track, 0, offset, ring=folded)
