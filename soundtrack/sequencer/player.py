@@ -320,16 +320,21 @@ class Player:
             nxt = sched.next_frame()
             b = nxt if nxt is not None and nxt < end else end
             if b > a:
+                ended = False
                 if a < silent:
                     gains = self.layers.block(a, b, ch)
                     block = work[a - origin : b - origin]
                     infos: dict = {}
                     for clip in self.clips:
-                        clip.mix_into(block, a, b, gains, self._tmp, self._tmp2, self._tmp3, infos)
+                        if clip.out0 < b:  # (a cycle's rest waits behind its folded head)
+                            clip.mix_into(block, a, b, gains, self._tmp, self._tmp2, self._tmp3, infos)
+                            ended = ended or clip.out1 <= b
                     self.transport.apply_volume(block, a, b)
+                else:
+                    ended = any(c.out1 <= b for c in self.clips)
                 self.grid.markers(a, b, self.markers)
                 a = b
-                if any(c.out1 <= a for c in self.clips):
+                if ended:
                     self.clips = [c for c in self.clips if c.out1 > a]
             if a >= end:
                 break

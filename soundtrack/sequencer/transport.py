@@ -116,6 +116,8 @@ class Transport:
             self.paused = True
 
     def apply_volume(self, block: np.ndarray, a: int, b: int) -> None:
+        if not self.volume.segs and self.volume.initial == 1.0:  # the usual case, per block: unity
+            return
         g = self.volume.render(a, b)
         if isinstance(g, np.ndarray):
             block *= g[:, None]
@@ -123,6 +125,8 @@ class Transport:
             block *= g
 
     def apply_gain(self, block: np.ndarray, a: int, b: int) -> None:
+        if not self.gain.segs and self.gain.initial == 1.0 and self.silent_from is None:  # unity, nothing stopping
+            return
         g = self.gain.render(a, b)
         if isinstance(g, np.ndarray):
             block *= g[:, None]
