@@ -84,6 +84,11 @@ def human_clips(out: Path) -> list[dict]:
     return clips
 
 
+#: the generator's styles the reference music has no example of (it is orchestral, ambient,
+#: electronic and chiptune game music)
+UNHELD = {"rock", "jazz", "folk"}
+
+
 def generated(d: Path) -> list[dict]:
     out = []
     for j in sorted(d.glob("p*_s*.json")):
@@ -306,6 +311,14 @@ def main() -> int:
         fd[(model, "floor")] = frechet(draw(a, n, 1), draw(b, n, 2))
         for label, g in gen.items():
             fd[(model, label)] = frechet(draw(g, n, 3), draw(b, n, 2))
+            # split by whether the reference holds music of the stem's style at all: it has no
+            # rock, jazz or folk, so those stems are far from it whatever they sound like
+            for group, held in (("held", True), ("unheld", False)):
+                parts = [x for x, it in zip(emb[(model, label)], sets[label]) if (it.get("style") not in UNHELD) == held]
+                if parts:
+                    g2 = np.concatenate(parts)
+                    m = min(n, g2.shape[0])
+                    fd[(model, label, group)] = (frechet(draw(g2, m, 3), draw(b, m, 2)), len(parts))
         fd[(model, "n")] = n
     hum_ac = [acoustic(c, True) for c in human]
     results["human"] = {
@@ -329,6 +342,7 @@ def main() -> int:
         results["sets"][label] = {
             "stems": len(items),
             "fd_msd": fd[("MSD_musicnn", label)], "fd_mtt": fd[("MTT_musicnn", label)],
+            "fd_msd_held": fd.get(("MSD_musicnn", label, "held")), "fd_msd_unheld": fd.get(("MSD_musicnn", label, "unheld")),
             "key": float(np.mean([x["key_ok"] for x in ac])),
             "tempo": float(np.mean([x["tempo_ok"] for x in drum])) if drum else float("nan"),
             "tempo_x2": float(np.mean([x["tempo_ok_x2"] for x in drum])) if drum else float("nan"),

@@ -26,12 +26,21 @@ def num(x: float, d: int = 1) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{d}f}"
 
 
+def split(st: dict, group: str) -> str:
+    v = st.get(f"fd_msd_{group}")
+    return "-" if not v else f"{num(v[0])} ({v[1]} stems)"
+
+
 def table(r: dict, command: str) -> str:
     h, b, a = r["human"], r["sets"].get("before", {}), r["sets"].get("after", {})
     rng = lambda k, d=1: f"{num(h[k], d)} ({num(h[k + '_iqr'][0], d)}-{num(h[k + '_iqr'][1], d)})"  # noqa: E731
     rows = [
         ("Fréchet distance, musicnn MSD embeddings (lower is closer)", num(h["fd_msd"]) + " (half vs half)",
          num(b.get("fd_msd")), num(a.get("fd_msd")), f"<= {2 * h['fd_msd']:.1f} (2x floor)"),
+        ("... of the stems in styles the reference holds (all but rock, jazz, folk)", "-", split(b, "held"),
+         split(a, "held"), "-"),
+        ("... of the rock, jazz and folk stems (no such music in the reference)", "-", split(b, "unheld"),
+         split(a, "unheld"), "-"),
         ("Fréchet distance, musicnn MTT embeddings", num(h["fd_mtt"]), num(b.get("fd_mtt")), num(a.get("fd_mtt")), "-"),
         ("key estimate (chroma + Krumhansl) = declared key", "-", pct(b.get("key")), pct(a.get("key")), ">= 90 %"),
         ("tempo within 4 % (librosa), drum-bearing stems (x2, x1/2 allowed)", "-",
