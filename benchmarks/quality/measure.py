@@ -313,7 +313,7 @@ def main() -> int:
             fd[(model, label)] = frechet(draw(g, n, 3), draw(b, n, 2))
             # split by whether the reference holds music of the stem's style at all: it has no
             # rock, jazz or folk, so those stems are far from it whatever they sound like
-            for group, held in (("held", True), ("unheld", False)):
+            for group, held in (("held", True), ("unheld", False)) if model == "MSD_musicnn" else ():
                 parts = [x for x, it in zip(emb[(model, label)], sets[label]) if (it.get("style") not in UNHELD) == held]
                 if parts:
                     g2 = np.concatenate(parts)

@@ -187,6 +187,13 @@ class Envelope:
         self.segs = kept
         self._wide = None
 
+    def copy(self) -> Envelope:
+        """The same gains from here on, as an envelope of its own (segments are shared, never
+        written: later edits to either one add or cut segments in its own list)."""
+        env = Envelope(float(self.initial))
+        env.segs = list(self.segs)
+        return env
+
     def ramp(self, start: int, n: int, target: float, table: Table) -> None:
         """Move from the value at `start` to `target` along `table` (0 -> 1, float32, length n)."""
         v0 = self.value_at(start)

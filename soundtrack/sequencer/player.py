@@ -102,11 +102,11 @@ class Player:
         stem of the cycle before, whose tail rings on under this cycle's head, as far into it
         as `a0` (folded into the head as one clip where it fits, else a clip of its own)."""
         stem = track.stems[track.variant]
-        f = self._fold(ring, stem) if ring is not None else None
-        if f is not None and a0 >= f.frames:  # from past the ring's end: nothing of it is left
-            f = None
-        elif ring is not None and f is None and ring.grid.exit + a0 < ring.grid.frames:
-            self.ring(track, ring, frame, ring.grid.exit + a0)
+        f = None
+        if ring is not None and a0 < ring.grid.frames - ring.grid.exit:  # some of the ring is left
+            f = self._fold(ring, stem)
+            if f is None:
+                self.ring(track, ring, frame, ring.grid.exit + a0)
         if f is not None and f.frames < stem.grid.exit:
             # the rest of the cycle first: add_clip drops clips ending before a new one starts
             rest = Clip(stem, f.frames, stem.grid.exit, frame + f.frames - a0, env=track.env, owner=track)
@@ -131,8 +131,7 @@ class Player:
         if stem.grid.frames <= a0:
             return
         if env is None:
-            env = Envelope(float(track.env.initial))
-            env.segs = list(track.env.segs)
+            env = track.env.copy()
         clip = Clip(stem, a0, stem.grid.frames, frame, env=env, owner=track, tail=True)
         r = min_ramp_frames(self.sample_rate)
         if clip.out1 - r > frame:
@@ -150,9 +149,7 @@ class Player:
             if not isinstance(f, Fold) or c.out1 <= frame:
                 continue
             at = max(frame, c.out0)
-            env = Envelope(float(track.env.initial))
-            env.segs = list(track.env.segs)
-            out.append((f.ring, f.ring.grid.exit + (at - c.out0), env))
+            out.append((f.ring, f.ring.grid.exit + (at - c.out0), track.env.copy()))
             c.out1 = at
             c.a1 = c.a0 + (at - c.out0)
             rest = Clip(f.head, c.a0 + (at - c.out0), f.frames, at, env=c.env, owner=track)
